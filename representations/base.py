@@ -1,0 +1,91 @@
+"""The Representation contract: a motion space with a fixed per-frame vector layout.
+
+Every generator works on ``[T, dim]`` motion vectors of any representation; every renderer for a
+representation turns ``(reference, motion)`` back into frames.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Normalizer(nn.Module):
+    """Per-dimension z-scoring with statistics fitted on training motion; saved in the state dict."""
+
+    def __init__(self, dim: int, eps: float = 1e-4):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit(self, motion: torch.Tensor) -> "Normalizer":
+        """motion: [N, dim] (all training frames stacked)."""
+        m = motion.reshape(-1, motion.shape[-1]).double()
+        self.mean.copy_(m.mean(0).float())
+        self.std.copy_(m.std(0).clamp_min(self.eps).float())
+        self.fitted.fill_(True)
+        return self
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x)) / self.std.to(x)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std.to(x) + self.mean.to(x)
+
+
+class Representation(nn.Module, ABC):
+    """A motion space. Subclasses set ``name``, ``dim`` and ``parts`` (name -> slice of the vector)."""
+
+    name: str = "base"
+    learned: bool = False  # True when fit() trains a model (lia, keypoint auto-encoders)
+
+    def __init__(self, dim: int, parts: dict[str, slice]):
+        super().__init__()
+        self.dim = dim
+        self.parts = dict(parts)
+        covered = sorted(i for s in self.parts.values() for i in range(dim)[s])
+        if covered != list(range(dim)):
+            raise ValueError(f"parts {self.parts} must tile 0..{dim} exactly")
+        self.norm = Normalizer(dim)
+
+    # -- learning -------------------------------------------------------------------------------
+    def fit(self, data, **kwargs) -> dict[str, float]:
+        """Learn the space from a ClipStore (no-op for analytic spaces). Returns metrics."""
+        return {}
+
+    # -- mapping --------------------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames float [T, 3, H, W] in [0, 1] -> motion [T, dim] (un-normalised)."""
+
+    @abstractmethod
+    def reference(self, source_image: torch.Tensor) -> Any:
+        """source float [3, H, W] in [0, 1] -> whatever this space's renderers need from the source."""
+
+    def reference_motion(self, ref: Any) -> torch.Tensor:
+        """The motion vector [dim] of the reference itself (x_ref for generators)."""
+        raise NotImplementedError
+
+    def normalize(self, motion: torch.Tensor) -> torch.Tensor:
+        return self.norm.normalize(motion)
+
+    def denormalize(self, motion: torch.Tensor) -> torch.Tensor:
+        return self.norm.denormalize(motion)
+
+    # -- structure for generators ---------------------------------------------------------------
+    def aux_features(self, motion: torch.Tensor) -> torch.Tensor:
+        """The 'spontaneous' eye/brow features GoHD's two-stage generator targets: [T, k]."""
+        raise NotImplementedError(f"{self.name} defines no aux_features")
+
+    def edit(self, motion: torch.Tensor, **kwargs) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} supports no edit()")
+
+    def part(self, motion: torch.Tensor, name: str) -> torch.Tensor:
+        if name not in self.parts:
+            raise KeyError(f"{self.name} has no part {name!r}; parts: {sorted(self.parts)}")
+        return motion[..., self.parts[name]]

@@ -1,0 +1,79 @@
+"""One place that builds ``lightning.Trainer`` objects, so every model trains the same way."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+def make_trainer(
+    run_dir: str | Path,
+    max_steps: int,
+    accelerator: str = "cpu",
+    devices: int | str = 1,
+    strategy: str = "auto",
+    precision: str = "32-true",
+    num_nodes: int = 1,
+    log_every_n_steps: int = 10,
+    val_check_interval: int | float | None = None,
+    gradient_clip_val: float | None = None,
+    enable_progress_bar: bool = True,
+    loggers: tuple[str, ...] = ("csv", "tensorboard"),
+    callbacks: list | None = None,
+    checkpoint_every_n_steps: int | None = None,
+    num_threads: int | None = None,
+) -> L.Trainer:
+    """Build a Trainer that logs CSV (+ TensorBoard) into ``run_dir`` and checkpoints ``last.ckpt``
+    there, so a rerun with ``ckpt_path=last`` resumes."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise RuntimeError("trainer=gpu was requested but no CUDA device is visible; use trainer=cpu")
+    logger_objs = []
+    if "csv" in loggers:
+        logger_objs.append(L.pytorch.loggers.CSVLogger(str(run_dir), name="logs", version=""))
+    if "tensorboard" in loggers:
+        try:
+            logger_objs.append(L.pytorch.loggers.TensorBoardLogger(str(run_dir), name="tb", version=""))
+        except ModuleNotFoundError:  # tensorboard is optional
+            log.warning("tensorboard not installed: logging CSV only")
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=str(run_dir / "checkpoints"),
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=checkpoint_every_n_steps or max(1, max_steps // 4),
+    )
+    cbs = [ckpt] + list(callbacks or [])
+    kwargs = dict(
+        default_root_dir=str(run_dir),
+        max_steps=max_steps,
+        max_epochs=-1,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        num_nodes=num_nodes,
+        logger=logger_objs or False,
+        callbacks=cbs,
+        log_every_n_steps=log_every_n_steps,
+        enable_progress_bar=enable_progress_bar and not os.environ.get("SANDBOX_NO_PROGRESS"),
+        enable_model_summary=False,
+        gradient_clip_val=gradient_clip_val,
+        deterministic=False,
+        num_sanity_val_steps=0,
+    )
+    if val_check_interval is not None:
+        kwargs["val_check_interval"] = val_check_interval
+        kwargs["check_val_every_n_epoch"] = None
+    return L.Trainer(**kwargs)
