@@ -1,0 +1,25 @@
+"""Evaluation metrics (pure numpy functions), baseline signals and report tooling.
+
+Modules: ``sync`` (lip sync), ``motion`` (P-FID/E-FID, diversity, sequence SSIM, jitter, blink rate),
+``image`` (PSNR/SSIM/L1), ``speed`` (timing), ``baselines`` (static / energy heuristic),
+``report`` (metric definitions, metrics.json, report.md, plots).
+"""
+from sandbox.metrics.baselines import energy_heuristic_mouth, static_frames, static_motion
+from sandbox.metrics.image import l1, psnr, ssim
+from sandbox.metrics.motion import blink_rate, diversity, frechet_distance, jitter, sequence_ssim
+from sandbox.metrics.report import (
+    METRICS_VERSION,
+    metric_definitions,
+    read_metrics_json,
+    write_metrics_json,
+    write_report,
+)
+from sandbox.metrics.speed import device_name, throughput, timer
+from sandbox.metrics.sync import lip_sync, lip_sync_dataset
+
+__all__ = [
+    "METRICS_VERSION", "blink_rate", "device_name", "diversity", "energy_heuristic_mouth",
+    "frechet_distance", "jitter", "l1", "lip_sync", "lip_sync_dataset", "metric_definitions", "psnr",
+    "read_metrics_json", "sequence_ssim", "ssim", "static_frames", "static_motion", "throughput", "timer",
+    "write_metrics_json", "write_report",
+]
