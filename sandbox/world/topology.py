@@ -11,8 +11,8 @@ import numpy as np
 
 N_LANDMARKS = 478
 N_FACE = 468
-LEFT_IRIS = np.arange(468, 473)  # centre first, then 4 rim points (subject's left eye)
-RIGHT_IRIS = np.arange(473, 478)
+RIGHT_IRIS = np.arange(468, 473)  # centre first, then 4 rim points; inside contours()["right_eye"]
+LEFT_IRIS = np.arange(473, 478)  # subject's left eye (MediaPipe's FACEMESH_LEFT_IRIS)
 
 
 def _connections():
