@@ -1,0 +1,59 @@
+"""Per-video-frame audio features: stacked log-mel (the default) and RMS energy.
+
+At 16 kHz and 25 fps a video frame spans 640 samples; with a 160-sample (10 ms) hop that is
+exactly 4 mel frames, which are stacked into one feature vector per video frame. The mel frames
+are centred at 80, 240, 400 and 560 samples into their video frame, so each vector describes
+its own frame and not half of the previous one.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sandbox.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
+
+HOP = 160  # 10 ms
+WIN = 400  # 25 ms
+MELS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
+LOG_FLOOR = 1e-6  # silence maps to log(1e-6) ~ -13.8, not -inf
+
+
+def num_frames(n_samples: int) -> int:
+    """Video frames covering ``n_samples`` of 16 kHz audio (a partial last frame counts)."""
+    return max(1, math.ceil(n_samples / SAMPLES_PER_FRAME))
+
+
+def _fit(audio: np.ndarray, n_frames: int | None) -> tuple[np.ndarray, int]:
+    """Zero-pad or crop to exactly ``n_frames`` video frames of samples."""
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    T = num_frames(len(audio)) if n_frames is None else int(n_frames)
+    out = np.zeros(T * SAMPLES_PER_FRAME, np.float32)
+    n = min(len(audio), len(out))
+    out[:n] = audio[:n]
+    return out, T
+
+
+def logmel_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80) -> np.ndarray:
+    """Log-mel power (natural log, floor 1e-6) stacked per video frame: float32 [T, 4 * n_mels],
+    column ``k * n_mels + m`` = mel band m of the k-th 10 ms step. T = ``n_frames`` (audio padded
+    with silence or cropped) or ceil(len / 640)."""
+    import librosa
+
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    T = num_frames(len(audio)) if n_frames is None else int(n_frames)
+    # crop features, not samples, so the frames kept see the same audio context either way
+    x, _ = _fit(audio, max(T, num_frames(len(audio))))
+    # drop half a hop so that centred STFT frame j sits at sample 160 j + 80 of the original
+    x = np.pad(x[HOP // 2:], (0, HOP // 2))
+    mel = librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE, n_fft=WIN, win_length=WIN, hop_length=HOP,
+                                         n_mels=n_mels, fmin=0.0, fmax=SAMPLE_RATE / 2, center=True, power=2.0)
+    mel = mel[:, : T * MELS_PER_FRAME]
+    logmel = np.log(mel + LOG_FLOOR).T  # [4T, n_mels]
+    return np.ascontiguousarray(logmel.reshape(T, MELS_PER_FRAME * n_mels), dtype=np.float32)
+
+
+def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+    """RMS amplitude per video frame, float32 [T]."""
+    x, T = _fit(audio, n_frames)
+    return np.sqrt(np.mean(x.reshape(T, SAMPLES_PER_FRAME) ** 2, axis=1)).astype(np.float32)

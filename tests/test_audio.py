@@ -1,0 +1,136 @@
+"""Audio IO, per-frame features, the learned encoder and wav2vec2 loading from a local directory."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandbox.audio.encoder import AudioEncoder
+from sandbox.audio.features import energy_frames, logmel_frames
+from sandbox.audio.io import load_audio, save_wav
+from sandbox.errors import InputFileError
+
+
+# --- load_audio ---------------------------------------------------------------------------------
+def test_missing_file_names_the_path(tmp_path):
+    missing = tmp_path / "nope" / "speech.wav"
+    with pytest.raises(InputFileError, match="speech.wav"):
+        load_audio(missing)
+
+
+def test_text_file_with_wav_name_is_rejected(tmp_path):
+    fake = tmp_path / "x.wav"
+    fake.write_text("this is not audio\n" * 20)
+    with pytest.raises(InputFileError, match="x.wav"):
+        load_audio(fake)
+
+
+def test_44k_stereo_is_resampled_to_16k_mono(tmp_path):
+    sr, seconds = 44_100, 1.5
+    t = np.arange(int(sr * seconds)) / sr
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    stereo = np.stack([left, left], axis=1).astype(np.float32)
+    path = tmp_path / "tone.wav"
+    sf.write(path, stereo, sr)
+    audio = load_audio(path)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(len(audio) - 16_000 * seconds) <= 2
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert abs(np.argmax(spectrum) * 16_000 / len(audio) - 440) < 2  # same pitch after resampling
+    assert 0.3 < np.abs(audio).max() < 0.6
+
+
+def test_save_then_load_round_trips(tmp_path):
+    x = (0.3 * np.sin(np.linspace(0, 200, 8000))).astype(np.float32)
+    save_wav(tmp_path / "a.wav", x)
+    np.testing.assert_allclose(load_audio(tmp_path / "a.wav"), x, atol=1e-4)
+
+
+# --- per-frame features --------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5000), st.one_of(st.none(), st.integers(1, 12)))
+def test_logmel_shape_is_exact_for_any_length(n_samples, n_frames):
+    audio = np.random.default_rng(n_samples).standard_normal(n_samples).astype(np.float32) * 0.1
+    feats = logmel_frames(audio, n_frames, n_mels=20)
+    T = n_frames if n_frames is not None else math.ceil(n_samples / 640)
+    assert feats.shape == (T, 80) and feats.dtype == np.float32 and np.all(np.isfinite(feats))
+    assert energy_frames(audio, n_frames).shape == (T,)
+
+
+def test_logmel_is_frame_aligned():
+    # a burst of noise in video frame 5 only: its features must be the loudest in row 5
+    audio = np.zeros(640 * 10, np.float32)
+    audio[640 * 5: 640 * 6] = np.random.default_rng(0).standard_normal(640) * 0.3
+    feats = logmel_frames(audio)
+    assert feats.shape == (10, 320)
+    loud = feats.mean(axis=1)
+    assert np.argmax(loud) == 5 and loud[5] > loud[3] + 5 and loud[5] > loud[7] + 5
+    # each of the 4 stacked 10 ms steps of frame 5 sees the burst
+    steps = feats[5].reshape(4, 80).mean(axis=1)
+    assert np.all(steps > loud[0] + 5)
+    energy = energy_frames(audio)
+    assert np.argmax(energy) == 5 and energy[4] == 0 and energy[6] == 0
+
+
+def test_logmel_pads_and_crops_to_requested_frames():
+    audio = np.random.default_rng(1).standard_normal(640 * 4).astype(np.float32) * 0.1
+    long = logmel_frames(audio, n_frames=8)
+    short = logmel_frames(audio, n_frames=2)
+    assert long.shape == (8, 320) and short.shape == (2, 320)
+    np.testing.assert_allclose(short, long[:2], atol=1e-4)  # cropping keeps the same frames
+    np.testing.assert_allclose(long[5:], np.log(1e-6), atol=1e-3)  # padding is silence
+    assert long[:3].min() > np.log(1e-6) + 3
+
+
+# --- the learned encoder -------------------------------------------------------------------------
+def test_audio_encoder_keeps_length_and_is_local():
+    torch.manual_seed(0)
+    enc = AudioEncoder(d_in=320, d_out=32, kernel=5)
+    a = torch.randn(2, 30, 320, requires_grad=True)
+    out = enc(a)
+    assert out.shape == (2, 30, 32) and enc.out_dim == 32
+    out[0, 10, :3].sum().backward()  # (a full sum of a LayerNorm output is constant)
+    touched = a.grad[0].abs().sum(dim=1).nonzero().flatten().tolist()
+    assert touched == list(range(8, 13))  # kernel 5: frames 10 +- 2 only
+    assert a.grad[1].abs().sum() == 0  # batch items independent
+    with pytest.raises(ValueError, match="odd"):
+        AudioEncoder(320, 32, kernel=4)
+
+
+# --- wav2vec2 from a local directory -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_wav2vec(tmp_path_factory):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                         conv_dim=(16, 16, 16), conv_stride=(5, 4, 16), conv_kernel=(10, 8, 16),
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, do_stable_layer_norm=False)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w2v")
+    Wav2Vec2Model(cfg).save_pretrained(path)
+    return path
+
+
+def test_wav2vec_loads_local_checkpoint_and_stacks_layers(tiny_wav2vec):
+    from sandbox.audio.wav2vec import Wav2Vec2Features
+
+    audio = np.random.default_rng(0).standard_normal(32_000).astype(np.float32) * 0.1  # 2 s
+    feats = Wav2Vec2Features(tiny_wav2vec, layers="all")
+    out = feats(audio)
+    assert out.shape == (50, 3 * 16) and feats.out_dim == 48 and out.dtype == np.float32
+    assert np.all(np.isfinite(out)) and out.std(axis=0).min() > 0  # every column varies over time
+    last = Wav2Vec2Features(tiny_wav2vec, layers="last")(audio, n_frames=37)
+    assert last.shape == (37, 16)
+    assert feats(audio[:100]).shape == (1, 48)  # shorter than one conv receptive field
+
+
+def test_wav2vec_missing_dir_says_what_to_pass(tmp_path):
+    from sandbox.audio.wav2vec import Wav2Vec2Features
+
+    with pytest.raises(InputFileError, match="config.json"):
+        Wav2Vec2Features(tmp_path / "no_model")
