@@ -1,0 +1,247 @@
+"""FLOAT's generator: OT flow matching of motion with a frame-wise-AdaLN vector-field transformer.
+
+Per window: tokens = [L' clean preceding frames | L noisy current frames x_t]; per-frame condition
+c_t^l = Emb(t) + ToCondition([x_ref, audio_l, emotion]) (sec. 4.2). Training (eq. 11-13) regresses
+u = x1 - x0 on the current frames only (see ``loss``); sampling solves dx/dt = v(x, t) from t = 0 to 1
+with torchdiffeq, window by window, with incremental classifier-free guidance on audio and emotion
+(eq. 14).
+
+NFE: ``SampleOutput.nfe`` counts vector-field network CALLS (summed over windows); one call evaluates all
+guidance branches as one batch. ``FlowSampleOutput.branches`` says how many, so network evaluations of
+single samples = nfe * branches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from einops import repeat
+from torch import nn
+from torchdiffeq import odeint
+
+from generators.backbone import Conditioning, MotionTransformer, SinusoidalTimeEmbedding
+from generators.base import Generator, SampleOutput
+from generators.guidance import Guidance
+from generators.windowing import generate_windows
+from sandbox.constants import N_EMOTIONS
+from sandbox.losses import flow_matching_loss, ot_interpolate, ot_target_velocity, velocity_loss
+
+
+@dataclass
+class FlowSampleOutput(SampleOutput):
+    branches: int = 1  # guidance branches batched into every network call
+
+
+def default_audio_encoder(audio_dim: int, hidden: int) -> nn.Module:
+    """FLOAT's audio projection (Linear -> LayerNorm -> SiLU) used when no encoder is injected."""
+    return nn.Sequential(nn.Linear(audio_dim, hidden), nn.LayerNorm(hidden), nn.SiLU())
+
+
+class FlowGenerator(Generator):
+    name = "flow"
+
+    def __init__(
+        self,
+        dim: int,
+        audio_dim: int,
+        emotion_dim: int = N_EMOTIONS,
+        hidden: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        n_prev: int = 10,
+        n_cur: int = 50,
+        conditioning: Conditioning = "adaln",
+        local_window: int | None = 2,
+        ff_mult: int = 4,
+        dropout: float = 0.0,
+        prev_drop: float = 0.5,
+        drop_audio: float = 0.1,
+        drop_ref: float = 0.1,
+        drop_emotion: float = 0.1,
+        guidance_mode: Literal["incremental", "independent"] = "incremental",
+        null: Literal["zero", "learned"] = "zero",
+        g_audio: float = 2.0,
+        g_emotion: float = 1.0,
+        ode_method: str = "euler",
+        nfe: int = 10,
+        sigma_min: float = 0.0,
+        lambda_ot: float = 1.0,
+        lambda_vel: float = 1.0,
+        loss_kind: Literal["l1", "l2"] = "l1",
+        audio_encoder: nn.Module | None = None,
+        audio_hidden: int | None = None,
+    ):
+        super().__init__(dim, audio_dim, n_prev, n_cur)
+        self.emotion_dim = emotion_dim
+        self.prev_drop = prev_drop
+        self.ode_method, self.nfe = ode_method, nfe
+        self.sigma_min = sigma_min
+        self.lambda_ot, self.lambda_vel, self.loss_kind = lambda_ot, lambda_vel, loss_kind
+        self.default_scales = {"audio": g_audio, "emotion": g_emotion}
+
+        if audio_encoder is None:
+            audio_hidden = audio_hidden or hidden
+            audio_encoder = default_audio_encoder(audio_dim, audio_hidden)
+        elif audio_hidden is None:
+            audio_hidden = getattr(audio_encoder, "out_dim", None)
+            if audio_hidden is None:
+                raise ValueError("an injected audio_encoder needs audio_hidden= (or an out_dim attribute)")
+        self.audio_encoder = audio_encoder
+        self.audio_hidden = audio_hidden
+
+        self.time_emb = SinusoidalTimeEmbedding(hidden)
+        self.to_condition = nn.Linear(dim + audio_hidden + emotion_dim, hidden)
+        self.field = MotionTransformer(
+            dim_in=dim,
+            dim_out=dim,
+            hidden=hidden,
+            depth=depth,
+            heads=heads,
+            cond_dim=hidden,
+            conditioning=conditioning,
+            local_window=local_window,
+            ff_mult=ff_mult,
+            dropout=dropout,
+            max_len=n_prev + n_cur,  # fixed window layout: tokens learn where context ends
+        )
+        self.guidance = Guidance(
+            conditions=["audio", "emotion"],
+            mode=guidance_mode,
+            null=null,
+            dims={"audio": audio_hidden, "ref": dim, "emotion": emotion_dim},
+            drop_prob={"audio": drop_audio, "ref": drop_ref, "emotion": drop_emotion},
+        )
+
+    # -- the vector field ------------------------------------------------------------------------
+    def vector_field(
+        self,
+        x_t: torch.Tensor,  # [B, L, dim] noisy current frames
+        t: torch.Tensor,  # [B] flow time
+        prev_motion: torch.Tensor,  # [B, L', dim] clean preceding frames (zeros when dropped)
+        prev_audio: torch.Tensor,  # [B, L', h_a] their encoded audio
+        audio: torch.Tensor,  # [B, L, h_a] encoded current audio
+        ref: torch.Tensor,  # [B, dim]
+        emotion: torch.Tensor,  # [B, E]
+        key_padding_mask: torch.Tensor | None = None,  # [B, L'+L] True = real frame
+    ) -> torch.Tensor:
+        """v_θ on the current frames: [B, L, dim]."""
+        tokens = torch.cat([prev_motion, x_t], dim=1)
+        n = tokens.shape[1]
+        per_frame = torch.cat(
+            [
+                repeat(ref, "b d -> b n d", n=n),
+                torch.cat([prev_audio, audio], dim=1),
+                repeat(emotion, "b e -> b n e", n=n),
+            ],
+            dim=-1,
+        )
+        cond = self.time_emb(t)[:, None] + self.to_condition(per_frame)
+        return self.field(tokens, cond, key_padding_mask)[:, prev_motion.shape[1] :]
+
+    # -- training ---------------------------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """OT flow matching (eq. 11) + velocity (eq. 12) on the L current frames, both masked.
+
+        Deviations from eq. 11-12, on purpose: the L' clean context frames get no flow-matching loss (eq.
+        11's second term asks the context tokens' outputs to reproduce the clean context, which they are
+        given as input), and the velocity term compares one-frame differences of the implied endpoint
+        x̂1 = x_t + (1 - t) v, appended to the clean context, against the data. Inside the current frames
+        Δx̂1 - Δx1 = (1 - t)(Δv - Δu): eq. 12 weighted by (1 - t).
+        """
+        x = batch["x"]
+        b, n, _ = x.shape
+        lp = self.n_prev
+        mask = batch.get("mask")
+        if mask is None:
+            mask = torch.ones(b, n, dtype=torch.bool, device=x.device)
+        mask = mask.bool()
+        audio = self.audio_encoder(batch["audio"])
+        x_prev, x1 = x[:, :lp], x[:, lp:]
+        a_prev, a_cur = audio[:, :lp], audio[:, lp:]
+
+        t = torch.rand(b, device=x.device)
+        x0 = torch.randn_like(x1)
+        x_t = ot_interpolate(x0, x1, t, self.sigma_min)
+        u = ot_target_velocity(x0, x1, self.sigma_min)
+
+        cond = {"audio": a_cur, "ref": batch["x_ref"], "emotion": batch["emotion"]}
+        keep = torch.ones(b, dtype=torch.bool, device=x.device)
+        if self.training:
+            cond = self.guidance.drop(cond)
+            keep = torch.rand(b, device=x.device) >= self.prev_drop
+        ctx_motion = x_prev * keep[:, None, None].to(x.dtype)
+        ctx_audio = a_prev * keep[:, None, None].to(x.dtype)
+
+        v = self.vector_field(x_t, t, ctx_motion, ctx_audio, cond["audio"], cond["ref"], cond["emotion"], mask)
+        ot = flow_matching_loss(v, u, self.loss_kind, mask[:, lp:])
+        # velocity over [context | x̂1] as eq. 12 runs over L'+L frames: the context is given, so the only
+        # extra term is the seam step from the last context frame (skipped where the context was dropped)
+        x1_hat = x_t + (1 - t)[:, None, None] * v
+        vel_mask = mask & torch.cat([repeat(keep, "b -> b n", n=lp), mask.new_ones(b, n - lp)], dim=1)
+        vel = velocity_loss(
+            torch.cat([x_prev, x1_hat], dim=1), x, self.loss_kind, vel_mask
+        )
+        total = self.lambda_ot * ot + self.lambda_vel * vel
+        return {"total": total, "ot": ot, "vel": vel}
+
+    # -- sampling ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        cond: dict[str, torch.Tensor],
+        steps: int | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int | None = None,
+    ) -> FlowSampleOutput:
+        """cond: audio [B, T, d_a], x_ref [B, dim], emotion [B, E]. ``steps`` = number of ODE time points
+        (t = linspace(0, 1, steps), FLOAT's convention): Euler makes steps - 1 network calls per window.
+        """
+        unknown = set(cond) - {"audio", "x_ref", "emotion"}
+        if unknown:
+            raise ValueError(f"FlowGenerator.sample does not use condition(s) {sorted(unknown)}")
+        steps = steps or self.nfe
+        if steps < 2:
+            raise ValueError(f"steps is the number of ODE time points and must be >= 2, got {steps}")
+        scales = self.guidance.check_scales({**self.default_scales, **(guidance or {})})
+        n_branch = self.guidance.n_branches(scales)
+        was_training = self.training
+        self.eval()
+        audio = self.audio_encoder(cond["audio"])  # whole utterance once, then windowed
+        b, device = audio.shape[0], audio.device
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
+        ts = torch.linspace(0.0, 1.0, steps, device=device)
+        calls = 0
+
+        def window(prev_motion, prev_audio, cur_audio, valid_len):
+            lp = self.n_prev
+            if prev_motion is None:
+                prev_motion = audio.new_zeros(b, lp, self.dim)
+            if prev_audio is None:
+                prev_audio = audio.new_zeros(b, lp, self.audio_hidden)
+            mask = torch.ones(b, lp + self.n_cur, dtype=torch.bool, device=device)
+            mask[:, lp + valid_len :] = False
+            branch_cond = self.guidance.batch(
+                {"audio": cur_audio, "emotion": cond["emotion"], "ref": cond["x_ref"],
+                 "prev_motion": prev_motion, "prev_audio": prev_audio, "mask": mask},
+                scales,
+            )
+
+            def field(t, x):
+                nonlocal calls
+                calls += 1
+                xb = repeat(x, "b ... -> (k b) ...", k=n_branch)
+                tb = t.expand(xb.shape[0])
+                v = self.vector_field(
+                    xb, tb, branch_cond["prev_motion"], branch_cond["prev_audio"], branch_cond["audio"],
+                    branch_cond["ref"], branch_cond["emotion"], branch_cond["mask"],
+                )
+                return self.guidance.combine(v, scales)
+
+            x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)
+            return odeint(field, x0, ts, method=self.ode_method)[-1]
+
+        motion = generate_windows(window, audio, self.n_prev, self.n_cur)
+        self.train(was_training)
+        return FlowSampleOutput(motion=motion, nfe=calls, branches=n_branch)

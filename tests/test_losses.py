@@ -1,0 +1,99 @@
+"""Shared losses against hand computations on tiny tensors."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandbox.losses import (
+    flow_matching_loss,
+    masked_component_l1,
+    masked_mean,
+    ot_interpolate,
+    ot_target_velocity,
+    smoothness_loss,
+    velocity_loss,
+)
+
+
+def seq(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1)
+
+
+def test_velocity_l1_and_l2_by_hand():
+    pred, target = seq(0, 1, 3), seq(0, 0, 0)
+    assert velocity_loss(pred, target, "l1").item() == pytest.approx((1 + 2) / 2)
+    assert velocity_loss(pred, target, "l2").item() == pytest.approx((1 + 4) / 2)
+
+
+def test_velocity_ignores_constant_offset():
+    x = torch.randn(2, 6, 3)
+    assert velocity_loss(x + 5.0, x).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_velocity_mask_drops_differences_touching_padding():
+    pred, target = seq(0, 1, 3, 100), seq(0, 0, 0, 0)
+    mask = torch.tensor([[True, True, True, False]])
+    # only diffs 0->1 and 1->3 are valid: the jump to the padded 100 is ignored
+    assert velocity_loss(pred, target, "l1", mask).item() == pytest.approx(1.5)
+
+
+def test_smoothness_is_second_difference_of_prediction():
+    pred = seq(0, 1, 3, 6)  # 2nd differences: 1, 1
+    assert smoothness_loss(pred, kind="l2").item() == pytest.approx(1.0)
+    linear = seq(0, 2, 4, 6, 8)
+    assert smoothness_loss(linear).item() == pytest.approx(0.0)
+    # against a target: acceleration error (1 - 1, 1 - 1) = 0
+    assert smoothness_loss(pred, target=pred + 3.0, kind="l1").item() == pytest.approx(0.0)
+    mask = torch.tensor([[True, True, True, False]])
+    assert smoothness_loss(seq(0, 1, 3, 50), kind="l1", mask=mask).item() == pytest.approx(1.0)
+
+
+def test_masked_mean_of_empty_mask_is_zero_not_nan():
+    v = torch.ones(2, 3, 4)
+    assert masked_mean(v, torch.zeros(2, 3, dtype=torch.bool)).item() == 0.0
+
+
+def test_ot_path_endpoints_and_velocity():
+    x0, x1 = torch.randn(3, 5, 2), torch.randn(3, 5, 2)
+    assert torch.allclose(ot_interpolate(x0, x1, 0.0), x0)
+    assert torch.allclose(ot_interpolate(x0, x1, 1.0), x1)
+    t = torch.tensor([0.0, 0.5, 1.0])
+    mid = ot_interpolate(x0, x1, t)
+    assert torch.allclose(mid[1], 0.5 * (x0[1] + x1[1]))
+    assert torch.allclose(ot_target_velocity(x0, x1), x1 - x0)
+    # sigma_min: x_1 = x1 + sigma x0 and u = d x_t / dt
+    s = 0.1
+    assert torch.allclose(ot_interpolate(x0, x1, 1.0, s), x1 + s * x0)
+    eps = 1e-3
+    fd = (ot_interpolate(x0, x1, 0.3 + eps, s) - ot_interpolate(x0, x1, 0.3, s)) / eps
+    assert torch.allclose(fd, ot_target_velocity(x0, x1, s), atol=1e-2)
+
+
+def test_flow_matching_loss_masked():
+    v = torch.zeros(1, 3, 2)
+    u = torch.tensor([[[1.0, 1.0], [2.0, 2.0], [9.0, 9.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert flow_matching_loss(v, u, "l1", mask).item() == pytest.approx(1.5)
+    assert flow_matching_loss(v, u, "l2", mask).item() == pytest.approx(2.5)
+
+
+def test_masked_component_l1_by_hand():
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.zeros(1, 3, 2, 2)
+    target[..., 0, 0] = 4.0  # error 4 at one pixel of four, every channel
+    mouth = torch.zeros(1, 1, 2, 2)
+    mouth[..., 0, 0] = 1.0  # covers the error pixel
+    eyes = torch.zeros(1, 1, 2, 2)
+    eyes[..., 1, 1] = 1.0  # no error there
+    loss = masked_component_l1(pred, target, {"mouth": (mouth, 2.0), "eyes": (eyes, 5.0)})
+    # global mean 4/4 = 1; mouth mean 4 * 2 = 8; eyes 0
+    assert loss.item() == pytest.approx(1.0 + 8.0)
+    assert masked_component_l1(pred, target).item() == pytest.approx(1.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(3, 8), st.integers(1, 4))
+def test_velocity_loss_without_mask_equals_all_true_mask(b, t, d):
+    pred, target = torch.randn(b, t, d), torch.randn(b, t, d)
+    full = torch.ones(b, t, dtype=torch.bool)
+    assert torch.allclose(velocity_loss(pred, target), velocity_loss(pred, target, mask=full))
