@@ -1,0 +1,156 @@
+"""The flow-warp decoder family: latent + multi-scale source features -> image.
+
+StyleGAN2-like synthesis from a learned 4x4 constant, every conv modulated by one latent ``w``.
+At each resolution a flow head predicts a 2-channel flow (tanh, in grid units) and a 1-channel
+occlusion mask (sigmoid); the source encoder's feature map of that resolution is warped by the flow
+with ``F.grid_sample`` and blended into the synthesis features by the mask. Shared by the lia
+renderer (w = identity + motion latent) and GoHD's navigator (w = z_R + sum xi_i m_i).
+
+Feature lists are ordered from the lowest resolution (4x4) to the output resolution, and their channel
+counts follow :func:`channel_schedule`, so any encoder built with the same schedule fits.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def resolutions(size: int) -> list[int]:
+    """[4, 8, ..., size]; size must be a power of two >= 4."""
+    if size < 4 or size & (size - 1):
+        raise ValueError(f"size must be a power of two >= 4, got {size}")
+    return [2**i for i in range(2, int(math.log2(size)) + 1)]
+
+
+def channel_schedule(size: int, ch_min: int, ch_max: int) -> dict[int, int]:
+    """Channels per resolution: ch_min at full size, doubling per halving, capped at ch_max."""
+    return {r: min(ch_max, ch_min * (size // r)) for r in resolutions(size)}
+
+
+def identity_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """Sampling grid [1, h, w, 2] (x, y) that makes grid_sample(align_corners=False) the identity."""
+    theta = torch.eye(2, 3, dtype=like.dtype, device=like.device)[None]
+    return F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+
+
+def warp(feat: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp feat [B, C, h, w] by flow [B, 2, h, w] (offsets in normalised grid units)."""
+    grid = identity_grid(feat.shape[-2], feat.shape[-1], feat) + rearrange(flow, "b c h w -> b h w c")
+    return F.grid_sample(feat, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class ModulatedConv2d(nn.Module):
+    """Conv whose input channels are scaled per sample by a style from w (StyleGAN2), optionally
+    demodulated. Implemented as modulate-input / conv / demodulate-output, which equals the
+    weight-modulated form but runs as one ordinary batched conv (fast on CPU)."""
+
+    def __init__(self, in_ch: int, out_ch: int, latent_dim: int, kernel: int = 3, demodulate: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)  # equalised learning rate
+        self.affine = nn.Linear(latent_dim, in_ch)
+        nn.init.constant_(self.affine.bias, 1.0)  # styles start at 1: an unmodulated conv
+        self.demodulate = demodulate
+        self.padding = kernel // 2
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        style = self.affine(w)  # [B, in]
+        weight = self.weight * self.scale
+        out = F.conv2d(x * style[:, :, None, None], weight, padding=self.padding)
+        if self.demodulate:
+            # ||W * s||_2 per (sample, out channel)
+            sq = torch.einsum("oikl,bi->bo", weight.pow(2), style.pow(2))
+            out = out * torch.rsqrt(sq + 1e-8)[:, :, None, None]
+        return out
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv + bias + leaky ReLU, optionally after a 2x bilinear upsample."""
+
+    def __init__(self, in_ch: int, out_ch: int, latent_dim: int, upsample: bool = False):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, out_ch, latent_dim)
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.upsample = upsample
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = self.conv(x, w) + self.bias[:, None, None]
+        return F.leaky_relu(x, 0.2) * math.sqrt(2)
+
+
+class ToRGB(nn.Module):
+    def __init__(self, in_ch: int, latent_dim: int):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, 3, latent_dim, kernel=1, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(3))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w) + self.bias[:, None, None]
+
+
+class ToFlow(nn.Module):
+    """Flow (2 ch, tanh) + occlusion mask (1 ch, sigmoid). Zero-initialised so training starts from
+    the identity warp with a half-open mask."""
+
+    def __init__(self, in_ch: int, latent_dim: int):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, 3, latent_dim, kernel=3, demodulate=False)
+        nn.init.zeros_(self.conv.weight)
+        self.bias = nn.Parameter(torch.zeros(3))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.conv(x, w) + self.bias[:, None, None]
+        return torch.tanh(out[:, :2]), torch.sigmoid(out[:, 2:])
+
+
+class WarpBlock(nn.Module):
+    """One resolution: styled convs, then warp the source feature in by flow + mask, then RGB."""
+
+    def __init__(self, in_ch: int, out_ch: int, latent_dim: int, upsample: bool):
+        super().__init__()
+        self.conv1 = StyledConv(in_ch, out_ch, latent_dim, upsample=upsample)
+        self.conv2 = StyledConv(out_ch, out_ch, latent_dim)
+        self.to_flow = ToFlow(out_ch, latent_dim)
+        self.to_rgb = ToRGB(out_ch, latent_dim)
+
+    def forward(self, x, w, feat):
+        x = self.conv2(self.conv1(x, w), w)
+        flow, mask = self.to_flow(x, w)
+        # mask = 1: the source feature is visible there (copy it); 0: occluded (synthesise)
+        x = mask * warp(feat, flow) + (1 - mask) * x
+        return x, self.to_rgb(x, w), flow, mask
+
+
+class FlowWarpDecoder(nn.Module):
+    """dec(w [B, d], feats [4x4 .. size x size]) -> image [B, 3, size, size] in [0, 1] (unclamped)."""
+
+    def __init__(self, size: int, latent_dim: int, ch_min: int = 16, ch_max: int = 128):
+        super().__init__()
+        self.size = size
+        self.channels = channel_schedule(size, ch_min, ch_max)
+        res = resolutions(size)
+        self.const = nn.Parameter(torch.randn(1, self.channels[4], 4, 4))
+        self.blocks = nn.ModuleList(
+            WarpBlock(self.channels[r // 2] if r > 4 else self.channels[4], self.channels[r], latent_dim, upsample=r > 4)
+            for r in res
+        )
+
+    def forward(self, w: torch.Tensor, feats: list[torch.Tensor], return_flows: bool = False):
+        if len(feats) != len(self.blocks):
+            raise ValueError(f"expected {len(self.blocks)} feature maps (4..{self.size}), got {len(feats)}")
+        x = self.const.expand(w.shape[0], -1, -1, -1)
+        rgb = None
+        flows = []
+        for block, feat in zip(self.blocks, feats):
+            x, rgb_r, flow, mask = block(x, w, feat)
+            # StyleGAN2 skip generator: RGB accumulates across scales
+            rgb = rgb_r if rgb is None else F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + rgb_r
+            flows.append((flow, mask))
+        img = (rgb + 1) / 2  # synthesis works in [-1, 1]
+        return (img, flows) if return_flows else img

@@ -1,0 +1,56 @@
+"""Conv image encoder: image -> latent [d] + one feature map per resolution (4x4 .. size).
+
+Residual downsampling blocks; the channel schedule is the decoder's (:func:`channel_schedule`), so the
+feature maps plug straight into :class:`renderers.flow_warp.FlowWarpDecoder`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from renderers.flow_warp import channel_schedule, resolutions
+
+
+class ResBlockDown(nn.Module):
+    """Two 3x3 convs and a 2x average-pool, with a pooled 1x1 skip (variance kept by 1/sqrt 2)."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, in_ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        h = F.avg_pool2d(F.leaky_relu(self.conv2(h), 0.2), 2)
+        return (h + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
+
+
+class ImageEncoder(nn.Module):
+    """E(image [B, 3, size, size] in [0, 1]) -> (w [B, d], feats [4x4, 8x8, .., size x size])."""
+
+    def __init__(self, size: int, latent_dim: int, ch_min: int = 16, ch_max: int = 128):
+        super().__init__()
+        self.size = size
+        self.channels = channel_schedule(size, ch_min, ch_max)
+        res = resolutions(size)[::-1]  # size .. 4
+        self.stem = nn.Conv2d(3, self.channels[size], 3, padding=1)
+        self.down = nn.ModuleList(ResBlockDown(self.channels[r], self.channels[r // 2]) for r in res[:-1])
+        c4 = self.channels[4]
+        self.head = nn.Sequential(nn.Conv2d(c4, c4, 3, padding=1), nn.LeakyReLU(0.2))
+        self.to_latent = nn.Linear(c4 * 16, latent_dim)
+
+    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if img.shape[-1] != self.size or img.shape[-2] != self.size:
+            raise ValueError(f"encoder expects {self.size}x{self.size} images, got {tuple(img.shape[-2:])}")
+        x = F.leaky_relu(self.stem(img * 2 - 1), 0.2)
+        feats = [x]
+        for block in self.down:
+            x = block(x)
+            feats.append(x)
+        w = self.to_latent(rearrange(self.head(x), "b c h w -> b (c h w)"))
+        return w, feats[::-1]

@@ -1,0 +1,290 @@
+"""LIA-style motion latent auto-encoder (FLOAT sec. 4.1 / app. A) and its motion representation.
+
+Decomposition (FLOAT eq. 8-9):  w_S = w_{S->r} + w_{r->S},  w_{r->S} = sum_m lambda_m(S) q_m.
+
+* Identity latent w_{S->r}: the encoder's latent of the source, E(S).w, used as is. Nothing is
+  subtracted from it: training decodes dec(E(S).w + Q lambda(D), feats(S)) -> D for random (S, D) of
+  one clip, so E(S).w is pushed to the motion-free "reference" code (FLOAT app. A.1: it decodes to the
+  average pose/expression), and the source's own motion is the separate term w_{r->S} = Q lambda(S).
+  Reconstructing the source itself is therefore dec(w_{S->r} + w_{r->S}), and a generator's x_ref is
+  w_{r->S} (``reference_motion``).
+* Motion magnitudes lambda(X) = MLP(E(X).w) in R^M; basis Q = qr(W).Q for a learned W [d, M], so
+  Q^T Q = I by construction (no orthogonality loss).
+* Spaces: ``space="latent"`` (default, FLOAT's choice) exposes the free d-dim motion latent r; a
+  generator's output there is decoded as is, not projected on span(Q). ``space="coeff"`` exposes
+  lambda [M] and decodes Q lambda. lambda-control (FLOAT eq. 15) works in both: lambda_k = <r, q_k>.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from renderers.flow_warp import FlowWarpDecoder
+from renderers.image_encoder import ImageEncoder
+from representations.base import Representation
+from sandbox.data.pairs import COMPONENTS, FramePairs
+from sandbox.losses.image import masked_component_l1, masked_l1
+
+SPACES = ("latent", "coeff")
+
+
+@dataclass
+class LiaConfig:
+    size: int = 128  # image side; paper preset 512
+    latent_dim: int = 128  # d; paper 512
+    motion_dim: int = 20  # M orthonormal directions; paper 20
+    ch_min: int = 16  # channels at full resolution (doubling per halving)
+    ch_max: int = 128  # channel cap at low resolutions; paper-like 512
+    mlp_layers: int = 4  # hidden layers of the lambda MLP (FLOAT: 4 x d, then d -> M)
+
+
+def orthonormal_basis(weight: torch.Tensor) -> torch.Tensor:
+    """Q [d, M] with Q^T Q = I from any full-rank W [d, M] (reduced QR re-parameterisation)."""
+    return torch.linalg.qr(weight, mode="reduced").Q
+
+
+class LiaAutoEncoder(nn.Module):
+    def __init__(self, cfg: LiaConfig):
+        super().__init__()
+        if cfg.motion_dim > cfg.latent_dim:
+            raise ValueError(f"motion_dim M={cfg.motion_dim} must be <= latent_dim d={cfg.latent_dim}")
+        self.cfg = cfg
+        d = cfg.latent_dim
+        self.encoder = ImageEncoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
+        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
+        layers: list[nn.Module] = []
+        for _ in range(cfg.mlp_layers):
+            layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]
+        self.motion_mlp = nn.Sequential(*layers, nn.Linear(d, cfg.motion_dim))
+        self.basis_weight = nn.Parameter(torch.randn(d, cfg.motion_dim))
+
+    def basis(self) -> torch.Tensor:
+        return orthonormal_basis(self.basis_weight)
+
+    def analyse(self, img: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """img [B, 3, S, S] in [0, 1] -> (identity latent w_{X->r} [B, d], feats, lambda(X) [B, M])."""
+        w, feats = self.encoder(img)
+        return w, feats, self.motion_mlp(w)
+
+    def decode(self, identity: torch.Tensor, motion_latent: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        return self.decoder(identity + motion_latent, feats)
+
+    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
+        """Reconstruct driving from source: dec(w_{S->r} + Q lambda(D), feats(S)), in [0, 1] unclamped."""
+        b = source.shape[0]
+        w, feats, lam = self.analyse(torch.cat([source, driving]))  # one encoder pass for both
+        return self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats])
+
+
+def component_weighted_l1(pred, target, masks, weights) -> dict[str, torch.Tensor]:
+    """The training loss (shared masked_component_l1: L1 + per component weight * L1 averaged over
+    its mask, FLOAT's |M| normalisation) and its terms for logging. masks [B, len(COMPONENTS), H, W]."""
+    per = {name: masks[:, i : i + 1] for i, name in enumerate(COMPONENTS)}
+    terms = {"l1": (pred - target).abs().mean()}
+    terms.update({f"l1_{n}": masked_l1(pred.detach(), target, m) for n, m in per.items()})
+    terms["loss"] = masked_component_l1(pred, target, {n: (m, weights[n]) for n, m in per.items()})
+    return terms
+
+
+class LiaLitModule(L.LightningModule):
+    """Trains a LiaAutoEncoder on (source, driving) pairs with component-weighted L1."""
+
+    def __init__(self, ae: LiaAutoEncoder, lr: float, weights: dict[str, float]):
+        super().__init__()
+        self.ae = ae
+        self.lr = lr
+        self.weights = dict(weights)
+        self.history: list[float] = []  # per-step total loss, for the fit() metrics
+
+    def training_step(self, batch, batch_idx):
+        pred = self.ae(batch["source"], batch["driving"])
+        terms = component_weighted_l1(pred, batch["driving"], batch["masks"], self.weights)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
+        self.history.append(float(terms["loss"].detach()))
+        return terms["loss"]
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.ae.parameters(), lr=self.lr, betas=(0.5, 0.99))
+
+
+@dataclass
+class LiaReference:
+    identity: torch.Tensor  # w_{S->r} [d]
+    feats: list[torch.Tensor]  # source feature maps [C, r, r], r = 4 .. size
+    coeffs: torch.Tensor  # lambda(S) [M]
+    motion: torch.Tensor  # the source's own motion in the representation's space [dim]
+    size: int = 0  # side the feature maps were computed at
+
+
+class LiaRepresentation(Representation):
+    name = "lia"
+    learned = True
+
+    def __init__(self, space: str = "latent", **cfg):
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        self.config = LiaConfig(**cfg)
+        dim = self.config.latent_dim if space == "latent" else self.config.motion_dim
+        super().__init__(dim, {space: slice(0, dim)})
+        self.space = space
+        self.ae = LiaAutoEncoder(self.config)
+
+    # -- space conversions ----------------------------------------------------------------------
+    def basis(self) -> torch.Tensor:
+        return self.ae.basis()
+
+    def to_latent(self, motion: torch.Tensor) -> torch.Tensor:
+        """Motion [..., dim] -> motion latent r [..., d] added to the identity latent."""
+        return motion @ self.basis().T.to(motion) if self.space == "coeff" else motion
+
+    def coefficients(self, motion: torch.Tensor) -> torch.Tensor:
+        """Motion [..., dim] -> lambda [..., M] (eq. 15: lambda_k = <r, q_k>)."""
+        return motion if self.space == "coeff" else motion @ self.basis().to(motion)
+
+    def edit(self, motion: torch.Tensor, k: int, delta: float | None = None, value: float | None = None) -> torch.Tensor:
+        """lambda-control on un-normalised motion [..., dim]: move along direction k by ``delta`` or set lambda_k to ``value``; every other
+        coefficient (and, in latent space, the part outside span(Q)) is unchanged."""
+        if (delta is None) == (value is None):
+            raise ValueError("give exactly one of delta or value")
+        M = self.config.motion_dim
+        if not 0 <= k < M:
+            raise IndexError(f"direction k={k} outside 0..{M - 1}")
+        lam_k = self.coefficients(motion)[..., k : k + 1]
+        step = torch.as_tensor(delta, dtype=motion.dtype) if delta is not None else value - lam_k
+        if self.space == "coeff":
+            out = motion.clone()
+            out[..., k : k + 1] = lam_k + step
+            return out
+        return motion + step * self.basis()[:, k].to(motion)
+
+    # -- mapping --------------------------------------------------------------------------------
+    def _prepare(self, frames: torch.Tensor) -> torch.Tensor:
+        device = self.ae.basis_weight.device
+        frames = frames.to(device=device, dtype=torch.float32)
+        s = self.config.size
+        if frames.shape[-2:] != (s, s):
+            frames = F.interpolate(frames, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+        return frames
+
+    @torch.no_grad()
+    def encode(self, frames: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+        was = self.ae.training
+        self.ae.eval()
+        out = []
+        for i in range(0, frames.shape[0], batch_size):
+            _, _, lam = self.ae.analyse(self._prepare(frames[i : i + batch_size]))
+            out.append(lam if self.space == "coeff" else lam @ self.basis().T)
+        self.ae.train(was)
+        return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+    @torch.no_grad()
+    def reference(self, source_image: torch.Tensor) -> LiaReference:
+        self.ae.eval()
+        w, feats, lam = self.ae.analyse(self._prepare(source_image[None]))
+        motion = lam[0] if self.space == "coeff" else lam[0] @ self.basis().T
+        return LiaReference(identity=w[0], feats=[f[0] for f in feats], coeffs=lam[0], motion=motion, size=self.config.size)
+
+    def reference_motion(self, ref: LiaReference) -> torch.Tensor:
+        return ref.motion
+
+    @torch.no_grad()
+    def decode(self, ref: LiaReference, motion: torch.Tensor) -> torch.Tensor:
+        """motion [B, dim] un-normalised -> frames [B, 3, S, S] in [0, 1]."""
+        r = self.to_latent(motion.to(ref.identity))
+        feats = [f.expand(r.shape[0], -1, -1, -1) for f in ref.feats]
+        return self.ae.decode(ref.identity.expand_as(r), r, feats).clamp(0, 1)
+
+    # -- learning -------------------------------------------------------------------------------
+    def fit(
+        self,
+        data,
+        steps: int = 2000,
+        batch_size: int = 8,
+        lr: float = 2e-4,
+        weights: dict[str, float] | None = None,
+        run_dir: str | Path | None = None,
+        num_workers: int = 0,
+        val_pairs: int = 64,
+        norm_frames: int = 4096,
+        seed: int = 0,
+        **trainer_kwargs,
+    ) -> dict[str, float]:
+        """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer, fit the
+        normaliser on encoded training frames, and report train loss + val reconstruction metrics.
+        ``trainer_kwargs`` go to :func:`sandbox.trainers.factory.make_trainer`."""
+        from sandbox.trainers.factory import make_trainer, seed_everything
+
+        seed_everything(seed)
+        weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
+        pairs = FramePairs(data, "train", self.config.size, seed=seed)
+        loader = DataLoader(
+            pairs,
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=len(pairs) >= batch_size,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+        )
+        module = LiaLitModule(self.ae, lr, weights)
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = make_trainer(run_dir or tmp, max_steps=steps, **trainer_kwargs)
+            self.ae.train()
+            trainer.fit(module, loader)
+        self.ae.cpu().eval()
+        hist = module.history
+        metrics = {
+            "train_loss_first": hist[0] if hist else float("nan"),
+            "train_loss_final": float(np.mean(hist[-10:])) if hist else float("nan"),
+            "steps": float(len(hist)),
+        }
+        self._fit_normalizer(pairs, norm_frames)
+        if val_pairs > 0 and data.splits.get("val"):
+            metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
+        return metrics
+
+    def _fit_normalizer(self, pairs: FramePairs, max_frames: int) -> None:
+        idx = np.linspace(0, len(pairs) - 1, min(max_frames, len(pairs))).round().astype(int)
+        frames = torch.stack([pairs[int(i)]["driving"] for i in idx])
+        self.norm.fit(self.encode(frames))
+
+    @torch.no_grad()
+    def evaluate(self, data, split: str = "val", max_pairs: int = 64, batch_size: int = 16) -> dict[str, float]:
+        """Same-identity reconstruction of fixed (source, driving) pairs: L1, PSNR (dB), SSIM."""
+        from skimage.metrics import structural_similarity
+
+        pairs = FramePairs(data, split, self.config.size, fixed=True)
+        idx = np.linspace(0, len(pairs) - 1, min(max_pairs, len(pairs))).round().astype(int)
+        self.ae.eval()
+        device = self.ae.basis_weight.device
+        l1, psnr, ssim = [], [], []
+        for i in range(0, len(idx), batch_size):
+            items = [pairs[int(j)] for j in idx[i : i + batch_size]]
+            src = torch.stack([it["source"] for it in items]).to(device)
+            drv = torch.stack([it["driving"] for it in items]).to(device)
+            pred = self.ae(src, drv).clamp(0, 1)
+            l1 += (pred - drv).abs().mean((1, 2, 3)).tolist()
+            mse = (pred - drv).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
+            psnr += (10 * torch.log10(1 / mse)).tolist()
+            for p, t in zip(pred.cpu().numpy(), drv.cpu().numpy()):
+                ssim.append(float(structural_similarity(p, t, channel_axis=0, data_range=1.0)))
+        return {"l1": float(np.mean(l1)), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """One file: config + space + state_dict (auto-encoder weights and the normaliser)."""
+        torch.save({"config": asdict(self.config), "space": self.space, "state_dict": self.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "LiaRepresentation":
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        rep = cls(space=ckpt["space"], **ckpt["config"])
+        rep.load_state_dict(ckpt["state_dict"])
+        return rep.eval()

@@ -1,0 +1,100 @@
+"""(source, driving) frame pairs from the same clip, for training image auto-encoders (lia, keypoint).
+
+Each item is one driving frame of a split plus a source frame drawn from the same clip, both resized
+to ``size``, with component masks of the driving frame (mouth, eyes) rasterised from gt["lmk2d"] for
+the component-weighted reconstruction loss. ``fixed=True`` makes the source choice a function of
+the index (validation); otherwise it is drawn from torch's RNG (seeded by the trainer, per worker).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sandbox.data.clips import ClipStore
+
+COMPONENTS = ("mouth", "eyes")
+_SHIFT = 4  # fillPoly sub-pixel bits: vertices in 1/16 pixel
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [H, W, 3] -> uint8 [size, size, 3] (area filter when shrinking)."""
+    h, w = frame.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(frame)
+    interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(frame), (size, size), interpolation=interp)
+
+
+def component_masks(lmk2d: np.ndarray, src_hw: tuple[int, int], size: int, dilate: int = 1) -> np.ndarray:
+    """Binary masks float32 [2, size, size] (mouth, eyes) from pixel landmarks [478, 2] of a
+    src_hw frame: the outer-lip polygon and both eye polygons, dilated by ``dilate`` pixels.
+    fillPoly includes boundary pixels, so a mask is slightly larger than the polygon's area."""
+    from sandbox.world.topology import contours
+
+    c = contours()
+    scale = np.array([size / src_hw[1], size / src_hw[0]], dtype=np.float64)
+    # pixel centres sit at integer coordinates in both frames, hence the half-pixel terms
+    xy = (lmk2d.astype(np.float64) + 0.5) * scale - 0.5
+    pts = np.round(xy * (1 << _SHIFT)).astype(np.int32)
+    groups = {"mouth": ["lips_outer"], "eyes": ["left_eye", "right_eye"]}
+    out = np.zeros((len(COMPONENTS), size, size), np.uint8)
+    kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8) if dilate > 0 else None
+    for i, name in enumerate(COMPONENTS):
+        m = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(m, [pts[c[k]] for k in groups[name]], 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        out[i] = cv2.dilate(m, kernel) if kernel is not None else m
+    return out.astype(np.float32)
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255)
+
+
+class FramePairs(Dataset):
+    """Items: {"source", "driving": float [3, S, S] in [0, 1]; "masks": float [2, S, S] (mouth, eyes)
+    of the driving frame}. Length = number of driving frames in the split."""
+
+    def __init__(
+        self,
+        store: ClipStore,
+        split: str,
+        size: int,
+        fixed: bool = False,
+        seed: int = 0,
+        mask_dilate: int | None = None,
+    ):
+        self.size = size
+        self.fixed = fixed
+        self.seed = seed
+        self.mask_dilate = max(1, size // 64) if mask_dilate is None else mask_dilate
+        self.clips = [store.load(cid) for cid in store.ids(split)]  # frames are memory-mapped
+        self.index = [(ci, t) for ci, clip in enumerate(self.clips) for t in range(clip.num_frames)]
+        if not self.index:
+            raise ValueError(f"split {split!r} of {store.root} has no frames")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _source_frame(self, i: int, n: int) -> int:
+        if self.fixed:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+            return int(torch.randint(n, (1,), generator=g))
+        return int(torch.randint(n, (1,)))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ci, t = self.index[i]
+        clip = self.clips[ci]
+        s = self._source_frame(i, clip.num_frames)
+        drv = clip.frames[t]
+        if "lmk2d" in clip.gt:
+            masks = component_masks(clip.gt["lmk2d"][t], drv.shape[:2], self.size, self.mask_dilate)
+        else:  # real video without landmarks: plain L1 only
+            masks = np.zeros((len(COMPONENTS), self.size, self.size), np.float32)
+        return {
+            "source": to_tensor(resize_frame(clip.frames[s], self.size)),
+            "driving": to_tensor(resize_frame(drv, self.size)),
+            "masks": torch.from_numpy(masks),
+        }

@@ -1,0 +1,191 @@
+"""LIA motion auto-encoder: orthonormal basis, lambda-control, warping, shapes, training, pairs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from renderers.flow_warp import FlowWarpDecoder, warp
+from renderers.image_encoder import ImageEncoder
+from renderers.lia import LiaRenderer
+from representations.lia import LiaRepresentation, orthonormal_basis
+from sandbox.data.clips import Clip, ClipStore, write_clip, write_index
+from sandbox.data.pairs import FramePairs, component_masks
+
+TINY = dict(size=32, latent_dim=16, motion_dim=4, ch_min=8, ch_max=32, mlp_layers=2)
+
+
+def _blob_clip(cid: str, seed: int, T: int = 8, H: int = 48) -> Clip:
+    """A moving, breathing coloured blob on a flat background; landmarks ride along with it."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:H].astype(np.float32)
+    bg, fg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    template = rng.normal(0, 6, (478, 2)).astype(np.float32)
+    frames, lmk = [], []
+    for t in range(T):
+        cx, cy = H / 2 + 8 * np.sin(t / 2 + seed), H / 2 + 6 * np.cos(t / 3 + seed)
+        r = 9 + 3 * np.sin(t)
+        a = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r**2))[..., None]
+        frames.append((bg * (1 - a) + fg * a).astype(np.uint8))
+        lmk.append(np.clip(template + [cx, cy], 0, H - 1))
+    return Clip(cid, np.stack(frames), np.zeros(T * 640, np.float32), gt={"lmk2d": np.stack(lmk).astype(np.float32)})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> ClipStore:
+    root = tmp_path_factory.mktemp("blobs")
+    for i in range(4):
+        write_clip(root, _blob_clip(f"c{i}", i))
+    write_index(root, {"train": ["c0", "c1", "c2"], "val": ["c3"], "test": []}, {})
+    return ClipStore(root)
+
+
+# -- basis and lambda-control ----------------------------------------------------------------------
+shapes = st.integers(1, 12).flatmap(lambda m: st.tuples(st.integers(m, 24), st.just(m)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, scale=st.floats(1e-2, 1e2), seed=st.integers(0, 2**31 - 1))
+def test_basis_orthonormal_and_coefficients_recovered(shape, scale, seed):
+    d, m = shape
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(d, m, generator=g, dtype=torch.float64) * scale
+    Q = orthonormal_basis(W)
+    assert Q.shape == (d, m)
+    torch.testing.assert_close(Q.T @ Q, torch.eye(m, dtype=torch.float64), atol=1e-5, rtol=0)
+    lam = torch.randn(5, m, generator=g, dtype=torch.float64) * 3
+    torch.testing.assert_close((lam @ Q.T) @ Q, lam, atol=1e-5, rtol=0)  # eq. 15
+
+
+@pytest.mark.parametrize("space", ["latent", "coeff"])
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(0, 3), amount=st.floats(-5, 5), use_value=st.booleans(), seed=st.integers(0, 10_000))
+def test_lambda_control_moves_only_direction_k(space, k, amount, use_value, seed):
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space=space, **TINY)
+    g = torch.Generator().manual_seed(seed)
+    motion = torch.randn(6, rep.dim, generator=g)
+    kw = {"value": amount} if use_value else {"delta": amount}
+    edited = rep.edit(motion, k=k, **kw)
+    before, after = rep.coefficients(motion), rep.coefficients(edited)
+    others = [i for i in range(4) if i != k]
+    torch.testing.assert_close(after[:, others], before[:, others], atol=1e-5, rtol=0)
+    expect = torch.full((6,), amount) if use_value else before[:, k] + amount
+    torch.testing.assert_close(after[:, k], expect, atol=1e-4, rtol=0)
+    if space == "latent":  # the part outside span(Q) is kept too (the free latent is not projected)
+        Q = rep.basis()
+        outside = lambda x: x - (x @ Q) @ Q.T  # noqa: E731
+        torch.testing.assert_close(outside(edited), outside(motion), atol=1e-5, rtol=0)
+
+
+def test_edit_rejects_bad_arguments():
+    rep = LiaRepresentation(**TINY)
+    m = torch.zeros(2, rep.dim)
+    with pytest.raises(ValueError):
+        rep.edit(m, k=0)
+    with pytest.raises(IndexError):
+        rep.edit(m, k=4, delta=1.0)
+
+
+# -- decoder warping --------------------------------------------------------------------------------
+def test_zero_flow_warp_is_identity():
+    feat = torch.randn(2, 5, 7, 9)
+    torch.testing.assert_close(warp(feat, torch.zeros(2, 2, 7, 9)), feat, atol=1e-5, rtol=0)
+
+
+def test_uniform_flow_shifts_by_whole_pixels():
+    feat = torch.randn(1, 3, 8, 8)
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0] = 2.0 / 8  # one pixel in x, in normalised units
+    out = warp(feat, flow)
+    torch.testing.assert_close(out[..., :-1], feat[..., 1:], atol=1e-5, rtol=0)
+
+
+def test_untrained_decoder_starts_from_identity_warp_and_half_mask():
+    torch.manual_seed(0)
+    enc, dec = ImageEncoder(16, 8, 4, 8), FlowWarpDecoder(16, 8, 4, 8)
+    w, feats = enc(torch.rand(2, 3, 16, 16))
+    assert [f.shape[-1] for f in feats] == [4, 8, 16]
+    img, flows = dec(w, feats, return_flows=True)
+    assert img.shape == (2, 3, 16, 16)
+    for flow, mask in flows:
+        assert flow.abs().max() == 0 and torch.allclose(mask, torch.full_like(mask, 0.5))
+
+
+# -- representation / renderer shapes ----------------------------------------------------------------
+@pytest.mark.parametrize("space,dim", [("latent", 16), ("coeff", 4)])
+def test_encode_reference_render_shapes(space, dim):
+    rep = LiaRepresentation(space=space, **TINY)
+    assert rep.dim == dim and rep.parts == {space: slice(0, dim)}
+    frames = torch.rand(5, 3, 40, 40)  # resized to the model size internally
+    motion = rep.encode(frames)
+    assert motion.shape == (5, dim)
+    ref = rep.reference(frames[0])
+    assert rep.reference_motion(ref).shape == (dim,)
+    torch.testing.assert_close(rep.reference_motion(ref), rep.encode(frames[:1])[0], atol=1e-5, rtol=1e-5)
+    out = LiaRenderer(rep).render(ref, motion, batch_size=2)
+    assert out.shape == (5, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
+    assert not any(n.startswith("rep") for n, _ in LiaRenderer(rep).named_parameters())
+
+
+def test_coeff_and_latent_spaces_render_the_same_frames():
+    torch.manual_seed(0)
+    lat = LiaRepresentation(space="latent", **TINY)
+    coe = LiaRepresentation(space="coeff", **TINY)
+    coe.ae.load_state_dict(lat.ae.state_dict())
+    frames = torch.rand(3, 3, 32, 32)
+    ref_l, ref_c = lat.reference(frames[0]), coe.reference(frames[0])
+    a = LiaRenderer(lat).render(ref_l, lat.encode(frames))
+    b = LiaRenderer(coe).render(ref_c, coe.encode(frames))
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+# -- data pairs -------------------------------------------------------------------------------------
+def test_pairs_shapes_same_clip_and_masks(store):
+    ds = FramePairs(store, "train", 32, fixed=True)
+    assert len(ds) == 24
+    item = ds[5]
+    assert item["source"].shape == item["driving"].shape == (3, 32, 32)
+    assert item["masks"].shape == (2, 32, 32)
+    assert 0 < item["masks"][0].sum() < 32 * 32 and set(item["masks"].unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(ds[5]["source"], item["source"])  # fixed: deterministic source
+    # the source comes from the driving frame's clip: its background colour matches
+    clip_frames = torch.from_numpy(np.array(store.load("c0").frames)).float() / 255
+    corner = clip_frames[0, 0, 0]
+    torch.testing.assert_close(item["source"][:, 0, 0], corner, atol=0.02, rtol=0)
+
+
+def test_component_masks_follow_scaled_landmarks():
+    from sandbox.world.topology import contours
+
+    lips = contours()["lips_outer"]
+    lmk = np.full((478, 2), 5.0, np.float32)  # eyes collapse to a point far from the mouth
+    ang = np.linspace(0, 2 * np.pi, len(lips), endpoint=False)
+    lmk[lips] = np.stack([40 + 16 * np.cos(ang), 24 + 16 * np.sin(ang)], 1)  # circle r=16 in a 64px frame
+    masks = component_masks(lmk, (64, 64), 32, dilate=0)
+    assert abs(masks[0].sum() - np.pi * 8**2) < 0.2 * np.pi * 8**2  # r=8 at 32px (+ fillPoly's boundary)
+    ys, xs = np.nonzero(masks[0])
+    assert abs(xs.mean() - 19.75) < 0.5 and abs(ys.mean() - 11.75) < 0.5
+    assert masks[1].sum() <= 2  # degenerate eye polygons cover (almost) nothing
+
+
+# -- training --------------------------------------------------------------------------------------
+def test_training_reduces_reconstruction_loss_and_roundtrips(store, tmp_path):
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space="latent", **TINY)
+    before = rep.evaluate(store, "train", max_pairs=24)
+    metrics = rep.fit(store, steps=60, batch_size=8, lr=2e-3, run_dir=tmp_path / "run", loggers=("csv",))
+    after = rep.evaluate(store, "train", max_pairs=24)
+    assert metrics["steps"] == 60
+    assert after["l1"] < 0.6 * before["l1"], (before, after)
+    assert metrics["train_loss_final"] < 0.6 * metrics["train_loss_first"], metrics
+    assert {"val_l1", "val_psnr", "val_ssim"} <= set(metrics) and np.isfinite(metrics["val_psnr"])
+    assert bool(rep.norm.fitted) and torch.all(rep.norm.std > 0)
+    # save / load keeps the weights and the normaliser
+    rep.save(tmp_path / "lia.pt")
+    back = LiaRepresentation.load(tmp_path / "lia.pt")
+    frames = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(back.encode(frames), rep.encode(frames))
+    torch.testing.assert_close(back.norm.mean, rep.norm.mean)
