@@ -1,0 +1,43 @@
+"""Stage 1, data: build (or reuse) the dataset the config names; returns a ClipStore."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sandbox.config import instantiate
+from sandbox.data.clips import ClipStore
+from sandbox.errors import InputFileError
+from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.context import Context
+
+
+def existing_dataset(root: str) -> Path:
+    """``data=dir data.root=PATH``: use a dataset directory already in the clip format."""
+    path = Path(root).expanduser().resolve()
+    if not (path / "index.json").is_file():
+        raise InputFileError(
+            f"{path} is not a dataset directory (no index.json). Point data.root at a directory written "
+            "with sandbox.data.clips (write_clip + write_index), or use data=synthetic."
+        )
+    return path
+
+
+def run(ctx: Context) -> ClipStore:
+    node = ctx.cfg.data
+    # a dataset that lives elsewhere is keyed by its index too, so editing it invalidates what follows
+    index = ""
+    if "root" in node:
+        index = (existing_dataset(str(node.root)) / "index.json").read_text()
+    targets = [node._target_] + [v._target_ for v in node.values() if hasattr(v, "get") and v.get("_target_")]
+    key = content_hash("data", node, index, ctx.code(*targets))
+
+    def build(work: Path) -> dict:
+        out = instantiate(node, "data", offered={"out": work / "dataset", "out_dir": work / "dataset"})
+        root = Path(out) if out is not None else work / "dataset"
+        inside = root.resolve() == (work / "dataset").resolve()
+        return {"root": None if inside else str(root)}
+
+    art = build_or_reuse(ctx.cache_root, "data", key, build, resumable=True, events=ctx.events)
+    ctx.hashes["data"], ctx.artifacts["data"] = key, art
+    info = json.loads((art / "info.json").read_text())
+    return ClipStore(info["root"] or art / "dataset")

@@ -1,0 +1,92 @@
+"""Stage 3, extract: encode every clip to motion [T, dim], fit the normaliser on the train split,
+compute per-frame audio features; one ``clips/<id>.npz`` per clip (motion stored normalised)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sandbox.config import instantiate
+from sandbox.constants import EMOTIONS
+from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.components import frames_to_tensor, load_state, reference_motion, save_state
+from sandbox.pipeline.context import Context, progress_disabled
+
+
+@dataclass
+class Extracted:
+    path: Path
+    splits: dict[str, list[str]]
+    dim: int
+    audio_dim: int
+
+    def load(self, clip_id: str) -> dict[str, np.ndarray]:
+        with np.load(self.path / "clips" / f"{clip_id}.npz") as z:
+            return {k: z[k] for k in z.files}
+
+    def split(self, name: str) -> list[dict[str, np.ndarray]]:
+        return [self.load(c) for c in self.splits.get(name, [])]
+
+
+def emotion_onehot(name: str | None) -> np.ndarray:
+    e = np.zeros(len(EMOTIONS), np.float32)
+    e[EMOTIONS.index(name if name in EMOTIONS else "neutral")] = 1.0
+    return e
+
+
+def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:
+    a = fn(audio, n_frames)
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if a.ndim != 2 or a.shape[0] != n_frames:
+        raise ValueError(f"features must return [T={n_frames}, d_a]; got {a.shape}")
+    return a.astype(np.float32)
+
+
+@torch.no_grad()
+def encode_frames(rep, frames: np.ndarray, batch_size: int) -> torch.Tensor:
+    out = [rep.encode(frames_to_tensor(frames[i : i + batch_size])).float().cpu() for i in range(0, len(frames), batch_size)]
+    return torch.cat(out)
+
+
+def run(ctx: Context) -> Extracted:
+    cfg = ctx.cfg
+    store = ctx.require("data")
+    fitted = ctx.require("fit")
+    key = content_hash("extract", ctx.hashes["fit"], cfg.features, cfg.extract, ctx.code(cfg.features._target_))
+
+    def build(work: Path) -> dict:
+        rep, feat = ctx.rep, instantiate(cfg.features, "features")
+        raw: dict[str, dict[str, np.ndarray]] = {}
+        ids = [(s, c) for s in store.splits for c in store.ids(s)]
+        for split, cid in tqdm(ids, desc="extract", unit="clip", disable=progress_disabled()):
+            clip = store.load(cid)
+            motion = encode_frames(rep, clip.frames, int(cfg.extract.batch_size))
+            src = frames_to_tensor(clip.frames[:1])[0]
+            raw[cid] = {
+                "motion": motion.numpy(),
+                "x_ref": reference_motion(rep, src).numpy(),
+                "audio": audio_features(feat, clip.audio, clip.num_frames),
+                "emotion": emotion_onehot(clip.meta.get("emotion")),
+            }
+        train = [raw[c]["motion"] for c in store.ids("train")]
+        rep.norm.fit(torch.from_numpy(np.concatenate(train)))
+        (work / "clips").mkdir()
+        for cid, r in raw.items():
+            r = dict(r, motion=rep.normalize(torch.from_numpy(r["motion"])).numpy(),
+                     x_ref=rep.normalize(torch.from_numpy(r["x_ref"])).numpy())
+            np.savez(work / "clips" / f"{cid}.npz", **r)
+        save_state(rep, work / "rep.pt")  # the fitted normaliser lives in the rep's state
+        some = next(iter(raw.values()))
+        index = {"splits": store.splits, "dim": int(some["motion"].shape[1]), "audio_dim": int(some["audio"].shape[1])}
+        (work / "index.json").write_text(json.dumps(index, indent=1))
+        return {"n_clips": len(raw), "train_frames": int(sum(len(m) for m in train))}
+
+    art = build_or_reuse(ctx.cache_root, "extract", key, build, events=ctx.events)
+    ctx.hashes["extract"], ctx.artifacts["extract"] = key, art
+    load_state(ctx.rep, art / "rep.pt")
+    index = json.loads((art / "index.json").read_text())
+    return Extracted(art, index["splits"], index["dim"], index["audio_dim"])

@@ -1,0 +1,38 @@
+"""Stage 6, render: the representation's renderer draws each sample; mp4 with the audio muxed in."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sandbox.pipeline.components import frames_to_tensor, tensor_to_frames
+from sandbox.pipeline.context import Context, progress_disabled
+from sandbox.video import write_mp4
+
+
+@dataclass
+class Rendered:
+    name: str
+    mp4: Path
+    frames_per_s: float
+
+
+@torch.no_grad()
+def run(ctx: Context) -> list[Rendered]:
+    samples = ctx.require("sample")
+    renderer = ctx.require("fit").renderer
+    out = []
+    for s in tqdm(samples, desc="render", unit="clip", disable=progress_disabled()):
+        with np.load(s.npz) as z:
+            motion, audio, source = torch.from_numpy(z["motion"]), z["audio"], z["source"]
+        ref = ctx.rep.reference(frames_to_tensor(source[None])[0])
+        t0 = time.perf_counter()
+        frames = renderer.render(ref, motion, batch_size=int(ctx.cfg.render.batch_size))
+        dt = time.perf_counter() - t0
+        mp4 = write_mp4(s.npz.with_suffix(".mp4"), tensor_to_frames(frames), audio)
+        out.append(Rendered(s.name, mp4, frames.shape[0] / max(dt, 1e-9)))
+    return out

@@ -1,0 +1,95 @@
+"""Stage 5, sample: drive the generator with held-out test audio and the test identity's source
+frame (or the user's source=IMG audio=WAV); records NFE and generator frames/s."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sandbox.config import instantiate, to_dict
+from sandbox.constants import SAMPLES_PER_FRAME
+from sandbox.errors import InputFileError
+from sandbox.pipeline.components import frames_to_tensor, reference_motion
+from sandbox.pipeline.context import Context
+from sandbox.pipeline.extract import audio_features, emotion_onehot
+
+
+@dataclass
+class Sample:
+    name: str
+    npz: Path  # motion [T, dim] (un-normalised) + motion_norm, real_motion(_norm) if any, audio, source uint8 [H, W, 3]
+    nfe: int
+    frames_per_s: float
+
+
+def load_image(path: str, size: tuple[int, int]) -> np.ndarray:
+    """A user's source photo -> uint8 [H, W, 3] at the dataset frame size (centre square crop)."""
+    from PIL import Image
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(f"source image not found: {p}. Check the path (relative paths are from {Path.cwd()}).")
+    try:
+        img = Image.open(p).convert("RGB")
+    except Exception as exc:
+        raise InputFileError(f"could not read {p} as an image ({type(exc).__name__}); pass a png or jpg.") from None
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((size[1], size[0]), Image.BICUBIC)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def drives(ctx: Context):
+    """-> list of (name, source uint8 [H, W, 3], audio [N], emotion name, real motion or None)."""
+    from sandbox.audio.io import load_audio
+
+    cfg, store, ex = ctx.cfg, ctx.require("data"), ctx.require("extract")
+    test = store.ids("test") or store.ids("val")
+    first = store.load(test[0])
+    if cfg.audio is not None:
+        audio = load_audio(cfg.audio)
+        src = load_image(cfg.source, first.frames.shape[1:3]) if cfg.source else np.asarray(first.frames[0])
+        return [(Path(cfg.audio).stem, src, audio, cfg.emotion or "neutral", None)]
+    out = []
+    for cid in test[: int(cfg.sample.n_clips)]:
+        clip = store.load(cid)
+        real = ctx.rep.denormalize(torch.from_numpy(ex.load(cid)["motion"])).numpy()
+        out.append((cid, np.asarray(clip.frames[0]), clip.audio, clip.meta.get("emotion"), real))
+    return out
+
+
+@torch.no_grad()
+def run(ctx: Context) -> list[Sample]:
+    cfg = ctx.cfg
+    gen = ctx.require("train").gen
+    rep = ctx.rep
+    feat = instantiate(cfg.features, "features")
+    out_dir = ctx.run_dir / "samples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for name, src, audio, emotion, real in drives(ctx):
+        n = math.ceil(len(audio) / SAMPLES_PER_FRAME)
+        src_t = frames_to_tensor(src[None])[0]
+        cond = {
+            "audio": torch.from_numpy(audio_features(feat, audio, n))[None],
+            "x_ref": rep.normalize(reference_motion(rep, src_t))[None],
+            "emotion": torch.from_numpy(emotion_onehot(emotion))[None],
+        }
+        t0 = time.perf_counter()
+        res = gen.sample(cond, steps=cfg.sample.steps, guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.sample.seed))
+        dt = time.perf_counter() - t0
+        norm = res.motion[0].float()
+        motion = rep.denormalize(norm).numpy()
+        path = out_dir / f"{name}.npz"
+        extra = {"motion_norm": norm.numpy()}
+        if real is not None:  # normalised copies: comparable units across dims and representations
+            extra |= {"real_motion": real, "real_motion_norm": rep.normalize(torch.from_numpy(real)).numpy()}
+        np.savez(path, motion=motion, audio=audio, source=src, emotion=emotion or "neutral", **extra)
+        samples.append(Sample(name, path, int(res.nfe), motion.shape[0] / max(dt, 1e-9)))
+    (out_dir / "samples.json").write_text(json.dumps([{**s.__dict__, "npz": str(s.npz)} for s in samples], indent=1))
+    return samples

@@ -1,0 +1,81 @@
+"""Stage 4, train: the generator on windows of extracted motion (Lightning; resumes from last.ckpt)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from sandbox.config import check_call, to_dict
+from sandbox.data.windows import WindowDataset
+from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.components import build_gen, load_state, save_state
+from sandbox.pipeline.context import Context
+from sandbox.trainers.factory import make_trainer, seed_everything
+from sandbox.trainers.generator_module import GeneratorModule
+
+
+@dataclass
+class Trained:
+    path: Path
+    gen: object
+
+
+def loaders(cfg, ex, gen) -> tuple[DataLoader, DataLoader | None]:
+    wkw = check_call(WindowDataset, cfg.train.windows, "train.windows")
+    lkw = to_dict(cfg.train.loader)
+    train_ds = WindowDataset(ex.split("train"), gen.n_prev, gen.n_cur, seed=int(cfg.seed), **wkw)
+    train = DataLoader(train_ds, shuffle=False, drop_last=True, persistent_workers=lkw.get("num_workers", 0) > 0, **lkw)
+    val_clips = ex.split("val")
+    if not val_clips:
+        return train, None
+    n_val = max(lkw.get("batch_size", 8), min(len(train_ds), 4 * lkw.get("batch_size", 8)))
+    val_ds = WindowDataset(val_clips, gen.n_prev, gen.n_cur, **{**wkw, "samples_per_epoch": n_val},
+                           deterministic=True, seed=int(cfg.seed))
+    return train, DataLoader(val_ds, shuffle=False, **{**lkw, "num_workers": 0})
+
+
+def keep_logs(logs: Path) -> None:
+    """Lightning's CSVLogger truncates metrics.csv when a run resumes: keep the earlier part aside
+    (eval reads every ``metrics*.csv``) so loss curves survive an interruption."""
+    f = logs / "metrics.csv"
+    if f.is_file():
+        f.rename(logs / f"metrics.part{len(list(logs.glob('metrics.part*.csv')))}.csv")
+
+
+def run(ctx: Context) -> Trained:
+    cfg = ctx.cfg
+    ex = ctx.require("extract")
+    train_cfg = {k: v for k, v in to_dict(cfg.train).items() if k != "resume"}
+    key = content_hash("train", ctx.hashes["extract"], cfg.gen, train_cfg, cfg.seed,
+                       ctx.code(cfg.gen._target_, "sandbox.data.windows", "sandbox.trainers.generator_module"))
+
+    def build(work: Path) -> dict:
+        seed_everything(int(cfg.seed))
+        gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
+        module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
+        train_dl, val_dl = loaders(cfg, ex, gen)
+        steps = int(cfg.train.max_steps)
+        trainer = make_trainer(
+            work, max_steps=steps, log_every_n_steps=int(cfg.train.log_every_n_steps),
+            val_check_interval=(cfg.train.val_check_interval or max(1, steps // 4)) if val_dl is not None else None,
+            gradient_clip_val=cfg.train.gradient_clip_val, **to_dict(cfg.trainer),
+        )
+        last = work / "checkpoints" / "last.ckpt"
+        resume = str(last) if cfg.train.resume and last.is_file() else None
+        keep_logs(work / "logs")
+        t0 = time.perf_counter()
+        trainer.fit(module, train_dl, val_dl, ckpt_path=resume)
+        seconds = time.perf_counter() - t0
+        if trainer.global_rank != 0:  # DDP: only rank 0 finishes the artifact
+            raise SystemExit(0)
+        save_state(module.final_generator(), work / "gen.pt")
+        return {"steps": int(trainer.global_step), "seconds": seconds, "resumed_from": resume,
+                "steps_per_s": trainer.global_step / max(seconds, 1e-9), "ema": module.ema is not None}
+
+    art = build_or_reuse(ctx.cache_root, "train", key, build, resumable=bool(cfg.train.resume), events=ctx.events)
+    ctx.hashes["train"], ctx.artifacts["train"] = key, art
+    gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
+    load_state(gen, art / "gen.pt")
+    return Trained(art, gen.eval())

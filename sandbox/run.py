@@ -1,0 +1,213 @@
+"""One command for any crossing:
+
+    python -m sandbox.run rep=lia gen=flow [renderer=NAME] [data=synthetic] [trainer=cpu|gpu|ddp]
+        [preset=smoke|default|paper] [stage=all|data|fit|extract|train|sample|render|eval]
+        [source=IMG audio=WAV [emotion=happy]] [out=DIR] [any.config.key=value ...]
+
+Names are checked before Hydra composes (an unknown one lists the available names), the renderer
+defaults to the representation's, and every component config is checked against its target's
+signature before any work starts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sandbox.config import check_call, check_instantiable, locate
+from sandbox.constants import EMOTIONS
+from sandbox.errors import ConfigError, InputFileError, SandboxError
+from sandbox.registry import CONF_DIR, GROUPS, check_crossing, check_name, default_renderer
+
+log = logging.getLogger("sandbox.run")
+
+STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval")
+
+
+def group_choices(overrides: list[str]) -> dict[str, str]:
+    """``rep=lia`` style overrides of the config groups (``+``/``++`` prefixes allowed)."""
+    out = {}
+    for o in overrides:
+        key, sep, value = o.lstrip("+").partition("=")
+        if sep and key in GROUPS and value not in ("null", ""):
+            out[key] = value
+    return out
+
+
+def _compose(overrides: list[str]) -> tuple[DictConfig, dict]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    except HydraException as exc:  # names were checked already; this is a bad key or value
+        msg = str(exc).splitlines()[0]
+        if "Could not find" in msg:  # e.g. an override inside a preset names a missing config
+            raise ConfigError(f"{msg}. Available: " + "; ".join(f"{g}: {', '.join(_names(g))}" for g in GROUPS)) from None
+        raise ConfigError(f"{msg} (check the spelling of the key; `python -m sandbox.run --help` lists the groups)") from None
+    choices = {k: v for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items() if not k.startswith("hydra")}
+    with _open(cfg):
+        del cfg["hydra"]
+    return cfg, choices
+
+
+def _names(group: str) -> list[str]:
+    from sandbox.registry import available
+
+    return available(group)
+
+
+class _open:
+    """Temporarily lift struct mode so the harness can add/remove its own keys."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def __enter__(self):
+        OmegaConf.set_struct(self.cfg, False)
+
+    def __exit__(self, *exc):
+        OmegaConf.set_struct(self.cfg, True)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Check names, compose, pick the default renderer, check the crossing and every component's keys.
+    Raises ConfigError / InputFileError before any work."""
+    for group, name in group_choices(overrides).items():
+        check_name(group, name)
+    cfg, choices = _compose(overrides)
+    if choices.get("rep") is None:
+        raise ConfigError(f"no representation selected; add rep=NAME ({', '.join(_names('rep'))}).")
+    if choices.get("gen") is None:
+        raise ConfigError(f"no generator selected; add gen=NAME ({', '.join(_names('gen'))}).")
+    if choices.get("renderer") is None:
+        name = default_renderer(choices["rep"])
+        log.info("renderer=%s (default for rep=%s)", name, choices["rep"])
+        cfg, choices = _compose(overrides + [f"renderer={name}"])
+    check_crossing(choices["rep"], choices["renderer"])
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"no value for {', '.join(missing)}; set it on the command line, e.g. `{missing[0]}=...`.")
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"the config does not resolve: {exc}".splitlines()[0]) from None
+    with _open(cfg):
+        cfg.choice = {g: choices.get(g) for g in GROUPS}
+    preflight(cfg)
+    return cfg
+
+
+def preflight(cfg: DictConfig) -> None:
+    """Every key consumed, every required file present, every combination of inputs complete."""
+    from sandbox.data.windows import WindowDataset
+    from sandbox.trainers.factory import make_trainer
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    if cfg.stage not in STAGE_NAMES:
+        raise ConfigError(f"unknown stage {cfg.stage!r}; stages: {', '.join(STAGE_NAMES)}.")
+    check_instantiable(cfg.data, "data", offered=("out", "out_dir"))
+    check_instantiable(cfg.rep, "rep")
+    check_instantiable(cfg.renderer, "renderer", offered=("rep",))
+    check_instantiable(cfg.gen, "gen", offered=("dim", "audio_dim", "rep"))
+    check_instantiable(cfg.features, "features")
+    check_instantiable(cfg.eval, "eval")
+    check_call(locate(str(cfg.rep._target_)).fit, cfg.fit.rep, "fit.rep")
+    check_call(locate(str(cfg.renderer._target_)).fit, cfg.fit.renderer, "fit.renderer")
+    check_call(make_trainer, cfg.trainer, "trainer")
+    check_call(GeneratorModule, cfg.train.module, "train.module")
+    check_call(WindowDataset, cfg.train.windows, "train.windows")
+    if cfg.source is not None and cfg.audio is None:
+        raise ConfigError(f"source={cfg.source} needs driving audio too: add audio=PATH.wav (any common audio format).")
+    if "root" in cfg.data:  # a dataset that must exist already
+        from sandbox.pipeline.data import existing_dataset
+
+        existing_dataset(str(cfg.data.root))
+    for key, kind in (("source", "source image"), ("audio", "audio file")):
+        if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
+            raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
+    if cfg.emotion is not None and cfg.emotion not in EMOTIONS:
+        raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)}.")
+
+
+def cache_root(cfg: DictConfig) -> Path:
+    from sandbox.paths import cache_dir
+
+    if cfg.paths.cache:
+        root = Path(str(cfg.paths.cache)).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    return cache_dir()
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    if cfg.out:
+        return Path(str(cfg.out)).expanduser()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(str(cfg.paths.outputs)) / f"{cfg.choice.rep}-{cfg.choice.gen}-{stamp}"
+
+
+def run_pipeline(cfg: DictConfig):
+    """Run ``cfg.stage`` (with its prerequisites) and return the Context."""
+    from sandbox.pipeline import STAGES, Context
+
+    out = run_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    ctx = Context(cfg=cfg, run_dir=out, cache_root=cache_root(cfg), choices=dict(cfg.choice), stages=STAGES)
+    log.info("run directory %s, cache %s", out, ctx.cache_root)
+    try:
+        ctx.require("eval" if cfg.stage == "all" else str(cfg.stage))
+    finally:
+        write_artifacts(ctx)
+    return ctx
+
+
+def write_artifacts(ctx) -> None:
+    """artifacts.json (stage -> hash + cache path) and a ``checkpoints`` link to the generator's."""
+    info = {s: {"hash": ctx.hashes[s], "path": str(ctx.artifacts[s].resolve())} for s in ctx.hashes}
+    (ctx.run_dir / "artifacts.json").write_text(json.dumps(info, indent=1))
+    if "train" in ctx.artifacts:
+        link = ctx.run_dir / "checkpoints"
+        if not link.exists() and not link.is_symlink():
+            try:
+                link.symlink_to((ctx.artifacts["train"] / "checkpoints").resolve(), target_is_directory=True)
+            except OSError:  # no symlinks here: artifacts.json has the path
+                pass
+
+
+def usage() -> str:
+    lines = [__doc__.strip(), "", "Available:"]
+    for g in GROUPS:
+        lines.append(f"  {g}: {', '.join(_names(g))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(usage())
+        return 0
+    logging.basicConfig(level=os.environ.get("SANDBOX_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = compose_config(argv)
+        ctx = run_pipeline(cfg)
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"done: {ctx.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

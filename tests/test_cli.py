@@ -1,0 +1,293 @@
+"""`python -m sandbox.run`: the stage pipeline end to end with tiny test doubles, caching and reuse,
+single stages, resumable training, and the user-facing errors."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from generators.base import Generator, SampleOutput
+from renderers.base import Renderer
+from representations.base import Representation
+from sandbox.data.clips import Clip, write_clip, write_index
+from sandbox.data.windows import WindowDataset
+from sandbox.errors import ConfigError, InputFileError
+from sandbox.registry import GENS, RENDERERS, REPS
+from sandbox.run import compose_config, main, run_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE, T = 16, 24  # tiny clips: 16x16 pixels, ~1 s
+
+
+# -- test doubles: a 4-d colour "motion" space, a per-frame linear generator, a flat-colour renderer --
+class TinyRep(Representation):
+    name = "tiny"
+
+    def __init__(self, size: int = SIZE, fail_fit: bool = False):
+        super().__init__(4, {"color": slice(0, 3), "bright": slice(3, 4)})
+        self.size, self.fail_fit = size, fail_fit
+        self.gain = nn.Parameter(torch.zeros(4))
+
+    def fit(self, data, steps: int = 1) -> dict:
+        if self.fail_fit:
+            raise RuntimeError("killed during fit")
+        self.gain.data.fill_(1.0)  # "learned": encode is all zeros until fit ran
+        return {"steps": steps, "train_clips": len(data.ids("train"))}
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        c = frames.mean((2, 3))
+        return torch.cat([c, c.mean(1, keepdim=True)], 1) * self.gain
+
+    def reference(self, source_image: torch.Tensor) -> torch.Tensor:
+        return source_image
+
+
+class TinyGen(Generator):
+    name = "tiny"
+
+    def __init__(self, dim: int, audio_dim: int, n_prev: int = 2, n_cur: int = 6, hidden: int = 8):
+        super().__init__(dim, audio_dim, n_prev, n_cur)
+        self.net = nn.Sequential(nn.Linear(audio_dim + dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+
+    def _pred(self, audio, x_ref):
+        return self.net(torch.cat([audio, x_ref[:, None].expand(-1, audio.shape[1], -1)], -1))
+
+    def loss(self, batch):
+        m = batch["mask"][..., None].float()
+        mse = ((self._pred(batch["audio"], batch["x_ref"]) - batch["x"]) ** 2 * m).sum() / m.sum().clamp_min(1)
+        return {"total": mse, "mse": mse.detach()}
+
+    @torch.no_grad()
+    def sample(self, cond, steps=None, guidance=None, seed=None):
+        return SampleOutput(self._pred(cond["audio"], cond["x_ref"]), nfe=1)
+
+
+class TinyRenderer(Renderer):
+    name = "tiny"
+    representations = ("tiny",)
+
+    def render(self, reference, motion, batch_size: int = 16):
+        h, w = reference.shape[1:]
+        return motion[:, :3, None, None].clamp(0, 1).expand(-1, 3, h, w).contiguous()
+
+
+class OtherRenderer(Renderer):
+    representations = ("not-tiny",)
+
+    def render(self, reference, motion, batch_size: int = 16):
+        raise AssertionError("never drawn")
+
+
+def tiny_features(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    """Per-frame RMS and mean |x|: [T, 2]."""
+    a = np.pad(audio, (0, max(0, n_frames * 640 - len(audio))))[: n_frames * 640].reshape(n_frames, 640)
+    return np.stack([np.sqrt((a**2).mean(1)), np.abs(a).mean(1)], 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def doubles():
+    REPS.register("tiny", TinyRep, config={"size": SIZE}, extra={"fit": {"rep": {"steps": 1}}})
+    GENS.register("tiny", TinyGen, config={"n_prev": 2, "n_cur": 6, "hidden": 8})
+    RENDERERS.register("tiny", TinyRenderer)
+    RENDERERS.register("other", OtherRenderer)
+    yield
+    for reg, name in ((REPS, "tiny"), (GENS, "tiny"), (RENDERERS, "tiny"), (RENDERERS, "other")):
+        reg.unregister(name)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """4 clips written with sandbox.data.clips: colour and loudness move together (learnable)."""
+    root = tmp_path_factory.mktemp("clips")
+    splits = {"train": ["c0", "c1"], "val": ["c2"], "test": ["c3"]}
+    for i, cid in enumerate(["c0", "c1", "c2", "c3"]):
+        t = np.arange(T) / 25
+        level = 0.5 + 0.4 * np.sin(2 * np.pi * (0.7 + 0.2 * i) * t)
+        frames = np.zeros((T, SIZE, SIZE, 3), np.uint8)
+        frames[..., 0] = (255 * level)[:, None, None]
+        frames[..., 1] = 60 * i
+        s = np.arange(T * 640) / 16000
+        audio = (np.repeat(level, 640) * 0.5 * np.sin(2 * np.pi * 200 * s)).astype(np.float32)
+        write_clip(root, Clip(cid, frames, audio, meta={"emotion": "happy" if i % 2 else "sad"}))
+    write_index(root, splits, {"size": SIZE})
+    return root
+
+
+def overrides(dataset: Path, cache: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "rep=tiny", "gen=tiny", "data=dir", f"data.root={dataset}", "preset=smoke",
+        f"features._target_={__name__}.tiny_features", f"paths.cache={cache}", f"out={out}",
+        "train.max_steps=4", "train.log_every_n_steps=1", "train.val_check_interval=2",
+        "train.windows.samples_per_epoch=8", "train.loader.batch_size=2", "sample.n_clips=1", *extra,
+    ]
+
+
+def run(*args) -> object:
+    return run_pipeline(compose_config(list(args)))
+
+
+def test_end_to_end_then_reuse(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    ctx = run(*overrides(dataset, cache, tmp_path / "run1"))
+    assert [e[:2] for e in ctx.events] == [("build", s) for s in ("data", "fit", "extract", "train")]
+    assert ctx.choices["renderer"] == "tiny"  # the rep's only renderer, picked without renderer=
+    out = ctx.run_dir
+    for f in ("config.yaml", "metrics.json", "report.md", "plots/loss.png", "plots/trajectory.png", "artifacts.json"):
+        assert (out / f).is_file(), f
+    from sandbox.video import read_video
+
+    frames, fps, audio = read_video(out / "samples" / "c3.mp4")
+    assert frames.shape[0] == T and fps == pytest.approx(25) and abs(len(audio) - T * 640) <= 1024
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["samples"]["c3"]["nfe"] == 1 and metrics["train"]["steps"] == 4
+    assert any(k.startswith("train/mse") for k in metrics["final_losses"])
+    art = json.loads((out / "artifacts.json").read_text())
+    assert all((Path(a["path"]) / "done").is_file() for a in art.values())
+    # the extracted motion is normalised with train statistics and the fitted weights were kept
+    clip = np.load(Path(art["extract"]["path"]) / "clips" / "c0.npz")
+    assert clip["motion"].shape == (T, 4) and clip["audio"].shape == (T, 2)
+    assert np.abs(clip["motion"][:, 0]).max() > 0.5  # not all zeros: fit's gain survived the cache
+    # second run: every cached stage is reused, the run directory is new
+    ctx2 = run(*overrides(dataset, cache, tmp_path / "run2"))
+    assert [e[:2] for e in ctx2.events] == [("reuse", s) for s in ("data", "fit", "extract", "train")]
+    assert ctx2.hashes == ctx.hashes
+    # a generator change re-trains but reuses everything before it
+    ctx3 = run(*overrides(dataset, cache, tmp_path / "run3", "gen.hidden=6"))
+    assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build"]
+
+
+def test_stage_runs_alone(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=extract"))
+    assert [e[1] for e in ctx.events] == ["data", "fit", "extract"]
+    assert not (cache / "train").exists() and not (tmp_path / "r" / "samples").exists()
+    ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=sample"))
+    assert [e[:2] for e in ctx.events] == [("reuse", "data"), ("reuse", "fit"), ("reuse", "extract"), ("build", "train")]
+    assert (tmp_path / "r" / "samples" / "c3.npz").is_file() and not list((tmp_path / "r" / "samples").glob("*.mp4"))
+
+
+def test_killed_stage_leaves_nothing_that_looks_complete(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(RuntimeError, match="killed"):
+        run(*overrides(dataset, cache, tmp_path / "r", "stage=fit", "+rep.fail_fit=true"))
+    assert not [p for p in (cache / "fit").iterdir() if (p / "done").exists()]
+    assert [p.name.endswith(".partial") for p in (cache / "fit").iterdir()] == [True]
+
+
+def test_training_resumes_from_last_checkpoint(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=train"))
+    done = ctx.artifacts["train"]
+    assert (done / "checkpoints" / "last.ckpt").is_file()
+    # pretend the run was killed after its last checkpoint, before it was marked complete
+    (done / "done").unlink()
+    done.rename(done.with_name(done.name + ".partial"))
+    ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=train"))
+    info = json.loads((ctx.artifacts["train"] / "info.json").read_text())
+    assert info["resumed_from"] and info["resumed_from"].endswith("last.ckpt") and info["steps"] == 4
+    assert (ctx.artifacts["train"] / "logs" / "metrics.part0.csv").is_file()  # the first part's curves survive
+
+
+def test_user_source_and_audio(dataset, tmp_path):
+    from PIL import Image
+
+    from sandbox.audio.io import save_wav
+
+    img, wav = tmp_path / "face.png", tmp_path / "speech.wav"
+    Image.fromarray(np.full((40, 30, 3), 200, np.uint8)).save(img)
+    save_wav(wav, np.zeros(16000 // 2, np.float32))
+    ctx = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}", "emotion=happy"))
+    with np.load(tmp_path / "r" / "samples" / "speech.npz") as z:
+        assert z["source"].shape == (SIZE, SIZE, 3) and z["motion"].shape == (math.ceil(8000 / 640), 4)
+    assert (tmp_path / "r" / "samples" / "speech.mp4").is_file() and ctx.results["render"][0].name == "speech"
+
+
+# -- errors: before any work, saying what to do ---------------------------------------------------
+def test_errors_before_any_work(dataset, tmp_path):
+    base = overrides(dataset, tmp_path / "cache", tmp_path / "r")
+    with pytest.raises(ConfigError, match=r"unknown gen 'nope'.*flow.*tiny"):
+        compose_config(base + ["gen=nope"])
+    with pytest.raises(ConfigError, match=r"renderer=other does not draw rep=tiny.*Renderers for tiny: tiny"):
+        compose_config(base + ["renderer=other"])
+    with pytest.raises(ConfigError, match=r"gen: key\(s\) \['bogus'\] not consumed by TinyGen.*Accepted keys: .*hidden"):
+        compose_config(base + ["+gen.bogus=1"])
+    with pytest.raises(ConfigError, match=r"train.module: key\(s\) \['lr_typo'\]"):
+        compose_config(base + ["+train.module.lr_typo=1"])
+    with pytest.raises(ConfigError, match="add audio="):
+        compose_config(base + [f"source={dataset}/index.json"])
+    with pytest.raises(InputFileError, match="audio file not found"):
+        compose_config(base + ["audio=/no/such.wav"])
+    with pytest.raises(ConfigError, match="emotion=glad"):
+        compose_config(base + [f"audio={dataset}/c0/audio.wav", "emotion=glad"])
+    with pytest.raises(ConfigError, match=r"no value for data.root.*data.root=\.\.\."):
+        compose_config([a for a in base if not a.startswith("data.root")])
+    with pytest.raises(InputFileError, match="not a dataset directory"):
+        compose_config([a if not a.startswith("data.root") else f"data.root={tmp_path}" for a in base])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_main_reports_errors_with_exit_code(capsys):
+    assert main(["rep=tiny", "gen=tiny", "stage=nope"]) == 2
+    assert "stages: all, data" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    assert "rep: " in capsys.readouterr().out
+
+
+def test_module_entry_point_lists_names():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "sandbox.run", "rep=lia", "gen=xyz"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "unknown gen 'xyz'" in r.stderr and "flow" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- pipeline parts -------------------------------------------------------------------------------
+def _clips(n: int = 2, t: int = 10) -> list[dict]:
+    return [{"motion": np.arange(t * 3, dtype=np.float32).reshape(t, 3) + 1000 * i, "audio": np.ones((t, 2), np.float32),
+             "x_ref": np.zeros(3, np.float32), "emotion": np.eye(7, dtype=np.float32)[i]} for i in range(n)]
+
+
+def test_windows_layout_padding_and_truncation():
+    ds = WindowDataset(_clips(), n_prev=3, n_cur=4, truncate_prob=0.0, first_window_prob=1.0, samples_per_epoch=5)
+    item = ds[0]
+    assert item["x"].shape == (7, 3) and item["audio"].shape == (7, 2) and item["mask"].dtype == torch.bool
+    assert item["mask"].tolist() == [False] * 3 + [True] * 4  # before the clip start: zeros, masked
+    assert item["x"][:3].abs().sum() == 0 and item["x"][3, 0] % 1000 == 0  # window starts at frame 0
+    torch.manual_seed(0)
+    ds = WindowDataset(_clips(t=30), n_prev=3, n_cur=6, truncate_prob=1.0, first_window_prob=0.0, samples_per_epoch=50)
+    for i in range(20):
+        it = ds[i]
+        m = it["mask"]
+        assert not m[-1] and m[3]  # truncated somewhere inside the current part, never before it
+        assert (it["x"][~m] == 0).all()
+        x = it["x"][m][:, 0]
+        assert (x.diff() == 3).all()  # consecutive frames of one clip
+    val = WindowDataset(_clips(t=30), 3, 6, deterministic=True, samples_per_epoch=4)
+    assert torch.equal(val[2]["x"], val[2]["x"]) and not torch.equal(val[1]["x"], val[2]["x"])
+
+
+def test_generator_module_logs_terms_and_keeps_ema():
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    gen = TinyGen(3, 2)
+    mod = GeneratorModule(gen, lr=1e-2, ema_decay=0.5)
+    logged = {}
+    mod.log = lambda k, v, **kw: logged.__setitem__(k, v)  # no Trainer needed to see what is logged
+    batch = torch.utils.data.default_collate([WindowDataset(_clips(), 2, 6)[i] for i in range(4)])
+    opt = mod.configure_optimizers()
+    before = [p.detach().clone() for p in mod.ema.module.parameters()]
+    loss = mod.training_step(batch, 0)
+    loss.backward(), opt.step()
+    mod.on_train_batch_end(None, batch, 0)
+    assert {"train/total", "train/mse"} <= set(logged)
+    mod.on_train_batch_end(None, batch, 0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, mod.ema.module.parameters()))
+    assert mod.final_generator() is mod.ema.module
