@@ -16,22 +16,21 @@ Decomposition (FLOAT eq. 8-9):  w_S = w_{S->r} + w_{r->S},  w_{r->S} = sum_m lam
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
+from renderers.basis import orthonormal_basis
 from renderers.flow_warp import FlowWarpDecoder
 from renderers.image_encoder import ImageEncoder
 from representations.base import Representation
+from sandbox.config import forwards_kwargs
 from sandbox.data.pairs import COMPONENTS, FramePairs
-from sandbox.losses.image import masked_component_l1, masked_l1
+from sandbox.trainers.image_module import ImageReconstructionModule, reconstruction_metrics, train_image_module
 
 SPACES = ("latent", "coeff")
 
@@ -44,11 +43,6 @@ class LiaConfig:
     ch_min: int = 16  # channels at full resolution (doubling per halving)
     ch_max: int = 128  # channel cap at low resolutions; paper-like 512
     mlp_layers: int = 4  # hidden layers of the lambda MLP (FLOAT: 4 x d, then d -> M)
-
-
-def orthonormal_basis(weight: torch.Tensor) -> torch.Tensor:
-    """Q [d, M] with Q^T Q = I from any full-rank W [d, M] (reduced QR re-parameterisation)."""
-    return torch.linalg.qr(weight, mode="reduced").Q
 
 
 class LiaAutoEncoder(nn.Module):
@@ -84,37 +78,6 @@ class LiaAutoEncoder(nn.Module):
         return self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats])
 
 
-def component_weighted_l1(pred, target, masks, weights) -> dict[str, torch.Tensor]:
-    """The training loss (shared masked_component_l1: L1 + per component weight * L1 averaged over
-    its mask, FLOAT's |M| normalisation) and its terms for logging. masks [B, len(COMPONENTS), H, W]."""
-    per = {name: masks[:, i : i + 1] for i, name in enumerate(COMPONENTS)}
-    terms = {"l1": (pred - target).abs().mean()}
-    terms.update({f"l1_{n}": masked_l1(pred.detach(), target, m) for n, m in per.items()})
-    terms["loss"] = masked_component_l1(pred, target, {n: (m, weights[n]) for n, m in per.items()})
-    return terms
-
-
-class LiaLitModule(L.LightningModule):
-    """Trains a LiaAutoEncoder on (source, driving) pairs with component-weighted L1."""
-
-    def __init__(self, ae: LiaAutoEncoder, lr: float, weights: dict[str, float]):
-        super().__init__()
-        self.ae = ae
-        self.lr = lr
-        self.weights = dict(weights)
-        self.history: list[float] = []  # per-step total loss, for the fit() metrics
-
-    def training_step(self, batch, batch_idx):
-        pred = self.ae(batch["source"], batch["driving"])
-        terms = component_weighted_l1(pred, batch["driving"], batch["masks"], self.weights)
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
-        self.history.append(float(terms["loss"].detach()))
-        return terms["loss"]
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.ae.parameters(), lr=self.lr, betas=(0.5, 0.99))
-
-
 @dataclass
 class LiaReference:
     identity: torch.Tensor  # w_{S->r} [d]
@@ -128,6 +91,7 @@ class LiaRepresentation(Representation):
     name = "lia"
     learned = True
 
+    @forwards_kwargs(LiaConfig)
     def __init__(self, space: str = "latent", **cfg):
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}, got {space!r}")
@@ -220,31 +184,15 @@ class LiaRepresentation(Representation):
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer, fit the
         normaliser on encoded training frames, and report train loss + val reconstruction metrics.
         ``trainer_kwargs`` go to :func:`sandbox.trainers.factory.make_trainer`."""
-        from sandbox.trainers.factory import make_trainer, seed_everything
+        from sandbox.trainers.factory import seed_everything
 
         seed_everything(seed)
         weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
         pairs = FramePairs(data, "train", self.config.size, seed=seed)
-        loader = DataLoader(
-            pairs,
-            batch_size=batch_size,
-            shuffle=True,
-            drop_last=len(pairs) >= batch_size,
-            num_workers=num_workers,
-            persistent_workers=num_workers > 0,
+        module = ImageReconstructionModule(
+            self.ae, lambda b: self.ae(b["source"], b["driving"]), lr, weights, COMPONENTS
         )
-        module = LiaLitModule(self.ae, lr, weights)
-        with tempfile.TemporaryDirectory() as tmp:
-            trainer = make_trainer(run_dir or tmp, max_steps=steps, **trainer_kwargs)
-            self.ae.train()
-            trainer.fit(module, loader)
-        self.ae.cpu().eval()
-        hist = module.history
-        metrics = {
-            "train_loss_first": hist[0] if hist else float("nan"),
-            "train_loss_final": float(np.mean(hist[-10:])) if hist else float("nan"),
-            "steps": float(len(hist)),
-        }
+        metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
         self._fit_normalizer(pairs, norm_frames)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
@@ -258,24 +206,10 @@ class LiaRepresentation(Representation):
     @torch.no_grad()
     def evaluate(self, data, split: str = "val", max_pairs: int = 64, batch_size: int = 16) -> dict[str, float]:
         """Same-identity reconstruction of fixed (source, driving) pairs: L1, PSNR (dB), SSIM."""
-        from skimage.metrics import structural_similarity
-
         pairs = FramePairs(data, split, self.config.size, fixed=True)
-        idx = np.linspace(0, len(pairs) - 1, min(max_pairs, len(pairs))).round().astype(int)
         self.ae.eval()
         device = self.ae.basis_weight.device
-        l1, psnr, ssim = [], [], []
-        for i in range(0, len(idx), batch_size):
-            items = [pairs[int(j)] for j in idx[i : i + batch_size]]
-            src = torch.stack([it["source"] for it in items]).to(device)
-            drv = torch.stack([it["driving"] for it in items]).to(device)
-            pred = self.ae(src, drv).clamp(0, 1)
-            l1 += (pred - drv).abs().mean((1, 2, 3)).tolist()
-            mse = (pred - drv).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
-            psnr += (10 * torch.log10(1 / mse)).tolist()
-            for p, t in zip(pred.cpu().numpy(), drv.cpu().numpy()):
-                ssim.append(float(structural_similarity(p, t, channel_axis=0, data_range=1.0)))
-        return {"l1": float(np.mean(l1)), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
+        return reconstruction_metrics(lambda b: self.ae(b["source"], b["driving"]), pairs, max_pairs, batch_size, device)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -1,0 +1,118 @@
+"""The shared Lightning loop for image auto-encoders trained on (source, driving) frame pairs.
+
+Used by the lia auto-encoder and GoHD's navigator: a model predicts the driving frame from a batch,
+the loss is the component-weighted L1 (GoHD B.1 / FLOAT A.2: global L1 + weight x L1 averaged inside
+each component mask), and every term is logged. Also the shared reconstruction metrics (L1, PSNR, SSIM).
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from sandbox.losses.image import masked_component_l1, masked_l1
+
+Predict = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # batch -> predicted driving frames
+
+
+def component_weighted_l1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    masks: torch.Tensor,
+    weights: dict[str, float],
+    components: Sequence[str],
+) -> dict[str, torch.Tensor]:
+    """Loss + logged terms. masks [B, len(components), H, W] in ``components`` order; a component
+    missing from ``weights`` gets weight 0 (logged, not trained on)."""
+    per = {name: masks[:, i : i + 1] for i, name in enumerate(components)}
+    terms = {"l1": (pred - target).abs().mean()}
+    terms.update({f"l1_{n}": masked_l1(pred.detach(), target, m) for n, m in per.items()})
+    terms["loss"] = masked_component_l1(pred, target, {n: (m, weights.get(n, 0.0)) for n, m in per.items()})
+    return terms
+
+
+class ImageReconstructionModule(L.LightningModule):
+    """Trains ``model`` (whose parameters are optimised) to reconstruct batch["driving"] via ``predict``."""
+
+    def __init__(self, model: nn.Module, predict: Predict, lr: float, weights: dict[str, float],
+                 components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99)):  # fmt: skip
+        super().__init__()
+        self.model = model
+        self.predict = predict
+        self.lr = lr
+        self.betas = betas
+        self.weights = dict(weights)
+        self.components = tuple(components)
+        self.history: list[float] = []  # per-step total loss, for the fit() metrics
+
+    def training_step(self, batch, batch_idx):
+        pred = self.predict(batch)
+        terms = component_weighted_l1(pred, batch["driving"], batch["masks"], self.weights, self.components)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
+        self.history.append(float(terms["loss"].detach()))
+        return terms["loss"]
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+
+
+def train_image_module(
+    module: ImageReconstructionModule,
+    dataset: Dataset,
+    steps: int,
+    batch_size: int,
+    run_dir: str | Path | None = None,
+    num_workers: int = 0,
+    **trainer_kwargs,
+) -> dict[str, float]:
+    """Run ``steps`` optimiser steps through make_trainer (CSV/TensorBoard logs + last.ckpt in
+    ``run_dir``, a temporary directory when None); returns first/final loss and the step count."""
+    from sandbox.trainers.factory import make_trainer
+
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= batch_size,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(run_dir or tmp, max_steps=steps, **trainer_kwargs)
+        module.model.train()
+        trainer.fit(module, loader)
+    module.model.cpu().eval()
+    hist = module.history
+    return {
+        "train_loss_first": hist[0] if hist else float("nan"),
+        "train_loss_final": float(np.mean(hist[-10:])) if hist else float("nan"),
+        "steps": float(len(hist)),
+    }
+
+
+@torch.no_grad()
+def reconstruction_metrics(predict: Predict, dataset: Dataset, max_pairs: int = 64, batch_size: int = 16,
+                           device: torch.device | str = "cpu") -> dict[str, float]:  # fmt: skip
+    """Mean L1, PSNR (dB) and SSIM of ``predict`` on up to ``max_pairs`` evenly spaced items of a
+    fixed-pair dataset (items are dicts of tensors with at least "driving")."""
+    from skimage.metrics import structural_similarity
+
+    idx = np.linspace(0, len(dataset) - 1, min(max_pairs, len(dataset))).round().astype(int)
+    l1, psnr, ssim = [], [], []
+    for i in range(0, len(idx), batch_size):
+        items = [dataset[int(j)] for j in idx[i : i + batch_size]]
+        batch = {k: torch.stack([it[k] for it in items]).to(device) for k in items[0]}
+        pred = predict(batch).clamp(0, 1)
+        drv = batch["driving"]
+        l1 += (pred - drv).abs().mean((1, 2, 3)).tolist()
+        mse = (pred - drv).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
+        psnr += (10 * torch.log10(1 / mse)).tolist()
+        for p, t in zip(pred.cpu().numpy(), drv.cpu().numpy()):
+            ssim.append(float(structural_similarity(p, t, channel_axis=0, data_range=1.0)))
+    return {"l1": float(np.mean(l1)), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
