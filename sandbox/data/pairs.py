@@ -50,7 +50,7 @@ def component_masks(lmk2d: np.ndarray, src_hw: tuple[int, int], size: int, dilat
 
 def to_tensor(frame: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255)
+    return torch.from_numpy(np.array(frame)).permute(2, 0, 1).float().div_(255)  # copy: frames may be a read-only memmap
 
 
 class FramePairs(Dataset):

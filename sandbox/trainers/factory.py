@@ -15,6 +15,14 @@ def seed_everything(seed: int) -> None:
     L.seed_everything(seed, workers=True, verbose=False)
 
 
+def _quiet_lightning() -> None:
+    """Lightning logs hardware summaries and promotional tips at INFO, twice when the root logger has
+    a handler; keep its warnings only (SANDBOX_LOG=DEBUG shows everything)."""
+    if os.environ.get("SANDBOX_LOG", "").upper() != "DEBUG":
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def make_trainer(
     run_dir: str | Path,
     max_steps: int,
@@ -36,6 +44,7 @@ def make_trainer(
     there, so a rerun with ``ckpt_path=last`` resumes."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _quiet_lightning()
     if num_threads:
         torch.set_num_threads(num_threads)
     if accelerator == "gpu" and not torch.cuda.is_available():

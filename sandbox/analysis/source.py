@@ -1,0 +1,104 @@
+"""Preparing a source portrait the way the models saw faces in training (FLOAT's pre-processing note).
+
+FLOAT's README warns that talking-portrait models depend on the training field of view and crops the
+reference photo automatically around the face, padding (black) where the crop leaves the image. We do
+the same with the rule the synthetic world used to cut its portraits (sandbox.world.head_model): a
+square of CROP_SCALE (1.6) x the larger side of the MediaPipe landmark box, centred on that box.
+Several faces: the largest is used (warning). A face cut off by the border: padded (warning). A small
+face: upsampled (warning). No face: NoFaceError naming the file.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from sandbox.errors import NoFaceError
+from sandbox.world.head_model import CROP_SCALE
+
+log = logging.getLogger(__name__)
+
+PAD_MODES = {"constant": cv2.BORDER_CONSTANT, "edge": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
+MIN_FACE_PX = 64  # landmark-box side below which the crop is mostly upsampling
+
+
+@dataclass(frozen=True)
+class SourceCrop:
+    """Where the square crop lies in the original image (pixels, continuous coordinates)."""
+
+    x0: float
+    y0: float
+    side: float
+    face_px: float  # larger side of the landmark box
+    n_faces: int
+    padded: bool  # the crop leaves the image
+    cut_off: bool  # the face itself leaves the image (MediaPipe extrapolated landmarks beyond the border)
+
+    def affine(self, size: int) -> np.ndarray:
+        """2x3 affine from original pixels to the size x size crop."""
+        s = size / self.side
+        return np.array([[s, 0.0, -s * self.x0], [0.0, s, -s * self.y0]])
+
+
+def plan_crop(image: np.ndarray, name: str, scale: float = CROP_SCALE) -> SourceCrop:
+    """Detect faces and place the crop around the largest; logs what it had to do."""
+    from sandbox.analysis.landmarks import detect
+
+    img = _check(image, name)
+    faces = detect(img, max_num_faces=4)  # largest first
+    if not faces:
+        raise NoFaceError(
+            f"no face found in {name}: use a photo with one clearly visible, roughly frontal face "
+            "(at least ~64 px across, not heavily occluded)"
+        )
+    if len(faces) > 1:
+        log.warning("%d faces found in %s: using the largest", len(faces), name)
+    lmk = faces[0].lmk2d.astype(np.float64)
+    h, w = img.shape[:2]
+    lo, hi = lmk.min(0), lmk.max(0)
+    centre, face_px = (lo + hi) / 2, float((hi - lo).max())
+    side = scale * face_px
+    x0, y0 = centre - side / 2
+    padded = x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h
+    cut_off = bool((lo < 0).any() or hi[0] > w or hi[1] > h)
+    if cut_off:
+        log.warning("the face in %s is cut off by the image border: the missing part is padded; "
+                    "a photo showing the whole head works better", name)  # fmt: skip
+    elif padded:
+        log.info("the %.1fx crop around the face in %s leaves the image: padding it", scale, name)
+    if face_px < MIN_FACE_PX:
+        log.warning("the face in %s is small (%.0f px across): the crop is upsampled and will look soft; "
+                    "use a larger or closer photo", name, face_px)  # fmt: skip
+    return SourceCrop(float(x0), float(y0), float(side), face_px, len(faces), bool(padded), cut_off)
+
+
+def prepare_source(
+    image: np.ndarray,
+    name: str,
+    size: int | None = None,
+    scale: float = CROP_SCALE,
+    pad: str = "constant",
+) -> np.ndarray:
+    """uint8 RGB [H, W, 3] -> the square crop around the largest face, uint8 [S, S, 3].
+
+    ``size`` None keeps the crop's own resolution (rounded); ``pad`` is how the area outside the
+    photo is filled: "constant" (black, as FLOAT does), "edge" or "reflect".
+    """
+    if pad not in PAD_MODES:
+        raise ValueError(f"pad must be one of {sorted(PAD_MODES)}, got {pad!r}")
+    img = _check(image, name)
+    crop = plan_crop(img, name, scale)
+    out = int(size) if size else max(1, int(round(crop.side)))
+    flags = cv2.INTER_AREA if out < crop.side else cv2.INTER_CUBIC
+    return cv2.warpAffine(img, crop.affine(out), (out, out), flags=flags, borderMode=PAD_MODES[pad],
+                          borderValue=(0, 0, 0))  # fmt: skip
+
+
+def _check(image: np.ndarray, name: str) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"{name}: expected an RGB uint8 image [H, W, 3] (see sandbox.data.images.load_image), "
+                         f"got {img.dtype} {img.shape}")  # fmt: skip
+    return np.ascontiguousarray(img)
