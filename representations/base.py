@@ -8,6 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -62,6 +63,17 @@ class Representation(nn.Module, ABC):
     @abstractmethod
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """frames float [T, 3, H, W] in [0, 1] -> motion [T, dim] (un-normalised)."""
+
+    @torch.no_grad()
+    def encode_clip(self, clip, batch_size: int = 32) -> torch.Tensor:
+        """A dataset Clip -> motion [T, dim]. Default: encode its frames in batches; spaces that can
+        read ground truth or need whole-clip context (3dmm tracking) override this."""
+        frames = clip.frames
+        out = [
+            self.encode(torch.from_numpy(np.array(frames[i : i + batch_size])).permute(0, 3, 1, 2).float() / 255)
+            for i in range(0, len(frames), batch_size)
+        ]
+        return torch.cat(out).float()
 
     @abstractmethod
     def reference(self, source_image: torch.Tensor) -> Any:

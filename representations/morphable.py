@@ -79,6 +79,7 @@ def fill_missing(values: np.ndarray, found: np.ndarray) -> np.ndarray:
 class MorphableRepresentation(Representation):
     name = "3dmm"
     learned = False
+    default_renderer = "mesh_warp"  # training-free; renderer=navigator is the learned alternative
 
     def __init__(self, encode_from: str = "analyser", video: bool = True, max_fit_clips: int | None = 16):
         """encode_from: what ``encode_clip`` (and ``fit``'s normaliser statistics) use by default:
@@ -142,7 +143,7 @@ class MorphableRepresentation(Representation):
             motion = fill_missing(motion, found)
         return torch.as_tensor(motion, dtype=torch.float32)
 
-    def encode_clip(self, clip, source: str | None = None) -> torch.Tensor:
+    def encode_clip(self, clip, batch_size: int = 32, source: str | None = None) -> torch.Tensor:
         """A Clip -> motion [T, 20], from ``source`` ("analyser" | "gt"; default ``encode_from``)."""
         source = source or self.encode_from
         if source not in ENCODE_FROM:

@@ -166,8 +166,11 @@ def run_pipeline(cfg: DictConfig):
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     ctx = Context(cfg=cfg, run_dir=out, cache_root=cache_root(cfg), choices=dict(cfg.choice), stages=STAGES)
     log.info("run directory %s, cache %s", out, ctx.cache_root)
+    target = "eval" if cfg.stage == "all" else str(cfg.stage)
+    if target == "sample" and cfg.audio is not None:
+        target = "render"  # the user's own photo + audio: the mp4 is what they came for
     try:
-        ctx.require("eval" if cfg.stage == "all" else str(cfg.stage))
+        ctx.require(target)
     finally:
         write_artifacts(ctx)
     return ctx

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from sandbox.config import instantiate
 from sandbox.constants import EMOTIONS
 from sandbox.pipeline.cache import build_or_reuse, content_hash
-from sandbox.pipeline.components import frames_to_tensor, load_state, reference_motion, save_state
+from sandbox.pipeline.components import load_state, save_state
 from sandbox.pipeline.context import Context, progress_disabled
 
 
@@ -46,12 +46,6 @@ def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:
     return a.astype(np.float32)
 
 
-@torch.no_grad()
-def encode_frames(rep, frames: np.ndarray, batch_size: int) -> torch.Tensor:
-    out = [rep.encode(frames_to_tensor(frames[i : i + batch_size])).float().cpu() for i in range(0, len(frames), batch_size)]
-    return torch.cat(out)
-
-
 def run(ctx: Context) -> Extracted:
     cfg = ctx.cfg
     store = ctx.require("data")
@@ -64,11 +58,10 @@ def run(ctx: Context) -> Extracted:
         ids = [(s, c) for s in store.splits for c in store.ids(s)]
         for split, cid in tqdm(ids, desc="extract", unit="clip", disable=progress_disabled()):
             clip = store.load(cid)
-            motion = encode_frames(rep, clip.frames, int(cfg.extract.batch_size))
-            src = frames_to_tensor(clip.frames[:1])[0]
+            motion = rep.encode_clip(clip, batch_size=int(cfg.extract.batch_size))
             raw[cid] = {
                 "motion": motion.numpy(),
-                "x_ref": reference_motion(rep, src).numpy(),
+                "x_ref": motion[0].numpy(),  # the clip's first frame is its source image
                 "audio": audio_features(feat, clip.audio, clip.num_frames),
                 "emotion": emotion_onehot(clip.meta.get("emotion")),
             }

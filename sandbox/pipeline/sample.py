@@ -27,21 +27,13 @@ class Sample:
     frames_per_s: float
 
 
-def load_image(path: str, size: tuple[int, int]) -> np.ndarray:
-    """A user's source photo -> uint8 [H, W, 3] at the dataset frame size (centre square crop)."""
-    from PIL import Image
+def load_source(path: str, size: int) -> np.ndarray:
+    """The user's photo -> uint8 [size, size, 3]: the square crop around the largest face, FLOAT-style
+    (padded where the face is cut off by the border; NoFaceError naming the file when there is none)."""
+    from sandbox.analysis.source import prepare_source
+    from sandbox.data.images import load_image
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"source image not found: {p}. Check the path (relative paths are from {Path.cwd()}).")
-    try:
-        img = Image.open(p).convert("RGB")
-    except Exception as exc:
-        raise InputFileError(f"could not read {p} as an image ({type(exc).__name__}); pass a png or jpg.") from None
-    w, h = img.size
-    s = min(w, h)
-    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((size[1], size[0]), Image.BICUBIC)
-    return np.asarray(img, dtype=np.uint8)
+    return prepare_source(load_image(path), Path(path).name, size=size)
 
 
 def drives(ctx: Context):
@@ -53,7 +45,8 @@ def drives(ctx: Context):
     first = store.load(test[0])
     if cfg.audio is not None:
         audio = load_audio(cfg.audio)
-        src = load_image(cfg.source, first.frames.shape[1:3]) if cfg.source else np.asarray(first.frames[0])
+        size = int(cfg.sample.source_size or first.frames.shape[1])
+        src = load_source(cfg.source, size) if cfg.source else np.asarray(first.frames[0])
         return [(Path(cfg.audio).stem, src, audio, cfg.emotion or "neutral", None)]
     out = []
     for cid in test[: int(cfg.sample.n_clips)]:
