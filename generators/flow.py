@@ -12,7 +12,6 @@ single samples = nfe * branches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -21,21 +20,25 @@ from torch import nn
 from torchdiffeq import odeint
 
 from generators.backbone import Conditioning, MotionTransformer, SinusoidalTimeEmbedding
-from generators.base import Generator, SampleOutput
+from generators.base import Generator
+from generators.conditioning import (
+    GuidedSampleOutput,
+    build_audio_encoder,
+    check_cond_keys,
+    default_audio_encoder,
+    frame_mask,
+    per_frame_condition,
+    seeded_generator,
+    window_mask,
+)
 from generators.guidance import Guidance
 from generators.windowing import generate_windows
 from sandbox.constants import N_EMOTIONS
 from sandbox.losses import flow_matching_loss, ot_interpolate, ot_target_velocity, velocity_loss
 
 
-@dataclass
-class FlowSampleOutput(SampleOutput):
-    branches: int = 1  # guidance branches batched into every network call
-
-
-def default_audio_encoder(audio_dim: int, hidden: int) -> nn.Module:
-    """FLOAT's audio projection (Linear -> LayerNorm -> SiLU) used when no encoder is injected."""
-    return nn.Sequential(nn.Linear(audio_dim, hidden), nn.LayerNorm(hidden), nn.SiLU())
+FlowSampleOutput = GuidedSampleOutput  # nfe + branches
+__all__ = ["FlowGenerator", "FlowSampleOutput", "default_audio_encoder"]
 
 
 class FlowGenerator(Generator):
@@ -80,14 +83,7 @@ class FlowGenerator(Generator):
         self.lambda_ot, self.lambda_vel, self.loss_kind = lambda_ot, lambda_vel, loss_kind
         self.default_scales = {"audio": g_audio, "emotion": g_emotion}
 
-        if audio_encoder is None:
-            audio_hidden = audio_hidden or hidden
-            audio_encoder = default_audio_encoder(audio_dim, audio_hidden)
-        elif audio_hidden is None:
-            audio_hidden = getattr(audio_encoder, "out_dim", None)
-            if audio_hidden is None:
-                raise ValueError("an injected audio_encoder needs audio_hidden= (or an out_dim attribute)")
-        self.audio_encoder = audio_encoder
+        self.audio_encoder, audio_hidden = build_audio_encoder(audio_dim, hidden, audio_encoder, audio_hidden)
         self.audio_hidden = audio_hidden
 
         self.time_emb = SinusoidalTimeEmbedding(hidden)
@@ -127,15 +123,7 @@ class FlowGenerator(Generator):
     ) -> torch.Tensor:
         """v_θ on the current frames: [B, L, dim]."""
         tokens = torch.cat([prev_motion, x_t], dim=1)
-        n = tokens.shape[1]
-        per_frame = torch.cat(
-            [
-                repeat(ref, "b d -> b n d", n=n),
-                torch.cat([prev_audio, audio], dim=1),
-                repeat(emotion, "b e -> b n e", n=n),
-            ],
-            dim=-1,
-        )
+        per_frame = per_frame_condition(ref, torch.cat([prev_audio, audio], dim=1), emotion)
         cond = self.time_emb(t)[:, None] + self.to_condition(per_frame)
         return self.field(tokens, cond, key_padding_mask)[:, prev_motion.shape[1] :]
 
@@ -152,10 +140,7 @@ class FlowGenerator(Generator):
         x = batch["x"]
         b, n, _ = x.shape
         lp = self.n_prev
-        mask = batch.get("mask")
-        if mask is None:
-            mask = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        mask = mask.bool()
+        mask = frame_mask(batch)
         audio = self.audio_encoder(batch["audio"])
         x_prev, x1 = x[:, :lp], x[:, lp:]
         a_prev, a_cur = audio[:, :lp], audio[:, lp:]
@@ -197,9 +182,7 @@ class FlowGenerator(Generator):
         """cond: audio [B, T, d_a], x_ref [B, dim], emotion [B, E]. ``steps`` = number of ODE time points
         (t = linspace(0, 1, steps), FLOAT's convention): Euler makes steps - 1 network calls per window.
         """
-        unknown = set(cond) - {"audio", "x_ref", "emotion"}
-        if unknown:
-            raise ValueError(f"FlowGenerator.sample does not use condition(s) {sorted(unknown)}")
+        check_cond_keys(cond, {"audio", "x_ref", "emotion"}, "FlowGenerator")
         steps = steps or self.nfe
         if steps < 2:
             raise ValueError(f"steps is the number of ODE time points and must be >= 2, got {steps}")
@@ -209,8 +192,7 @@ class FlowGenerator(Generator):
         self.eval()
         audio = self.audio_encoder(cond["audio"])  # whole utterance once, then windowed
         b, device = audio.shape[0], audio.device
-        gen = torch.Generator(device=device)
-        gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item()))
+        gen = seeded_generator(seed, device)
         ts = torch.linspace(0.0, 1.0, steps, device=device)
         calls = 0
 
@@ -220,8 +202,7 @@ class FlowGenerator(Generator):
                 prev_motion = audio.new_zeros(b, lp, self.dim)
             if prev_audio is None:
                 prev_audio = audio.new_zeros(b, lp, self.audio_hidden)
-            mask = torch.ones(b, lp + self.n_cur, dtype=torch.bool, device=device)
-            mask[:, lp + valid_len :] = False
+            mask = window_mask(b, lp, self.n_cur, valid_len, device)
             branch_cond = self.guidance.batch(
                 {"audio": cur_audio, "emotion": cond["emotion"], "ref": cond["x_ref"],
                  "prev_motion": prev_motion, "prev_audio": prev_audio, "mask": mask},

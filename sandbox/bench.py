@@ -1,0 +1,123 @@
+"""Generator throughput: ``python -m sandbox.bench [--dim 20 --hidden 256 --depth 4 --seconds 10]``.
+
+Flow matching at NFE 2 / 5 / 10 / 20 against diffusion (DDIM 50, DDPM ancestral 500) on the same
+transformer backbone, plus GoHD's conformer diffusion (DDPM 150) and the two-stage predictor, untrained
+(speed does not depend on the weights). Each generator samples ``--seconds`` of audio at 25 fps window by
+window with its default guidance; reported: network calls (NFE, all windows), guidance branches batched per
+call, wall time, generated frames per second and wall seconds per second of audio. Prints a markdown table
+and writes it to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from generators.base import Generator
+from generators.conformer import ConformerDiffusion
+from generators.diffusion import DiffusionGenerator
+from generators.flow import FlowGenerator
+from generators.two_stage import TwoStageGenerator
+from sandbox.constants import N_EMOTIONS
+
+FPS = 25
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def contenders(args) -> list[tuple[str, Callable[[], Generator], dict]]:
+    common = dict(dim=args.dim, audio_dim=args.audio_dim, hidden=args.hidden, depth=args.depth, heads=args.heads,
+                  n_prev=args.n_prev, n_cur=args.n_cur)
+    rows: list[tuple[str, Callable[[], Generator], dict]] = []
+    for nfe in args.flow_nfe:  # Euler over nfe + 1 time points = nfe calls per window
+        rows.append((f"flow, Euler NFE {nfe}", lambda: FlowGenerator(**common), {"steps": nfe + 1}))
+    rows.append(("diffusion x0, DDIM 50", lambda: DiffusionGenerator(**common, sampler="ddim"), {"steps": 50}))
+    rows.append(("diffusion x0, DDPM ancestral 500", lambda: DiffusionGenerator(**common, sampler="ddpm"),
+                 {"steps": 500}))
+    if not args.only_transformer:
+        rows.append(("conformer (GoHD), DDPM 150", lambda: ConformerDiffusion(
+            args.dim, args.audio_dim, channels=args.hidden, n_layers=args.depth, heads=args.heads,
+            n_prev=args.n_prev, n_cur=args.n_cur), {"steps": 150}))
+        rows.append(("two_stage (GoHD), 1 pass", lambda: TwoStageGenerator(
+            args.dim, args.audio_dim, aux_dim=21, hidden=args.hidden, lstm_hidden=args.hidden, n_cur=args.n_cur,
+            stage=2), {}))
+    return rows
+
+
+def bench_one(make: Callable[[], Generator], kwargs: dict, cond: dict, device: torch.device, reps: int) -> dict:
+    torch.manual_seed(0)
+    gen = make().to(device).eval()
+    if isinstance(gen, TwoStageGenerator):
+        cond = {**cond, "aux_ref": torch.zeros(cond["audio"].shape[0], gen.aux_dim, device=device)}
+    short = {k: (v[:, : gen.n_cur] if k == "audio" else v) for k, v in cond.items()}
+    gen.sample(short, seed=0, **kwargs)  # warm-up (allocator, kernels)
+    times = []
+    for r in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        out = gen.sample(cond, seed=r, **kwargs)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    wall = min(times)
+    frames = out.motion.shape[1]
+    return dict(nfe=out.nfe, branches=getattr(out, "branches", 1), wall=wall, fps=frames / wall,
+                params=sum(p.numel() for p in gen.parameters()))
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dim", type=int, default=20)
+    p.add_argument("--audio-dim", type=int, default=80)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--n-prev", type=int, default=10)
+    p.add_argument("--n-cur", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--reps", type=int, default=1, help="timed repetitions (best is reported)")
+    p.add_argument("--flow-nfe", type=int, nargs="+", default=[2, 5, 10, 20])
+    p.add_argument("--only-transformer", action="store_true", help="skip the GoHD generators")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default="bench.md")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    total = int(round(args.seconds * FPS))
+    g = torch.Generator().manual_seed(0)
+    cond = dict(audio=torch.randn(args.batch, total, args.audio_dim, generator=g),
+                x_ref=torch.randn(args.batch, args.dim, generator=g),
+                emotion=torch.softmax(torch.randn(args.batch, N_EMOTIONS, generator=g), -1))
+    cond = {k: v.to(device) for k, v in cond.items()}
+    header = (f"Generator throughput on {device_name(device)}; torch {torch.__version__}; dim {args.dim}, "
+              f"hidden {args.hidden}, depth {args.depth}, windows {args.n_prev}+{args.n_cur}, "
+              f"{args.seconds:g} s of audio ({total} frames), batch {args.batch}, untrained weights.")
+    print(header, flush=True)
+    lines = ["| generator | NFE (calls) | branches/call | wall s | frames/s | s per s of audio | params |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, make, kwargs in contenders(args):
+        r = bench_one(make, kwargs, cond, device, args.reps)
+        line = (f"| {name} | {r['nfe']} | {r['branches']} | {r['wall']:.3f} | {r['fps'] * args.batch:.1f} | "
+                f"{r['wall'] / args.seconds:.4f} | {r['params'] / 1e6:.2f}M |")
+        lines.append(line)
+        print(line, flush=True)
+    text = header + "\n\n" + "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(f"written to {args.out}")
+    return text
+
+
+if __name__ == "__main__":
+    main()
