@@ -167,7 +167,7 @@ class NavigatorRenderer(Renderer):
         if motion_from not in MOTION_FROM:
             raise ConfigError(f"motion_from must be one of {MOTION_FROM}, got {motion_from!r}")
         pairs = FramePairs(data, split, self.config.size, fixed=fixed, seed=seed)
-        motion = [self.rep.encode_clip(clip, motion_from) for clip in pairs.clips]
+        motion = [self.rep.encode_clip(clip, source=motion_from) for clip in pairs.clips]
         if not bool(self.rho_norm.fitted):
             if bool(self.rep.norm.fitted):
                 self.rho_norm.load_state_dict(self.rep.norm.state_dict())

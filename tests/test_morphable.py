@@ -164,13 +164,13 @@ def _rendered(model: HeadModel, t: int, size: int, seed: int):
 
 def test_analyser_encoding_matches_ground_truth_on_rendered_frames(rep, caplog):
     clip = _rendered(rep.head, t=10, size=256, seed=3)
-    gt = rep.encode_clip(clip, "gt")
+    gt = rep.encode_clip(clip, source="gt")
     torch.testing.assert_close(gt[:, 6:18], torch.from_numpy(clip.gt["exp"]))
     frames = np.array(clip.frames)
     frames[4] = 128  # a frame without a face: interpolated, logged
     clip.frames = frames
     with caplog.at_level(logging.WARNING):
-        enc = rep.encode_clip(clip, "analyser")
+        enc = rep.encode_clip(clip, source="analyser")
     assert "1 of 10 frames" in caplog.text
     ok = np.arange(10) != 4
     err = np.degrees(np.abs(rotvec_to_euler(enc[ok, :3].double().numpy()) - rotvec_to_euler(gt[ok, :3].double().numpy())))

@@ -50,7 +50,7 @@ IPD_CM = 6.3  # metric scale of the model
 EYE_RADIUS_CM = 1.2  # eyeball radius for the gaze rotation
 HEAD_CENTRE_DEPTH_CM = 9.0  # model origin behind the nose tip
 ASSET_PATH = ASSETS_DIR / "head_model.npz"
-ASSET_VERSION = 1
+ASSET_VERSION = 2
 
 # landmark ids on the face's mid-line (used to find the photo's symmetry plane)
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 164, 0, 11, 12, 13, 14, 15, 16, 17, 18,
@@ -345,6 +345,10 @@ def _lid_meet(mean: np.ndarray, upper: np.ndarray, lower: np.ndarray, at: float)
     return disp
 
 
+def _mean_dy(disp: dict[int, np.ndarray], verts: np.ndarray) -> float:
+    return float(np.mean([disp[int(v)][1] for v in verts if int(v) in disp]))
+
+
 def expression_basis(mean: np.ndarray) -> np.ndarray:
     """Procedural blendshapes [E, 478, 3] at full strength (coefficient 1), in cm."""
     c = topology.contours()
@@ -392,16 +396,16 @@ def expression_basis(mean: np.ndarray) -> np.ndarray:
         fixed[int(v)] = fixed[int(v)] + np.array([0, 0.3, 0]) * (1 - lateral(v) ** 2)
     basis["lip_round"] = harmonic_field(mean, fixed, radius=2.5)
 
-    # lip_press: inner lips squeezed together, outer contours roll in toward them (thinner lips)
+    # lip_press: the inner lips meet (the portrait smiles with parted lips, so closure must travel the
+    # whole gap: m/b/p and rest need a closed mouth); the outer contours follow part of the way
     fixed = {}
-    for v in lip_in_up:
-        fixed[int(v)] = np.array([0, 0.12, 0]) * (1 - lateral(v) ** 2)
-    for v in lip_in_lo:
-        fixed[int(v)] = np.array([0, -0.12, 0]) * (1 - lateral(v) ** 2)
+    meet = _lid_meet(mean, lip_in_up, lip_in_lo, at=0.45)
+    for v, d in meet.items():
+        fixed[v] = d
     for v in lip_out_up:
-        fixed[int(v)] = np.array([0, 0.35, 0.1]) * (1 - lateral(v) ** 2)
+        fixed[int(v)] = np.array([0, 0.55 * _mean_dy(meet, lip_in_up), 0.1]) * (1 - lateral(v) ** 2)
     for v in lip_out_lo:
-        fixed[int(v)] = np.array([0, -0.35, 0.1]) * (1 - lateral(v) ** 2)
+        fixed[int(v)] = np.array([0, 0.55 * _mean_dy(meet, lip_in_lo), 0.1]) * (1 - lateral(v) ** 2)
     for v in np.r_[lip_in_corner, lip_out_corner]:
         fixed[int(v)] = z3
     basis["lip_press"] = harmonic_field(mean, fixed, radius=1.5)
