@@ -140,15 +140,15 @@ def test_end_to_end_then_reuse(dataset, tmp_path):
     assert [e[:2] for e in ctx.events] == [("build", s) for s in ("data", "fit", "extract", "train")]
     assert ctx.choices["renderer"] == "tiny"  # the rep's only renderer, picked without renderer=
     out = ctx.run_dir
-    for f in ("config.yaml", "metrics.json", "report.md", "plots/loss.png", "plots/trajectory.png", "artifacts.json"):
+    for f in ("config.yaml", "metrics.json", "report.md", "plots/loss.png", "plots/sync.png", "artifacts.json"):
         assert (out / f).is_file(), f
     from sandbox.video import read_video
 
     frames, fps, audio = read_video(out / "samples" / "c3.mp4")
     assert frames.shape[0] == T and fps == pytest.approx(25) and abs(len(audio) - T * 640) <= 1024
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["samples"]["c3"]["nfe"] == 1 and metrics["train"]["steps"] == 4
-    assert any(k.startswith("train/mse") for k in metrics["final_losses"])
+    assert metrics["rows"]["run"]["nfe"] == 1 and metrics["extra"]["train"]["steps"] == 4
+    assert any(k.startswith("train/mse") for k in metrics["extra"]["losses"])
     art = json.loads((out / "artifacts.json").read_text())
     assert all((Path(a["path"]) / "done").is_file() for a in art.values())
     # the extracted motion is normalised with train statistics and the fitted weights were kept
@@ -201,8 +201,10 @@ def test_user_source_and_audio(dataset, tmp_path):
 
     from sandbox.audio.io import save_wav
 
+    from sandbox.world.head_model import HeadModel
+
     img, wav = tmp_path / "face.png", tmp_path / "speech.wav"
-    Image.fromarray(np.full((40, 30, 3), 200, np.uint8)).save(img)
+    Image.fromarray(HeadModel.load().texture[:, 40:420]).save(img)  # a real face in a non-square photo
     save_wav(wav, np.zeros(16000 // 2, np.float32))
     ctx = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}", "emotion=happy"))
     with np.load(tmp_path / "r" / "samples" / "speech.npz") as z:
@@ -291,3 +293,16 @@ def test_generator_module_logs_terms_and_keeps_ema():
     mod.on_train_batch_end(None, batch, 0)
     assert any(not torch.equal(a, b) for a, b in zip(before, mod.ema.module.parameters()))
     assert mod.final_generator() is mod.ema.module
+
+
+def test_user_source_without_a_face_names_the_file(dataset, tmp_path):
+    from PIL import Image
+
+    from sandbox.audio.io import save_wav
+    from sandbox.errors import NoFaceError
+
+    img, wav = tmp_path / "wall.png", tmp_path / "speech.wav"
+    Image.fromarray(np.full((40, 30, 3), 200, np.uint8)).save(img)
+    save_wav(wav, np.zeros(16000 // 2, np.float32))
+    with pytest.raises(NoFaceError, match="wall.png"):
+        run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}"))

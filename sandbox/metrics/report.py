@@ -213,9 +213,11 @@ def write_report(
     definitions: Mapping[str, Any] | None = None,
     flags: Sequence[str] = (),
     title: str | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``run_dir/report.md``: the metric table, a Flags section (given flags plus automatic
-    missing-face flags) and the definitions of the metrics shown."""
+    missing-face flags), ``notes`` (markdown lines: links, plots, settings) and the definitions of
+    the metrics shown."""
     run_dir = Path(run_dir)
     defs = normalise_definitions(definitions if definitions is not None else _DEFINITIONS)
     all_flags = list(dict.fromkeys([*flags, *missing_flags(rows)]))
@@ -223,6 +225,8 @@ def write_report(
              "↑ higher is better, ↓ lower is better, ≈ closest to the ground-truth row is better; – = not measured.",
              "", "## Flags", ""]
     parts += [flag_item(f) for f in all_flags] or ["None."]
+    if notes:
+        parts += ["", *notes]
     parts += ["", "## Definitions", ""]
     parts += [f"- **{c}** ({_ARROWS[defs[c][1]]}): {defs[c][0]}" for c in table_columns(rows, defs) if c in defs]
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +266,7 @@ def plot_sync(path: str | Path, mouth: np.ndarray, visemes: np.ndarray, fps: flo
     """Measured mouth aperture vs the audio's jaw-open track (both z-scored), offset in the title."""
     from sandbox.metrics.sync import lip_sync
 
-    r = lip_sync(mouth, visemes)
+    r = lip_sync(mouth, visemes, detrend_frames=min(FPS, len(mouth), len(visemes)))  # short clips: see sync.detrend
     fig, ax = _figure()
     a = ax[0, 0]
     t = np.arange(len(mouth)) / fps
@@ -295,28 +299,45 @@ def plot_pose(generated: np.ndarray, real: np.ndarray, path: str | Path, fps: fl
     return _save(fig, path)
 
 
+def lightning_csv_files(path: str | Path) -> list[Path]:
+    """The CSV files of one Lightning log: ``path`` itself, or for a log directory its resume parts
+    (``metrics.part0.csv``, ... kept by the train stage because CSVLogger truncates metrics.csv when a
+    run resumes) in order, then ``metrics.csv``."""
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    parts = sorted(p.glob("metrics.part*.csv"), key=lambda f: int(f.stem.removeprefix("metrics.part") or 0))
+    return parts + [f for f in [p / "metrics.csv"] if f.is_file()]
+
+
 def read_lightning_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Lightning CSVLogger metrics.csv -> {column: (steps, values)} for the non-empty cells."""
+    """Lightning CSVLogger metrics.csv (or a log directory, see :func:`lightning_csv_files`) ->
+    {column: (steps, values)} for the non-empty cells, sorted by step."""
     out: dict[str, tuple[list, list]] = {}
-    with open(path, newline="") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            step = row.get("step") or i
-            for k, v in row.items():
-                if k in ("step", "epoch") or v in (None, ""):
-                    continue
-                try:
-                    val = float(v)
-                except ValueError:
-                    continue
-                xs, ys = out.setdefault(k, ([], []))
-                xs.append(float(step))
-                ys.append(val)
-    return {k: (np.asarray(x), np.asarray(y)) for k, (x, y) in out.items()}
+    for file in lightning_csv_files(path):
+        with open(file, newline="") as f:
+            for i, row in enumerate(csv.DictReader(f)):
+                step = row.get("step") or i
+                for k, v in row.items():
+                    if k in ("step", "epoch") or v in (None, ""):
+                        continue
+                    try:
+                        val = float(v)
+                    except ValueError:
+                        continue
+                    xs, ys = out.setdefault(k, ([], []))
+                    xs.append(float(step))
+                    ys.append(val)
+    series = {}
+    for k, (x, y) in out.items():
+        order = np.argsort(x, kind="stable")
+        series[k] = (np.asarray(x)[order], np.asarray(y)[order])
+    return series
 
 
 def plot_losses(csv_paths: str | Path | Iterable[str | Path], path: str | Path) -> Path:
-    """Loss curves from one or more Lightning metrics.csv files (only columns with 'loss' in the name
-    when there are any), log y-axis when all values are positive."""
+    """Loss curves from one or more Lightning metrics.csv files or log directories (only columns with
+    'loss' in the name when there are any), log y-axis when all values are positive."""
     paths = [Path(csv_paths)] if isinstance(csv_paths, (str, Path)) else [Path(p) for p in csv_paths]
     fig, ax = _figure(size=(8, 4))
     a = ax[0, 0]
@@ -325,7 +346,7 @@ def plot_losses(csv_paths: str | Path | Iterable[str | Path], path: str | Path) 
         series = read_lightning_csv(p)
         losses = {k: s for k, s in series.items() if "loss" in k} or series
         for k, (x, y) in losses.items():
-            label = k if len(paths) == 1 else f"{p.parent.name}: {k}"
+            label = k if len(paths) == 1 else f"{(p if p.is_dir() else p.parent).name}: {k}"
             a.plot(x, y, label=label, marker="." if len(x) < 30 else None)
             all_pos &= bool(np.all(y > 0))
     if all_pos and a.lines:

@@ -35,7 +35,7 @@ def moving_average_nan(x: np.ndarray, window: int) -> np.ndarray:
     valid = np.isfinite(x)
     if window <= 1 or x.size == 0:
         return np.where(valid, x, np.nan)
-    kernel = np.ones(int(window))
+    kernel = np.ones(min(int(window), x.size))  # a window longer than the clip covers the clip
     num = np.convolve(np.where(valid, x, 0.0), kernel, mode="same")
     den = np.convolve(valid.astype(np.float64), kernel, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,22 +1,73 @@
 """Stage 7, eval: metrics.json, report.md and plots/*.png in the run directory.
 
 The evaluation function is pluggable (``eval._target_``): it receives :class:`EvalInputs` and returns
-a metrics dict. :func:`basic_eval` is the minimal one (motion error, jitter, speed, loss curves,
-a generated-vs-real trajectory plot, all in normalised motion units); the full suite replaces it
-from config.
+a metrics dict. :func:`full_eval` is the suite every comparison rests on. Each row is a set of videos
+for the same test clips, written as mp4 under ``eval/<row>/`` (the run's are ``samples/*.mp4``), read
+back, and measured by the SAME code on the face analyser's output, whatever the representation:
+
+  run             the generated test videos
+  ground_truth    the real test clips
+  reconstruction  the real clips' encoded motion rendered from their first frame (rep + renderer ceiling)
+  static          the source's own motion repeated, same renderer
+  energy          mouth follows audio energy, head still, same renderer (sandbox.pipeline.baselines)
+
+Lip sync compares the measured mouth aperture with the driving audio's jaw-open track (the synthetic
+world's ``gt["mouth"][:, 0]``, else pocketsphinx alignment). P-FID / E-FID compare with analysed
+frames of a few *val* clips, so the ground-truth row shows the floor rather than 0. SSIM_p / SSIM_e
+compare with the ground-truth row on the same clip. Frames without a face stay NaN (never zero-filled)
+and are counted in ``missing_fraction``.
 """
 from __future__ import annotations
 
-import csv
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sandbox.config import instantiate
+from sandbox.config import instantiate, to_dict
+from sandbox.constants import FPS, SAMPLES_PER_FRAME
+from sandbox.metrics import image, motion
+from sandbox.metrics.baselines import static_motion
+from sandbox.metrics.report import (
+    metric_definitions,
+    missing_flags,
+    plot_losses,
+    plot_pose,
+    plot_sync,
+    read_lightning_csv,
+    write_metrics_json,
+    write_report,
+)
+from sandbox.metrics.speed import device_name
+from sandbox.metrics.sync import lip_sync_dataset
+from sandbox.pipeline import baselines
+from sandbox.pipeline.components import frames_to_tensor, reference_motion
 from sandbox.pipeline.context import Context
+from sandbox.pipeline.render import render_motion
+from sandbox.pipeline.sample import generate_motion
+from sandbox.video import read_video, write_mp4
+from sandbox.world.head_model import EXP_NAMES
+
+log = logging.getLogger("sandbox.eval")
+
+BROWS = [EXP_NAMES.index(n) for n in ("brow_raise", "brow_lower")]
+DEFINITIONS = metric_definitions() | {
+    "p_fid": ("Frechet distance of analysed head pose [6] to analysed real frames of held-out val clips "
+              "(P-FID; the ground-truth row is the floor)", False),
+    "e_fid": ("Frechet distance of analysed expression [12] to analysed real frames of held-out val clips "
+              "(E-FID; the ground-truth row is the floor)", False),
+    "pose_diversity": ("mean per-dimension variance of analysed pose across generator seeds of the first "
+                       "test clip (GoHD Var_p); deterministic baselines 0", None),
+    "exp_diversity": ("mean per-dimension variance of analysed expression across generator seeds of the "
+                      "first test clip (GoHD Var_e); deterministic baselines 0", None),
+    "ssim_exp": ("1-D SSIM of eye features (blink openness + brow coefficients) vs the ground-truth row "
+                 "over 25-frame windows (GoHD SSIM_e)", True),
+    "psnr": ("PSNR of the row's frames vs the real test frames, dB (reconstruction: FLOAT table 4 analogue)", True),
+}
 
 
 @dataclass
@@ -28,115 +79,331 @@ class EvalInputs:
     train_dir: Path  # holds logs/metrics.csv and train info.json
     rep: object = None
     speed: dict = field(default_factory=dict)
+    fit_dir: Path | None = None  # holds the fit's info.json (the rep's own fit metrics)
+    renderer: object = None
+    gen: object = None
+    store: object = None  # sandbox.data.clips.ClipStore
+    extracted: object = None  # sandbox.pipeline.extract.Extracted
 
 
-def read_metrics_csv(logs: Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning CSVLogger files in ``logs`` (parts kept across resumes, then metrics.csv) ->
-    {metric: [(step, value), ...]} sorted by step."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    files = sorted(logs.glob("metrics.part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics.part")))
-    for path in files + [p for p in [logs / "metrics.csv"] if p.is_file()]:
-        with path.open() as f:
-            for row in csv.DictReader(f):
-                step = int(float(row.get("step") or 0))
-                for k, v in row.items():
-                    if k not in ("step", "epoch") and v not in ("", None):
-                        series.setdefault(k, []).append((step, float(v)))
-    return {k: sorted(v) for k, v in series.items()}
+@dataclass
+class EvalClip:
+    """One driving clip as eval sees it (frames cut to ``max_frames``)."""
+
+    name: str
+    source: np.ndarray  # uint8 [H, W, 3]
+    audio: np.ndarray  # 16 kHz, cut to the frames kept
+    emotion: str
+    jaw: np.ndarray  # [T] jaw-open target of the audio
+    real: np.ndarray | None  # uint8 [T, H, W, 3] real frames, None for user audio
+    real_motion: np.ndarray | None  # [T, dim] the rep's encoding of the real frames
+
+    @property
+    def n(self) -> int:
+        return len(self.jaw)
 
 
-def plot_losses(series: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in series if k.startswith(("train/", "val/")) and not k.endswith("_epoch")]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for k in sorted(keys):
-        s, v = zip(*series[k])
-        ax.plot(s, v, label=k, marker="o" if k.startswith("val/") else None, lw=1)
-    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title("generator training")
-    if keys:
-        ax.legend(fontsize=7)
-    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+# ------------------------------------------------------------------------------------------ inputs
 
 
-def plot_trajectory(gen: np.ndarray, real: np.ndarray | None, path: Path, dims: int = 4) -> None:
-    """The ``dims`` dimensions that move most in the real clip (else in the generated one)."""
-    import matplotlib
+def jaw_target(clip, n_frames: int) -> np.ndarray:
+    """The jaw-open track of a dataset clip's audio: the world's ground truth where recorded, else
+    pocketsphinx phone alignment."""
+    if "mouth" in clip.gt:
+        return np.asarray(clip.gt["mouth"][:n_frames, 0], np.float64)
+    from sandbox.audio.align import jaw_open_track
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ref = real if real is not None else gen
-    order = np.argsort(-ref.std(0))[: min(dims, gen.shape[1])]
-    fig, axes = plt.subplots(len(order), 1, figsize=(8, 1.6 * len(order)), sharex=True, squeeze=False)
-    for d, ax in zip(order, axes[:, 0]):
-        ax.plot(gen[:, d], label="generated", lw=1)
-        if real is not None:
-            ax.plot(real[:, d], label="real", lw=1, alpha=0.8)
-        ax.set_ylabel(f"dim {d} (norm.)")
-    axes[0, 0].legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("frame (25 fps)")
-    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    return jaw_open_track(clip.audio, n_frames).astype(np.float64)
 
 
-def jitter(m: np.ndarray) -> float:
-    return float(np.abs(np.diff(m, 2, axis=0)).mean()) if len(m) > 2 else 0.0
+def load_clips(inputs: EvalInputs, max_frames: int | None) -> list[EvalClip]:
+    from sandbox.audio.align import jaw_open_track
+
+    out = []
+    for s in inputs.samples:
+        with np.load(s.npz) as z:
+            audio, source, emotion = z["audio"], z["source"], str(z["emotion"])
+            has_real = "real_motion" in z.files
+            real_motion = z["real_motion"] if has_real else None
+        n = int(np.ceil(len(audio) / SAMPLES_PER_FRAME))
+        n = min(n, max_frames) if max_frames else n
+        audio = audio[: n * SAMPLES_PER_FRAME]
+        if has_real and inputs.store is not None:  # a held-out test clip: real frames + its own jaw track
+            clip = inputs.store.load(s.name)
+            real = np.asarray(clip.frames[:n])
+            out.append(EvalClip(s.name, source, audio, emotion, jaw_target(clip, n), real, real_motion[:n]))
+        else:  # the user's audio: no real frames; jaw track from phone alignment
+            jaw = jaw_open_track(audio, n).astype(np.float64)
+            out.append(EvalClip(s.name, source, audio, emotion, jaw, None, None))
+    return out
 
 
-def basic_eval(inputs: EvalInputs) -> dict:
-    plots = inputs.run_dir / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    per: dict[str, dict] = {}
-    for i, s in enumerate(inputs.samples):
-        with np.load(s.npz) as z:  # normalised motion: one unit = one training std in every dim
-            m, real = z["motion_norm"], (z["real_motion_norm"] if "real_motion_norm" in z.files else None)
-        row = {"frames": int(len(m)), "nfe": s.nfe, "gen_frames_per_s": s.frames_per_s, "jitter": jitter(m)}
-        if real is not None:
-            n = min(len(m), len(real))
-            row |= {"mse_vs_real": float(((m[:n] - real[:n]) ** 2).mean()), "jitter_real": jitter(real)}
-        per[s.name] = row
-        if i == 0:
-            plot_trajectory(m, real, plots / "trajectory.png")
-    series = read_metrics_csv(inputs.train_dir / "logs")
-    plot_losses(series, plots / "loss.png")
-    train_info = json.loads((inputs.train_dir / "info.json").read_text()) if (inputs.train_dir / "info.json").is_file() else {}
-    mean = lambda k: float(np.mean([r[k] for r in per.values() if k in r])) if any(k in r for r in per.values()) else None  # noqa: E731
-    metrics = {
-        "samples": per,
-        "mean": {k: mean(k) for k in ("mse_vs_real", "jitter", "jitter_real", "nfe", "gen_frames_per_s")},
-        "render_frames_per_s": float(np.mean([v.frames_per_s for v in inputs.videos])) if inputs.videos else None,
-        "train": {k: train_info.get(k) for k in ("steps", "steps_per_s", "seconds")},
-        "final_losses": {k: v[-1][1] for k, v in series.items() if k.startswith(("train/", "val/"))},
+def fit_energy_line(inputs: EvalInputs, n_clips: int) -> baselines.JawLine | None:
+    """The jaw -> motion line (see sandbox.pipeline.baselines) from up to ``n_clips`` training clips."""
+    import torch
+
+    ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
+    motions, jaws = [], []
+    for cid in ids:
+        m = inputs.rep.denormalize(torch.from_numpy(inputs.extracted.load(cid)["motion"])).numpy()
+        motions.append(m)
+        jaws.append(jaw_target(inputs.store.load(cid, frames=False), len(m)))
+    if not motions or np.std(np.concatenate(jaws)) < 1e-6:
+        return None
+    return baselines.fit_jaw_line(motions, jaws)
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def seen(frames: np.ndarray, audio: np.ndarray, path: Path) -> np.ndarray:
+    """Write the mp4 a user would watch and read it back: every row is measured after the same codec."""
+    write_mp4(path, frames, audio)
+    return read_video(path)[0]
+
+
+def eye_features(a) -> np.ndarray:
+    """[T, 2 + 2]: blink openness (left, right) and the brow coefficients of the analysed expression."""
+    return np.concatenate([a.blink, a.exp[:, BROWS]], 1)
+
+
+def _or_none(fn, *args) -> float | None:
+    """Metrics that cannot be computed (too few faces found) are reported as missing, not as errors."""
+    try:
+        v = float(fn(*args))
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _mean(vals) -> float | None:
+    vals = [v for v in vals if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def score_row(analyses: list, jaws: list[np.ndarray], reference: tuple[np.ndarray, np.ndarray] | None,
+              truth: list | None = None, max_lag: int = 15) -> dict:
+    """The analyser-based metrics of one row: lip sync vs the jaw tracks, Frechet distances to the
+    reference (pose, exp) set, sequence SSIM vs the ground-truth analyses of the same clips, jitter,
+    blink rate and missing faces."""
+    # Short clips: lags up to a third of the shortest clip, so every correlation rests on >= 2/3 of its
+    # frames (at 17 frames and lag 15 a still face's noise "peaks" at 0.8); the detrending window no
+    # longer than the clip (sync.moving_average_nan breaks on longer windows).
+    shortest = min(len(j) for j in jaws)
+    max_lag, detrend = max(1, min(max_lag, shortest // 3)), min(FPS, shortest)
+    sync = lip_sync_dataset([(a.mouth_aperture, j) for a, j in zip(analyses, jaws)], max_lag, detrend)
+    found = np.concatenate([a.found for a in analyses])
+    row = {
+        "sync_offset": sync["offset"], "sync_abs_offset": sync["abs_offset"],
+        "sync_confidence": sync["confidence"], "sync_corr0": sync["corr0"],
+        "missing_fraction": float(1.0 - found.mean()) if found.size else 1.0,
+        "jitter": _mean([_or_none(motion.jitter, a.lmk2d) for a in analyses]),
+        "blink_rate": _mean([_or_none(motion.blink_rate, a.blink) for a in analyses]),
     }
-    (inputs.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    write_report(inputs, metrics)
-    return metrics
+    if reference is not None:
+        row["p_fid"] = _or_none(motion.frechet_distance, np.concatenate([a.pose for a in analyses]), reference[0])
+        row["e_fid"] = _or_none(motion.frechet_distance, np.concatenate([a.exp for a in analyses]), reference[1])
+    if truth is not None:
+        def ssim(x, y):
+            n = min(len(x), len(y))
+            return _or_none(motion.sequence_ssim, x[:n], y[:n])
+
+        row["ssim_pose"] = _mean([ssim(a.pose, t.pose) for a, t in zip(analyses, truth)])
+        row["ssim_exp"] = _mean([ssim(eye_features(a), eye_features(t)) for a, t in zip(analyses, truth)])
+    return row
 
 
-def write_report(inputs: EvalInputs, metrics: dict) -> None:
-    c = inputs.cfg
-    lines = [
-        f"# {c.choice.rep} x {c.choice.gen} (renderer {c.choice.renderer}, data {c.choice.data}, preset {c.choice.preset})",
-        "",
-        "| sample | frames | NFE | gen frames/s | MSE vs real | jitter (real) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in metrics["samples"].items():
-        mse = f"{r['mse_vs_real']:.4g}" if "mse_vs_real" in r else "-"
-        jr = f"{r['jitter']:.4g} ({r['jitter_real']:.4g})" if "jitter_real" in r else f"{r['jitter']:.4g}"
-        lines.append(f"| {name} | {r['frames']} | {r['nfe']} | {r['gen_frames_per_s']:.1f} | {mse} | {jr} |")
-    lines += ["", f"Training: {metrics['train']}", f"Renderer frames/s: {metrics['render_frames_per_s']}", "",
-              "Videos: " + ", ".join(f"[{v.name}](samples/{v.mp4.name})" for v in inputs.videos), "",
-              "![losses](plots/loss.png)", "", "![trajectory](plots/trajectory.png)", ""]
-    (inputs.run_dir / "report.md").write_text("\n".join(lines))
+def resized(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Frames at the real clip's size (a renderer may draw the source at another resolution)."""
+    import cv2
+
+    if frames.shape[1:3] == tuple(hw):
+        return frames
+    return np.stack([cv2.resize(f, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def image_scores(frames: list[np.ndarray], clips: list[EvalClip]) -> dict:
+    """PSNR / SSIM / L1 of a row's frames vs the real frames, averaged over clips."""
+    pairs = [(resized(f[: c.n], c.real.shape[1:3]), c.real[: len(f)]) for f, c in zip(frames, clips)
+             if c.real is not None]
+    if not pairs:
+        return {}
+    n = [min(len(f), len(r)) for f, r in pairs]
+    return {k: float(np.mean([fn(f[:m], r[:m]) for (f, r), m in zip(pairs, n)]))
+            for k, fn in (("psnr", image.psnr), ("ssim", image.ssim), ("l1", image.l1))}
+
+
+# ------------------------------------------------------------------------------------------ the suite
+
+
+def full_eval(
+    inputs: EvalInputs,
+    max_frames: int | None = 150,
+    n_val_reference: int = 2,
+    diversity_seeds: int = 3,
+    energy_fit_clips: int = 32,
+    max_lag: int = 15,
+) -> dict:
+    """The full suite (module docstring). ``max_frames`` cuts every clip (analysis ~25 ms/frame on CPU),
+    ``n_val_reference`` val clips form the P-FID/E-FID reference, ``diversity_seeds`` generator seeds
+    (the run's own included) of the first clip give the diversity, ``energy_fit_clips`` training clips
+    fit the energy baseline's jaw line."""
+    from sandbox.analysis.face import FaceAnalyser
+
+    t_start = time.perf_counter()
+    cfg, rep, run_dir = inputs.cfg, inputs.rep, inputs.run_dir
+    eval_dir, plots = run_dir / "eval", run_dir / "plots"
+    clips = load_clips(inputs, max_frames)
+    analyser = FaceAnalyser(video=True)  # analyse() restarts tracking for every clip
+    flags: list[str] = []
+    bs = int(cfg.render.batch_size)
+
+    def render(motion: np.ndarray, clip: EvalClip, row: str, name: str | None = None) -> np.ndarray:
+        frames = render_motion(rep, inputs.renderer, clip.source, motion[: clip.n], bs)
+        return seen(frames, clip.audio, eval_dir / row / f"{name or clip.name}.mp4")
+
+    frames, line = row_frames(inputs, clips, render, eval_dir, energy_fit_clips)
+    if "energy" not in frames:
+        flags.append("energy baseline skipped: no training clips with a varying jaw-open track")
+    t_analyse = time.perf_counter()
+    analyses = {row: [analyser.analyse(f) for f in fs] for row, fs in frames.items()}
+    reference, ref_ids = reference_set(inputs.store, analyser, n_val_reference, max_frames, eval_dir)
+    truth = analyses.get("ground_truth")
+    jaws = [c.jaw for c in clips]
+    rows = {row: score_row(a, jaws, reference, truth, max_lag) | (image_scores(frames[row], clips)
+                                                                     if row != "ground_truth" else {})
+            for row, a in analyses.items()}  # in the order frames were made: run, ground_truth, ...
+    log.info("analysed %d rows in %.1f s", len(rows), time.perf_counter() - t_analyse)
+
+    rows["run"] |= diversity(inputs, clips[0], analyses["run"][0], analyser, diversity_seeds, render)
+    for r in ("static", "energy"):
+        if r in rows:
+            rows[r] |= {"pose_diversity": 0.0, "exp_diversity": 0.0}
+    train_info = _read_json(inputs.train_dir / "info.json")
+    rows["run"] |= speed(inputs, train_info)
+
+    plot_sync(plots / "sync.png", analyses["run"][0].mouth_aperture, clips[0].jaw)
+    if truth is not None:
+        plot_pose(analyses["run"][0].pose, truth[0].pose, plots / "pose.png")
+    plot_losses(inputs.train_dir / "logs", plots / "loss.png")
+
+    flags = list(dict.fromkeys(flags + missing_flags(rows)))
+    series = read_lightning_csv(inputs.train_dir / "logs")
+    fit_info = _read_json(inputs.fit_dir / "info.json") if inputs.fit_dir else {}
+    extra = {
+        "losses": {k: float(y[-1]) for k, (_, y) in series.items() if k.startswith(("train/", "val/"))},
+        "fit": fit_info, "train": train_info, "device": device_name(),
+        "config": {"choice": to_dict(cfg.choice), "sample": to_dict(cfg.sample), "eval": to_dict(cfg.eval),
+                   "scale": to_dict(cfg.scale)},
+        "clips": [c.name for c in clips], "frames_per_clip": [c.n for c in clips],
+        "reference_clips": ref_ids,
+        "energy_line_norm": float(np.linalg.norm(line.b)) if line is not None else None,
+        "eval_seconds": time.perf_counter() - t_start,
+    }
+    write_metrics_json(run_dir, rows, DEFINITIONS, flags, extra)
+    write_report(run_dir, rows, DEFINITIONS, flags, title=_title(cfg), notes=_notes(inputs, frames, clips, extra))
+    log.info("eval took %.1f s", extra["eval_seconds"])
+    return {"rows": rows, "flags": flags, "extra": extra}
+
+
+def row_frames(inputs: EvalInputs, clips: list[EvalClip], render, eval_dir: Path, energy_fit_clips: int
+               ) -> tuple[dict[str, list[np.ndarray]], baselines.JawLine | None]:
+    """{row: frames per clip} as the user would watch them, and the energy baseline's jaw line."""
+    frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(inputs.videos, clips)]}
+    if all(c.real is not None for c in clips):
+        frames["ground_truth"] = [seen(c.real, c.audio, eval_dir / "ground_truth" / f"{c.name}.mp4") for c in clips]
+        frames["reconstruction"] = [render(c.real_motion, c, "reconstruction") for c in clips]
+    x_refs = [reference_motion(inputs.rep, frames_to_tensor(c.source[None])[0]).numpy() for c in clips]
+    frames["static"] = [render(static_motion(x, c.n), c, "static") for x, c in zip(x_refs, clips)]
+    line = fit_energy_line(inputs, energy_fit_clips)
+    if line is not None:
+        frames["energy"] = [render(baselines.energy_motion(x, c.audio, c.n, line), c, "energy")
+                            for x, c in zip(x_refs, clips)]
+    return frames, line
+
+
+def reference_set(store, analyser, n: int, max_frames: int | None, eval_dir: Path
+                  ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[str]]:
+    """Pooled analysed (pose, exp) of the first ``n`` val clips (train clips if there is no val split)."""
+    if store is None or n <= 0:
+        return None, []
+    ids = (store.splits.get("val") or store.splits.get("train") or [])[:n]
+    poses, exps = [], []
+    for cid in ids:
+        clip = store.load(cid)
+        k = min(clip.num_frames, max_frames) if max_frames else clip.num_frames
+        a = analyser.analyse(seen(np.asarray(clip.frames[:k]), clip.audio[: k * SAMPLES_PER_FRAME],
+                                  eval_dir / "reference" / f"{cid}.mp4"))
+        poses.append(a.pose), exps.append(a.exp)
+    return ((np.concatenate(poses), np.concatenate(exps)) if ids else None), ids
+
+
+def diversity(inputs: EvalInputs, clip: EvalClip, run_analysis, analyser, n_seeds: int, render) -> dict:
+    """Var across seeds of the analysed pose / expression for the first clip (the run's own video is
+    seed ``sample.seed``; the others are drawn and rendered the same way)."""
+    if n_seeds < 2 or inputs.gen is None:
+        return {}
+    cfg = inputs.cfg
+    feat = instantiate(cfg.features, "features")
+    poses, exps = [run_analysis.pose], [run_analysis.exp]
+    for k in range(1, n_seeds):
+        seed = int(cfg.sample.seed) + k
+        m, _, _ = generate_motion(inputs.rep, inputs.gen, feat, clip.source, clip.audio, clip.emotion,
+                                            cfg.sample.steps, to_dict(cfg.sample.guidance) or None, seed)
+        a = analyser.analyse(render(m, clip, "seeds", f"{clip.name}_seed{seed}"))
+        poses.append(a.pose), exps.append(a.exp)
+    n = min(len(p) for p in poses)
+    return {"pose_diversity": _or_none(motion.diversity, np.stack([p[:n] for p in poses])),
+            "exp_diversity": _or_none(motion.diversity, np.stack([e[:n] for e in exps]))}
+
+
+def speed(inputs: EvalInputs, train_info: dict) -> dict:
+    """Generator / renderer / end-to-end frames per second from the sample and render stages."""
+    frames = [np.load(s.npz)["motion"].shape[0] for s in inputs.samples]
+    gen_s = sum(n / s.frames_per_s for n, s in zip(frames, inputs.samples))
+    ren_s = sum(n / v.frames_per_s for n, v in zip(frames, inputs.videos))
+    total = sum(frames)
+    return {
+        "nfe": float(np.mean([s.nfe for s in inputs.samples])),
+        "gen_fps": total / gen_s if gen_s > 0 else None,
+        "render_fps": total / ren_s if ren_s > 0 else None,
+        "e2e_fps": total / (gen_s + ren_s) if gen_s + ren_s > 0 else None,
+        "train_steps_per_s": train_info.get("steps_per_s"),
+    }
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _title(cfg: DictConfig) -> str:
+    c = cfg.choice
+    return f"{c.rep} x {c.gen} (renderer {c.renderer}, data {c.data}, preset {c.preset})"
+
+
+def _notes(inputs: EvalInputs, frames: dict, clips: list[EvalClip], extra: dict) -> list[str]:
+    run_dir = inputs.run_dir
+    lines = ["## Videos", ""]
+    for i, c in enumerate(clips):
+        links = [f"[run](samples/{inputs.videos[i].mp4.name})"]
+        links += [f"[{r}](eval/{r}/{c.name}.mp4)" for r in frames if r != "run"]
+        lines.append(f"- {c.name} ({c.n} frames measured): " + ", ".join(links))
+    fit = extra["fit"].get("rep", {}) if isinstance(extra["fit"].get("rep"), dict) else {}
+    lines += ["", "## Training", "",
+              f"- device: {extra['device']}; final losses: "
+              + (", ".join(f"{k} {v:.4g}" for k, v in sorted(extra["losses"].items())) or "none logged"),
+              "- representation fit: " + (", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                                      for k, v in fit.items()) or "no metrics recorded"),
+              "", "## Plots", ""]
+    lines += [f"![{p.stem}](plots/{p.name})" for p in sorted((run_dir / "plots").glob("*.png"))]
+    return lines
 
 
 def run(ctx: Context) -> dict:
     samples = ctx.require("sample")
     videos = ctx.require("render")
     fn = instantiate(ctx.cfg.eval, "eval")
-    inputs = EvalInputs(ctx.run_dir, ctx.cfg, samples, videos, ctx.artifacts["train"], ctx.rep)
+    inputs = EvalInputs(ctx.run_dir, ctx.cfg, samples, videos, ctx.artifacts["train"], ctx.rep,
+                        fit_dir=ctx.artifacts.get("fit"), renderer=ctx.require("fit").renderer,
+                        gen=ctx.require("train").gen, store=ctx.require("data"), extracted=ctx.require("extract"))
     return fn(inputs)

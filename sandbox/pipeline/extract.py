@@ -49,7 +49,7 @@ def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:
 def run(ctx: Context) -> Extracted:
     cfg = ctx.cfg
     store = ctx.require("data")
-    fitted = ctx.require("fit")
+    ctx.require("fit")
     key = content_hash("extract", ctx.hashes["fit"], cfg.features, cfg.extract, ctx.code(cfg.features._target_))
 
     def build(work: Path) -> dict:

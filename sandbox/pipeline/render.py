@@ -22,6 +22,14 @@ class Rendered:
 
 
 @torch.no_grad()
+def render_motion(rep, renderer, source: np.ndarray, motion: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """uint8 frames [T, H, W, 3] of un-normalised ``motion`` [T, dim] drawn from ``source``."""
+    ref = rep.reference(frames_to_tensor(source[None])[0])
+    frames = renderer.render(ref, torch.as_tensor(np.asarray(motion), dtype=torch.float32), batch_size=batch_size)
+    return tensor_to_frames(frames)
+
+
+@torch.no_grad()
 def run(ctx: Context) -> list[Rendered]:
     samples = ctx.require("sample")
     renderer = ctx.require("fit").renderer
@@ -29,10 +37,9 @@ def run(ctx: Context) -> list[Rendered]:
     for s in tqdm(samples, desc="render", unit="clip", disable=progress_disabled()):
         with np.load(s.npz) as z:
             motion, audio, source = torch.from_numpy(z["motion"]), z["audio"], z["source"]
-        ref = ctx.rep.reference(frames_to_tensor(source[None])[0])
         t0 = time.perf_counter()
-        frames = renderer.render(ref, motion, batch_size=int(ctx.cfg.render.batch_size))
+        frames = render_motion(ctx.rep, renderer, source, motion, batch_size=int(ctx.cfg.render.batch_size))
         dt = time.perf_counter() - t0
-        mp4 = write_mp4(s.npz.with_suffix(".mp4"), tensor_to_frames(frames), audio)
+        mp4 = write_mp4(s.npz.with_suffix(".mp4"), frames, audio)
         out.append(Rendered(s.name, mp4, frames.shape[0] / max(dt, 1e-9)))
     return out

@@ -13,7 +13,6 @@ import torch
 
 from sandbox.config import instantiate, to_dict
 from sandbox.constants import SAMPLES_PER_FRAME
-from sandbox.errors import InputFileError
 from sandbox.pipeline.components import frames_to_tensor, reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.extract import audio_features, emotion_onehot
@@ -57,6 +56,24 @@ def drives(ctx: Context):
 
 
 @torch.no_grad()
+def generate_motion(rep, gen, features, source: np.ndarray, audio: np.ndarray, emotion: str | None,
+                    steps=None, guidance=None, seed: int = 0) -> tuple[np.ndarray, int, float]:
+    """One generator sample for (source uint8 [H, W, 3], 16 kHz audio) as the sample stage draws it:
+    (un-normalised motion [T, dim], NFE, seconds)."""
+    n = math.ceil(len(audio) / SAMPLES_PER_FRAME)
+    src = frames_to_tensor(source[None])[0]
+    cond = {
+        "audio": torch.from_numpy(audio_features(features, audio, n))[None],
+        "x_ref": rep.normalize(reference_motion(rep, src))[None],
+        "emotion": torch.from_numpy(emotion_onehot(emotion))[None],
+    }
+    t0 = time.perf_counter()
+    res = gen.sample(cond, steps=steps, guidance=guidance, seed=seed)
+    dt = time.perf_counter() - t0
+    return rep.denormalize(res.motion[0].float()).numpy(), int(res.nfe), dt
+
+
+@torch.no_grad()
 def run(ctx: Context) -> list[Sample]:
     cfg = ctx.cfg
     gen = ctx.require("train").gen
@@ -66,23 +83,14 @@ def run(ctx: Context) -> list[Sample]:
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = []
     for name, src, audio, emotion, real in drives(ctx):
-        n = math.ceil(len(audio) / SAMPLES_PER_FRAME)
-        src_t = frames_to_tensor(src[None])[0]
-        cond = {
-            "audio": torch.from_numpy(audio_features(feat, audio, n))[None],
-            "x_ref": rep.normalize(reference_motion(rep, src_t))[None],
-            "emotion": torch.from_numpy(emotion_onehot(emotion))[None],
-        }
-        t0 = time.perf_counter()
-        res = gen.sample(cond, steps=cfg.sample.steps, guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.sample.seed))
-        dt = time.perf_counter() - t0
-        norm = res.motion[0].float()
-        motion = rep.denormalize(norm).numpy()
+        motion, nfe, dt = generate_motion(rep, gen, feat, src, audio, emotion, steps=cfg.sample.steps,
+                                          guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.sample.seed))
+        norm = rep.normalize(torch.from_numpy(motion))
         path = out_dir / f"{name}.npz"
         extra = {"motion_norm": norm.numpy()}
         if real is not None:  # normalised copies: comparable units across dims and representations
             extra |= {"real_motion": real, "real_motion_norm": rep.normalize(torch.from_numpy(real)).numpy()}
         np.savez(path, motion=motion, audio=audio, source=src, emotion=emotion or "neutral", **extra)
-        samples.append(Sample(name, path, int(res.nfe), motion.shape[0] / max(dt, 1e-9)))
+        samples.append(Sample(name, path, nfe, motion.shape[0] / max(dt, 1e-9)))
     (out_dir / "samples.json").write_text(json.dumps([{**s.__dict__, "npz": str(s.npz)} for s in samples], indent=1))
     return samples

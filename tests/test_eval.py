@@ -1,0 +1,117 @@
+"""The eval suite: every row scored by the same analyser-based code, baselines, metrics.json / report.md."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_cli import dataset, doubles, overrides, run  # noqa: F401 - fixtures and tiny test doubles
+
+from sandbox.metrics.baselines import static_frames
+from sandbox.pipeline.baselines import JawLine, energy_motion, fit_jaw_line
+from sandbox.report import combine
+
+ROW_KEYS = {"sync_offset", "sync_abs_offset", "sync_confidence", "sync_corr0", "missing_fraction", "p_fid",
+            "e_fid", "ssim_pose", "ssim_exp", "jitter", "blink_rate"}
+RUN_KEYS = ROW_KEYS | {"pose_diversity", "exp_diversity", "psnr", "ssim", "l1", "nfe", "gen_fps", "render_fps",
+                       "e2e_fps", "train_steps_per_s"}
+
+
+def test_jaw_line_and_energy_heuristic():
+    rng = np.random.default_rng(0)
+    a, b = np.array([1.0, -2.0, 0.5]), np.array([0.0, 3.0, -1.0])
+    jaws = [rng.uniform(0, 1, 40) for _ in range(3)]
+    motions = [a + j[:, None] * b + 0.01 * rng.standard_normal((40, 3)) for j in jaws]
+    line = fit_jaw_line(motions, jaws)
+    np.testing.assert_allclose(line.b, b, atol=0.05)
+    np.testing.assert_allclose(line.a, a, atol=0.05)
+    x_ref = a + 0.2 * b + np.array([5.0, 0, 0])  # off the line in a direction the mouth does not use
+    assert line.jaw_of(x_ref) == pytest.approx(0.2, abs=0.02)
+    # loud-quiet audio: the mouth moves along b only, opening with the loud half; the rest holds still
+    t = np.arange(32000) / 16000
+    audio = (np.sin(2 * np.pi * 150 * t) * np.r_[np.full(16000, 0.5), np.full(16000, 0.01)]).astype(np.float32)
+    m = energy_motion(x_ref, audio, 50, line)
+    d = m - x_ref
+    assert m.shape == (50, 3) and np.allclose(d, np.outer(d @ line.b / (line.b @ line.b), line.b), atol=1e-5)
+    assert d[:20, 1].mean() > 1.0 and d[30:, 1].mean() < 0  # louder -> more open than the source
+    assert energy_motion(x_ref, np.zeros(32000, np.float32), 50, JawLine(a, b)).std(0).max() == 0
+
+
+def test_loss_curves_survive_a_resume(tmp_path):
+    """Eval reads the parts the train stage keeps aside on resume, then metrics.csv, in step order."""
+    from sandbox.metrics.report import read_lightning_csv
+
+    (tmp_path / "metrics.part0.csv").write_text("epoch,step,train/total,val/total\n0,4,2.0,\n0,6,,1.5\n")
+    (tmp_path / "metrics.csv").write_text("epoch,step,train/total,val/total\n1,8,1.0,\n")
+    series = read_lightning_csv(tmp_path)
+    assert series["train/total"][0].tolist() == [4, 8] and series["train/total"][1].tolist() == [2.0, 1.0]
+    assert series["val/total"][1].tolist() == [1.5]
+
+
+def test_suite_completes_when_no_face_is_found(dataset, tmp_path):  # noqa: F811
+    """The tiny doubles draw flat colours: every row is measured, faces are missing, nothing invented."""
+    ctx = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "eval.diversity_seeds=2"))
+    out = ctx.run_dir
+    doc = json.loads((out / "metrics.json").read_text())
+    rows = doc["rows"]
+    assert list(rows)[:2] == ["run", "ground_truth"] and {"reconstruction", "static"} <= set(rows)
+    assert RUN_KEYS <= set(rows["run"]) and all(ROW_KEYS <= set(r) for r in rows.values())
+    assert all(r["missing_fraction"] == 1.0 for r in rows.values())
+    assert rows["run"]["p_fid"] is None and rows["run"]["sync_confidence"] == 0.0  # NaN, not zero-filled
+    assert rows["run"]["nfe"] == 1 and rows["static"]["pose_diversity"] == 0.0
+    assert rows["run"]["psnr"] > 0 and rows["ground_truth"].get("psnr") is None
+    assert any("missing for run" in f for f in doc["flags"])
+    assert doc["extra"]["losses"] and doc["extra"]["fit"]["rep"]["steps"] == 1
+    for f in ("report.md", "plots/loss.png", "plots/sync.png", "plots/pose.png", "eval/static/c3.mp4",
+              "eval/seeds/c3_seed1.mp4", "eval/reference/c2.mp4"):
+        assert (out / f).is_file(), f
+    report = (out / "report.md").read_text()
+    assert "| row | sync_offset ≈ | sync_abs_offset ↓ | sync_confidence ↑" in report
+    assert "(samples/c3.mp4)" in report and "](plots/sync.png)" in report
+    assert "| r/static |" in combine([out])
+
+
+@pytest.fixture(scope="module")
+def world_clips():
+    """Two 128x128 clips of the synthetic world (about 3 s each)."""
+    from sandbox.world.dataset import WorldConfig, make_clip, plan_clips
+
+    cfg = WorldConfig(n_clips=10, size=128, min_seconds=2.5, max_seconds=3.5)
+    return [make_clip(p, cfg) for p in plan_clips(cfg)[:2]]
+
+
+def test_ground_truth_is_in_sync_and_static_is_not(world_clips):
+    """The metric path alone on real frames vs the source frame repeated: the measured mouth of the
+    real clips follows the audio's jaw track, a still face does not."""
+    from sandbox.analysis.face import FaceAnalyser
+    from sandbox.pipeline.eval import score_row
+
+    fa = FaceAnalyser(video=True)
+    jaws = [c.gt["mouth"][:, 0] for c in world_clips]
+    truth = [fa.analyse(np.asarray(c.frames)) for c in world_clips]
+    still = [fa.analyse(static_frames(c.frames[0], c.num_frames)) for c in world_clips]
+    ref = (np.concatenate([a.pose for a in truth]), np.concatenate([a.exp for a in truth]))
+    gt, static = score_row(truth, jaws, ref, truth), score_row(still, jaws, ref, truth)
+    print({k: (round(gt[k], 3), round(static[k], 3)) for k in ("sync_confidence", "sync_corr0", "p_fid")})
+    assert gt["missing_fraction"] < 0.1 and static["missing_fraction"] < 0.1
+    assert gt["sync_confidence"] > static["sync_confidence"] + 0.2
+    assert gt["sync_corr0"] > 0.4 and abs(gt["sync_offset"]) <= 2
+    assert gt["ssim_pose"] == pytest.approx(1.0) and static["ssim_pose"] < 0.9
+    assert gt["p_fid"] < static["p_fid"]
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end(tmp_path):
+    """rep=lia gen=flow preset=smoke from scratch (minutes on CPU): all rows measured on real faces."""
+    from sandbox.run import compose_config, run_pipeline
+
+    ctx = run_pipeline(compose_config(["rep=lia", "gen=flow", "preset=smoke", f"paths.cache={tmp_path / 'cache'}",
+                                       f"out={tmp_path / 'run'}"]))
+    doc = json.loads((ctx.run_dir / "metrics.json").read_text())
+    rows = doc["rows"]
+    assert list(rows) == ["run", "ground_truth", "reconstruction", "static", "energy"]
+    assert RUN_KEYS <= set(rows["run"]) and all(ROW_KEYS <= set(r) for r in rows.values())
+    print({r: (v["missing_fraction"], v["sync_confidence"]) for r, v in rows.items()})
+    assert rows["ground_truth"]["missing_fraction"] < 0.2 and rows["ground_truth"]["p_fid"] is not None
+    assert doc["extra"]["fit"]["rep"]["val_psnr"] > 0 and "val/total" in doc["extra"]["losses"]
+    assert all((ctx.run_dir / "plots" / f).is_file() for f in ("sync.png", "pose.png", "loss.png"))
