@@ -37,6 +37,7 @@ from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.errors import ConfigError
 from sandbox.trainers.image_module import ImageReconstructionModule, reconstruction_metrics, train_image_module
 from sandbox.world import topology
+from sandbox.config import forwards_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class NavigatorRenderer(Renderer):
     representations = ("3dmm",)
     learned = True
 
+    @forwards_kwargs(NavigatorConfig)
     def __init__(self, rep, **cfg):
         """rep: the MorphableRepresentation (encodes training clips; its fitted Normalizer statistics are
         copied at fit time to map motion to rho); cfg: NavigatorConfig fields."""

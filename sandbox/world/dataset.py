@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-seconds", type=float, default=WorldConfig.min_seconds)
     p.add_argument("--max-seconds", type=float, default=WorldConfig.max_seconds)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--strip", default=None, help="also save a frame-strip PNG of the first clip here")
+    p.add_argument("--strip", default=None, help="also save a frame-strip PNG of the first training clip here")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     cfg = WorldConfig(n_clips=a.clips, size=a.size, seed=a.seed, min_seconds=a.min_seconds,
@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
 
         store = ClipStore(out)
         clip = store.load(store.ids("train")[0])
-        iio.imwrite(a.strip, frame_strip(np.asarray(clip.frames)))
+        frames = np.asarray(clip.frames)
+        iio.imwrite(a.strip, frame_strip(frames, n=8, start=len(frames) // 4, step=3))
         log.info("frame strip written to %s", a.strip)
 
 
