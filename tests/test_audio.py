@@ -134,3 +134,14 @@ def test_wav2vec_missing_dir_says_what_to_pass(tmp_path):
 
     with pytest.raises(InputFileError, match="config.json"):
         Wav2Vec2Features(tmp_path / "no_model")
+
+
+def test_wav2vec_is_selectable_as_the_pipeline_feature_function(tiny_wav2vec):
+    from sandbox.config import instantiate
+    from sandbox.run import compose_config
+
+    cfg = compose_config(["rep=lia", "gen=flow", "preset=smoke", "features._target_=sandbox.audio.wav2vec.wav2vec2_frames",
+                          f"+features.model_dir={tiny_wav2vec}"])
+    fn = instantiate(cfg.features, "features")
+    out = fn(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 25)
+    assert out.shape == (25, 3 * 16) and np.isfinite(out).all()

@@ -7,6 +7,7 @@ Nothing is downloaded: pass a directory written by ``save_pretrained`` (or a hub
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Literal
@@ -61,3 +62,15 @@ class Wav2Vec2Features:
         # wav2vec2 runs at 50 Hz; resample to the video rate (align_corners as in FLOAT's code)
         feats = torch.nn.functional.interpolate(feats.transpose(1, 2), size=T, mode="linear", align_corners=True)
         return feats[0].transpose(0, 1).float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=2)
+def _extractor(model_dir: str, layers: str) -> Wav2Vec2Features:
+    return Wav2Vec2Features(model_dir, layers)
+
+
+def wav2vec2_frames(audio: np.ndarray, n_frames: int | None = None, *, model_dir: str,
+                    layers: Literal["all", "last"] = "all") -> np.ndarray:
+    """The pipeline's ``features`` form (``fn(audio, n_frames)``), loading the model once per process:
+    ``features._target_=sandbox.audio.wav2vec.wav2vec2_frames +features.model_dir=DIR``."""
+    return _extractor(str(model_dir), layers)(audio, n_frames)
