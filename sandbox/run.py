@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 import os
 import sys
 import time
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     logging.basicConfig(level=os.environ.get("SANDBOX_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning-internal deprecation, not ours
     try:
         cfg = compose_config(argv)
         ctx = run_pipeline(cfg)
