@@ -113,6 +113,22 @@ class LiaRepresentation(Representation):
         """Motion [..., dim] -> lambda [..., M] (eq. 15: lambda_k = <r, q_k>)."""
         return motion if self.space == "coeff" else motion @ self.basis().to(motion)
 
+    def aux_features(self, motion: torch.Tensor) -> torch.Tensor:
+        """The analogue of GoHD's eye/brow features, [..., M] from un-normalised motion [..., dim]: the
+        basis coefficients lambda_k = <r, q_k> (eq. 15).
+
+        LIA's directions are learned, not named, so no subset of them is "the eyes": the honest
+        analogue of f is the whole low-dimensional motion code. In ``space="coeff"`` it is the motion
+        itself (two_stage's stage 1 is then near-identity: f carries everything, audio only refines);
+        in ``space="latent"`` it is the projection on span(Q), and stage 1 must add the part of r
+        outside it. Differentiable in ``motion``; the basis is a constant here (a generator's loss
+        must not send gradients into the auto-encoder)."""
+        if self.space == "coeff":
+            return motion
+        with torch.no_grad():
+            q = self.basis()
+        return motion @ q.to(motion)
+
     def edit(self, motion: torch.Tensor, k: int, delta: float | None = None, value: float | None = None) -> torch.Tensor:
         """lambda-control on un-normalised motion [..., dim]: move along direction k by ``delta`` or set lambda_k to ``value``; every other
         coefficient (and, in latent space, the part outside span(Q)) is unchanged."""

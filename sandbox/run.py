@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,7 +24,13 @@ from omegaconf.errors import OmegaConfBaseException
 from sandbox.config import check_call, check_instantiable, locate
 from sandbox.constants import EMOTIONS
 from sandbox.errors import ConfigError, InputFileError, SandboxError
-from sandbox.registry import CONF_DIR, GROUPS, check_crossing, check_name, default_renderer
+from sandbox.registry import (
+    CONF_DIR,
+    GROUPS,
+    check_crossing,
+    check_name,
+    default_renderer,
+)
 
 log = logging.getLogger("sandbox.run")
 
@@ -112,6 +118,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def preflight(cfg: DictConfig) -> None:
     """Every key consumed, every required file present, every combination of inputs complete."""
     from sandbox.data.windows import WindowDataset
+    from sandbox.pipeline.components import check_gen
     from sandbox.trainers.factory import make_trainer
     from sandbox.trainers.generator_module import GeneratorModule
 
@@ -120,7 +127,7 @@ def preflight(cfg: DictConfig) -> None:
     check_instantiable(cfg.data, "data", offered=("out", "out_dir"))
     check_instantiable(cfg.rep, "rep")
     check_instantiable(cfg.renderer, "renderer", offered=("rep",))
-    check_instantiable(cfg.gen, "gen", offered=("dim", "audio_dim", "rep"))
+    check_gen(cfg)  # keys, and that the rep has the parts / aux features this generator asks for
     check_instantiable(cfg.features, "features")
     check_instantiable(cfg.eval, "eval")
     check_call(locate(str(cfg.rep._target_)).fit, cfg.fit.rep, "fit.rep")

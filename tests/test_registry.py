@@ -17,12 +17,26 @@ from sandbox.config import (
     passthrough_kwargs,
 )
 from sandbox.errors import ConfigError
-from sandbox.pipeline.cache import build_or_reuse, code_hash, content_hash, source_closure
-from sandbox.registry import CONF_DIR, GROUPS, REPS, available, check_crossing, default_renderer, yaml_names
+from sandbox.pipeline.cache import (
+    build_or_reuse,
+    code_hash,
+    content_hash,
+    source_closure,
+)
+from sandbox.pipeline.components import GEN_OFFERED
+from sandbox.registry import (
+    CONF_DIR,
+    GROUPS,
+    REPS,
+    available,
+    check_crossing,
+    default_renderer,
+    yaml_names,
+)
 from sandbox.run import compose_config
 
 # components whose configs are checked against their targets' signatures, and what the harness offers
-OFFERED = {"rep": (), "gen": ("dim", "audio_dim", "rep"), "renderer": ("rep",), "data": ("out", "out_dir"),
+OFFERED = {"rep": (), "gen": GEN_OFFERED, "renderer": ("rep",), "data": ("out", "out_dir"),
            "features": (), "eval": ()}
 
 

@@ -139,3 +139,19 @@ def source_closure(*targets: str) -> dict[str, Path]:
         seen[name] = f
         todo.extend(_imports(f, name) - set(seen))
     return seen
+
+
+def targets_in(node) -> list[str]:
+    """Every ``_target_`` in a config subtree (nested components too), for code fingerprints."""
+    from omegaconf import DictConfig, ListConfig
+
+    found: list[str] = []
+    if isinstance(node, DictConfig):
+        if node.get("_target_"):
+            found.append(str(node._target_))
+        for v in node.values():
+            found += targets_in(v)
+    elif isinstance(node, ListConfig):
+        for v in node:
+            found += targets_in(v)
+    return found

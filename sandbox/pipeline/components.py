@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig
 
-from sandbox.config import instantiate, locate
+from sandbox.config import (
+    accepted_params,
+    check_instantiable,
+    instantiate,
+    locate,
+    offered_names,
+)
+from sandbox.errors import ConfigError
+
+# runtime values a generator constructor may name (passed only where it does; see build_gen)
+GEN_OFFERED = ("dim", "audio_dim", "rep", "parts", "aux_dim", "aux_fn")
+AuxFn = Callable[[torch.Tensor], torch.Tensor]  # normalised motion [..., dim] -> aux features [..., k]
 
 
 def build_rep(cfg: DictConfig):
@@ -18,7 +30,140 @@ def build_renderer(cfg: DictConfig, rep):
 
 
 def build_gen(cfg: DictConfig, dim: int, audio_dim: int, rep):
-    return instantiate(cfg.gen, "gen", offered={"dim": dim, "audio_dim": audio_dim, "rep": rep})
+    """The generator with whatever of GEN_OFFERED its constructor names: the rep's ``parts`` and, for
+    generators that read GoHD's spontaneous features (two_stage), ``aux_dim`` / ``aux_fn``."""
+    offered: dict[str, Any] = {"dim": dim, "audio_dim": audio_dim, "rep": rep, "parts": dict(rep.parts)}
+    if offered_names(cfg.gen, "gen", ("aux_dim", "aux_fn")):
+        aux = aux_spec(rep)
+        if aux is None and "aux_dim" in _required(cfg.gen):
+            raise ConfigError(_no_aux_message(cfg, rep))
+        if aux is not None:
+            offered["aux_dim"], offered["aux_fn"] = aux
+    return instantiate(cfg.gen, "gen", offered=offered)
+
+
+def aux_spec(rep) -> tuple[int, AuxFn] | None:
+    """(k, aux_fn) with aux_fn(x) = rep.aux_features(rep.denormalize(x)) on normalised motion [..., dim]
+    (any leading dims, differentiable); None when the rep defines no aux features."""
+    try:
+        k = int(rep.aux_features(torch.zeros(1, rep.dim)).shape[-1])
+    except NotImplementedError:
+        return None
+
+    def aux_fn(x: torch.Tensor) -> torch.Tensor:  # a closure, not a partial: EMA's deepcopy shares the rep
+        return rep.aux_features(rep.denormalize(x))
+
+    return k, aux_fn
+
+
+def part_aux_fn(aux_fn: AuxFn, dim: int, index: torch.Tensor, name: str) -> AuxFn:
+    """aux_fn of a part's motion [..., len(index)] (the other dims at their training mean, normalised 0).
+    Exact only when the features depend on that part alone (3dmm: the eye features are linear in exp):
+    checked here, ConfigError otherwise."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        full = x.new_zeros(*x.shape[:-1], dim)
+        full[..., index.to(x.device)] = x
+        return aux_fn(full)
+
+    x = torch.randn(4, dim, generator=torch.Generator().manual_seed(0))
+    if not torch.allclose(fn(x[:, index]), aux_fn(x), atol=1e-4, rtol=1e-4):
+        raise ConfigError(f"the representation's aux features depend on dims outside part {name!r}: "
+                          "a generator on that part cannot compute them")
+    return fn
+
+
+def composed_generator(
+    dim: int,
+    audio_dim: int,
+    parts: dict[str, slice],
+    subs: dict[str, Callable[..., Any] | None],
+    aux_dim: int | None = None,
+    aux_fn: AuxFn | None = None,
+):
+    """A ComposedGenerator from config (gen=gohd): ``subs`` maps part names (``rest``: the dims no named
+    part claims) to partially built generators (``_partial_: true`` nodes; None drops the slot). Each
+    gets its part's width as ``dim``, the audio width and, where it names them, the aux features
+    restricted to its part. The result's ``aux_fn`` (full motion) is what the trainer adds to batches."""
+    from generators.compose import REST, ComposedGenerator
+
+    subs = {k: v for k, v in subs.items() if v is not None}
+    unknown = sorted(set(subs) - set(parts) - {REST})
+    if unknown:
+        raise ConfigError(f"gen.subs names part(s) {unknown} the representation lacks; parts: {sorted(parts)}")
+    claimed = {i for k in subs if k != REST for i in range(dim)[parts[k]]}
+    gens = {}
+    for name, make in subs.items():
+        if name == REST:
+            index = torch.tensor([i for i in range(dim) if i not in claimed], dtype=torch.long)
+        else:
+            index = torch.arange(dim)[parts[name]]
+        offered: dict[str, Any] = {"dim": len(index), "audio_dim": audio_dim}
+        accepted = accepted_params(make.func)[0]
+        if "aux_dim" in accepted:
+            if aux_fn is None:
+                raise ConfigError(f"gen.subs.{name} needs aux features; the representation defines none")
+            offered |= {"aux_dim": aux_dim, "aux_fn": part_aux_fn(aux_fn, dim, index, name)}
+        gens[None if name == REST else name] = make(
+            **{k: v for k, v in offered.items() if k in accepted and k not in make.keywords})
+    gen = ComposedGenerator(gens, parts, dim)
+    gen.aux_fn = aux_fn
+    return gen
+
+
+# -- preflight: what the generator config asks of the representation -------------------------------
+def _required(node: DictConfig) -> set[str]:
+    return accepted_params(locate(str(node._target_)))[1]
+
+
+def _no_aux_message(cfg: DictConfig, rep) -> str:
+    return (f"gen={_choice(cfg, 'gen')} reads GoHD's spontaneous (eye/brow) features, but rep={_choice(cfg, 'rep')} "
+            f"defines no aux_features ({type(rep).__name__}); use rep=3dmm or rep=lia.")
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    choice = cfg.get("choice")
+    return str(choice[group]) if choice is not None and choice.get(group) else str(cfg[group]._target_)
+
+
+def _asks(node: Any) -> tuple[set[str], bool]:
+    """(part names the gen config mentions, whether some target in it requires aux features): the
+    ``part`` of a generator on one part, ``part_weights`` keys, ``subs`` keys of a composition."""
+    from generators.compose import REST
+
+    names: set[str] = set()
+    aux = False
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            aux = aux or "aux_dim" in _required(node)
+        for key, value in node.items():
+            if key == "part" and isinstance(value, str):
+                names.add(value)
+            elif key in ("part_weights", "subs") and isinstance(value, DictConfig):
+                names |= {str(k) for k, v in value.items() if k != REST and v is not None}
+            sub_names, sub_aux = _asks(value)
+            names, aux = names | sub_names, aux or sub_aux
+    return names, aux
+
+
+def check_gen(cfg: DictConfig, rep=None) -> None:
+    """Preflight for ``cfg.gen``: every key consumed (given GEN_OFFERED), and the representation has the
+    parts and aux features the config asks for. Builds the rep (no data, no fitting) only when the
+    config names parts or needs aux features. ConfigError before any work otherwise."""
+    check_instantiable(cfg.gen, "gen", offered=GEN_OFFERED)
+    names, aux = _asks(cfg.gen)
+    if not names and not aux:
+        return
+    rep = rep if rep is not None else build_rep(cfg)
+    missing = sorted(names - set(rep.parts))
+    if missing:
+        raise ConfigError(
+            f"gen={_choice(cfg, 'gen')} works on the motion part(s) {missing}, but rep={_choice(cfg, 'rep')} "
+            f"has only {sorted(rep.parts)}. Use rep=3dmm (pose, exp, gaze), or a generator on the whole "
+            "vector (flow, diffusion, conformer, two_stage)."
+        )
+    if aux and aux_spec(rep) is None:
+        raise ConfigError(_no_aux_message(cfg, rep))
 
 
 def renderer_learned(cfg: DictConfig) -> bool:

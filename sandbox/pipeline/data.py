@@ -7,7 +7,7 @@ from pathlib import Path
 from sandbox.config import instantiate
 from sandbox.data.clips import ClipStore
 from sandbox.errors import InputFileError
-from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.cache import build_or_reuse, content_hash, targets_in
 from sandbox.pipeline.context import Context
 
 
@@ -28,8 +28,7 @@ def run(ctx: Context) -> ClipStore:
     index = ""
     if "root" in node:
         index = (existing_dataset(str(node.root)) / "index.json").read_text()
-    targets = [node._target_] + [v._target_ for v in node.values() if hasattr(v, "get") and v.get("_target_")]
-    key = content_hash("data", node, index, ctx.code(*targets))
+    key = content_hash("data", node, index, ctx.code(*targets_in(node)))
 
     def build(work: Path) -> dict:
         out = instantiate(node, "data", offered={"out": work / "dataset", "out_dir": work / "dataset"})

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from sandbox.config import check_call, to_dict
 from sandbox.data.windows import WindowDataset
-from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.cache import build_or_reuse, content_hash, targets_in
 from sandbox.pipeline.components import build_gen, load_state, save_state
 from sandbox.pipeline.context import Context
 from sandbox.trainers.factory import make_trainer, seed_everything
@@ -49,7 +49,8 @@ def run(ctx: Context) -> Trained:
     ex = ctx.require("extract")
     train_cfg = {k: v for k, v in to_dict(cfg.train).items() if k != "resume"}
     key = content_hash("train", ctx.hashes["extract"], cfg.gen, train_cfg, cfg.seed,
-                       ctx.code(cfg.gen._target_, "sandbox.data.windows", "sandbox.trainers.generator_module"))
+                       ctx.code(*targets_in(cfg.gen), "sandbox.pipeline.components", "sandbox.data.windows",
+                               "sandbox.trainers.generator_module"))
 
     def build(work: Path) -> dict:
         seed_everything(int(cfg.seed))

@@ -1,11 +1,35 @@
-"""LightningModule that trains any Generator through its ``loss(batch)`` (all terms logged)."""
+"""LightningModule that trains any Generator through its ``loss(batch)`` (all terms logged).
+
+Generators holding discriminators (two_stage, a composition with one) train adversarially, as
+``generators/two_stage.py`` prescribes: manual optimisation with one optimiser over the generator's
+parameters and one over the discriminators', and per batch a discriminator step (while
+``gen.needs_discriminator``) then a generator step. Every other generator keeps automatic optimisation.
+
+Generators with an ``aux_fn`` (normalised motion -> GoHD's spontaneous features) get ``batch["aux"]`` /
+``batch["aux_ref"]`` computed here, on the batch's device: a matmul per batch for 3dmm and lia, so
+neither extraction nor the window dataset needs to store them.
+"""
 from __future__ import annotations
+
+import warnings
 
 import lightning as L
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from generators.base import Generator
+
+# checkpoints hold the weights after each step with either kind of optimisation: nothing to warn about
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+
+
+def discriminator_parameters(gen: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of every discriminator inside ``gen`` (itself or its sub-generators)."""
+    found: dict[int, torch.nn.Parameter] = {}
+    for m in gen.modules():
+        if callable(getattr(m, "discriminator_parameters", None)):
+            found.update((id(p), p) for p in m.discriminator_parameters())
+    return list(found.values())
 
 
 class GeneratorModule(L.LightningModule):
@@ -16,15 +40,20 @@ class GeneratorModule(L.LightningModule):
         weight_decay: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.999),
         ema_decay: float | None = None,
+        discriminator_lr: float | None = None,
     ):
         """``ema_decay``: keep an exponential moving average of the weights (used for validation and
-        returned by :meth:`final_generator`); None trains and samples with the raw weights."""
+        returned by :meth:`final_generator`); None trains and samples with the raw weights.
+        ``discriminator_lr``: adversarial generators only (None = ``lr``; GoHD uses 1e-6 with 1e-4)."""
         super().__init__()
         self.gen = gen
         self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
+        self.discriminator_lr = discriminator_lr
         self.ema = (
             AveragedModel(gen, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
         )
+        self.automatic_optimization = not discriminator_parameters(gen)
+        self.clip_val: float | None = None  # manual optimisation clips here (see configure_callbacks)
         self.save_hyperparameters(ignore=["gen"])
 
     def _log_terms(self, prefix: str, out: dict[str, torch.Tensor], batch: dict, on_step: bool) -> None:
@@ -35,22 +64,70 @@ class GeneratorModule(L.LightningModule):
             self.log(f"{prefix}/{k}", v.detach().float(), on_step=on_step, on_epoch=not on_step,
                      prog_bar=k == "total", batch_size=bs)
 
+    def with_aux(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fn = getattr(self.gen, "aux_fn", None)
+        if fn is None or "aux" in batch:
+            return batch
+        with torch.no_grad():
+            return {**batch, "aux": fn(batch["x"]), "aux_ref": fn(batch["x_ref"])}
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        batch = self.with_aux(batch)
+        if self.automatic_optimization:
+            out = self.gen.loss(batch)
+            self._log_terms("train", out, batch, on_step=True)
+            return out["total"]
+        opt_g, opt_d = self.optimizers()
+        if getattr(self.gen, "needs_discriminator", False):
+            d = self.gen.discriminator_loss(batch)
+            # the raw optimiser: Lightning counts every LightningOptimizer.step in global_step, and
+            # max_steps / checkpoints count batches (fine for 32-bit and bf16; fp16 would need its scaler)
+            self._manual_step(opt_d, d["total"], opt_d.optimizer)
+            self._log_terms("train/disc", d, batch, on_step=True)
         out = self.gen.loss(batch)
+        self._manual_step(opt_g, out["total"], opt_g)
         self._log_terms("train", out, batch, on_step=True)
-        return out["total"]
+        return out["total"].detach()
+
+    def _manual_step(self, opt, loss: torch.Tensor, stepper) -> None:
+        opt.zero_grad()
+        self.manual_backward(loss)
+        if self.clip_val:
+            self.clip_gradients(opt, gradient_clip_val=self.clip_val, gradient_clip_algorithm="norm")
+        stepper.step()
+
+    def configure_callbacks(self):
+        # Lightning refuses Trainer(gradient_clip_val) with manual optimisation (checked right after this
+        # hook, when the module is attached): take the value over and clip each optimiser's step instead
+        if not self.automatic_optimization and self.trainer.gradient_clip_val:
+            self.clip_val = float(self.trainer.gradient_clip_val)
+            self.trainer.gradient_clip_val = None
+        return []
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.ema is not None:
             self.ema.update_parameters(self.gen)
+            # integer buffers are counters (two_stage's stage schedule), not weights: copy, don't average
+            for b_ema, b in zip(self.ema.module.buffers(), self.gen.buffers()):
+                if not b.is_floating_point():
+                    b_ema.copy_(b)
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self.final_generator().loss(batch)
+        out = self.final_generator().loss(self.with_aux(batch))
         self._log_terms("val", out, batch, on_step=False)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        if self.automatic_optimization:
+            return torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=self.betas,
+                                    weight_decay=self.weight_decay)
+        disc = discriminator_parameters(self.gen)
+        ids = {id(p) for p in disc}
+        own = [p for p in self.gen.parameters() if id(p) not in ids]
+        return [
+            torch.optim.Adam(own, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay),
+            torch.optim.Adam(disc, lr=self.discriminator_lr or self.lr, betas=self.betas),
+        ]
 
     def final_generator(self) -> Generator:
         return self.ema.module if self.ema is not None else self.gen
