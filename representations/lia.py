@@ -29,6 +29,7 @@ from renderers.flow_warp import FlowWarpDecoder
 from renderers.image_encoder import ImageEncoder
 from representations.base import Representation
 from sandbox.config import forwards_kwargs
+from sandbox.world.topology import N_LANDMARKS
 from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.trainers.image_module import ImageReconstructionModule, reconstruction_metrics, train_image_module
 
@@ -59,6 +60,9 @@ class LiaAutoEncoder(nn.Module):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]
         self.motion_mlp = nn.Sequential(*layers, nn.Linear(d, cfg.motion_dim))
         self.basis_weight = nn.Parameter(torch.randn(d, cfg.motion_dim))
+        # training-only probe (used when fit(landmark_flow > 0)): lambda(D) - lambda(S) must predict the
+        # landmark displacement, so the motion code varies with the motion from the first steps
+        self.motion_probe = nn.Linear(cfg.motion_dim, 2 * N_LANDMARKS)
 
     def basis(self) -> torch.Tensor:
         return orthonormal_basis(self.basis_weight)
@@ -68,14 +72,21 @@ class LiaAutoEncoder(nn.Module):
         w, feats = self.encoder(img)
         return w, feats, self.motion_mlp(w)
 
-    def decode(self, identity: torch.Tensor, motion_latent: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
-        return self.decoder(identity + motion_latent, feats)
+    def decode(self, identity: torch.Tensor, motion_latent: torch.Tensor, feats: list[torch.Tensor],
+               return_flows: bool = False):
+        return self.decoder(identity + motion_latent, feats, return_flows=return_flows)
 
-    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
-        """Reconstruct driving from source: dec(w_{S->r} + Q lambda(D), feats(S)), in [0, 1] unclamped."""
+    def forward(self, source: torch.Tensor, driving: torch.Tensor, return_aux: bool = False):
+        """Reconstruct driving from source: dec(w_{S->r} + Q lambda(D), feats(S)), in [0, 1] unclamped.
+        ``return_aux``: a dict with the image, the decoder's per-scale (flow, mask) and the probe's
+        predicted landmark displacement [B, N, 2]."""
         b = source.shape[0]
         w, feats, lam = self.analyse(torch.cat([source, driving]))  # one encoder pass for both
-        return self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats])
+        out = self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats], return_flows=return_aux)
+        if not return_aux:
+            return out
+        img, flows = out
+        return {"image": img, "flows": flows, "displacement": self.motion_probe(lam[b:] - lam[:b]).view(b, -1, 2)}
 
 
 @dataclass
@@ -195,18 +206,26 @@ class LiaRepresentation(Representation):
         val_pairs: int = 64,
         norm_frames: int = 4096,
         seed: int = 0,
+        landmark_flow: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer, fit the
         normaliser on encoded training frames, and report train loss + val reconstruction metrics.
-        ``trainer_kwargs`` go to :func:`sandbox.trainers.factory.make_trainer`."""
+        ``trainer_kwargs`` go to :func:`sandbox.trainers.factory.make_trainer`.
+
+        ``landmark_flow`` > 0 adds a sandbox-specific term (not in LIA/FLOAT): the decoder's warp fields
+        must carry each driving landmark back to the source's (ground-truth landmarks of the synthetic
+        world). LIA's own objective is self-supervised and needs long training before the motion code
+        is used at all; in a few CPU minutes it learns to copy the source (motion code std ~3e-4, measured),
+        and this term makes the motion code carry the motion. 0 = LIA as published."""
         from sandbox.trainers.factory import seed_everything
 
         seed_everything(seed)
         weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
         pairs = FramePairs(data, "train", self.config.size, seed=seed)
         module = ImageReconstructionModule(
-            self.ae, lambda b: self.ae(b["source"], b["driving"]), lr, weights, COMPONENTS
+            self.ae, lambda b: self.ae(b["source"], b["driving"], return_aux=landmark_flow > 0), lr, weights,
+            COMPONENTS, landmark_flow=landmark_flow,
         )
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
         self._fit_normalizer(pairs, norm_frames)

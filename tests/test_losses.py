@@ -97,3 +97,22 @@ def test_velocity_loss_without_mask_equals_all_true_mask(b, t, d):
     pred, target = torch.randn(b, t, d), torch.randn(b, t, d)
     full = torch.ones(b, t, dtype=torch.bool)
     assert torch.allclose(velocity_loss(pred, target), velocity_loss(pred, target, mask=full))
+
+
+def test_landmark_flow_loss_against_hand_computation():
+    from sandbox.losses.image import landmark_flow_loss
+
+    lmk_d = torch.tensor([[[0.1, -0.2], [0.5, 0.3]]])  # [1, 2, 2] normalised positions
+    zero = torch.zeros(1, 2, 8, 8)
+    assert landmark_flow_loss(zero, lmk_d, lmk_d).item() == pytest.approx(0.0)
+    const = torch.zeros(1, 2, 8, 8)
+    const[:, 0], const[:, 1] = 0.2, -0.1  # a uniform shift is sampled exactly anywhere
+    lmk_s = lmk_d + torch.tensor([0.2, -0.1])
+    assert landmark_flow_loss(const, lmk_d, lmk_s).item() == pytest.approx(0.0, abs=1e-6)
+    # wrong by (0.2, 0.1) at every landmark -> mean |error| over N and xy = 0.15
+    assert landmark_flow_loss(zero, lmk_d, lmk_s).item() == pytest.approx(0.15, abs=1e-6)
+    # pairs without landmarks do not count
+    two = torch.cat([lmk_d, lmk_d])
+    valid = torch.tensor([1.0, 0.0])
+    loss = landmark_flow_loss(torch.zeros(2, 2, 8, 8), two, torch.cat([lmk_s, lmk_d + 5]), valid)
+    assert loss.item() == pytest.approx(0.15, abs=1e-6)

@@ -89,12 +89,22 @@ class FramePairs(Dataset):
         clip = self.clips[ci]
         s = self._source_frame(i, clip.num_frames)
         drv = clip.frames[t]
+        n_lmk = 478
         if "lmk2d" in clip.gt:
             masks = component_masks(clip.gt["lmk2d"][t], drv.shape[:2], self.size, self.mask_dilate)
+            h, w = drv.shape[:2]
+            norm = np.array([2.0 / w, 2.0 / h], np.float32)  # pixels (i spans [i, i+1]) -> [-1, 1]
+            lmk_s, lmk_d = (clip.gt["lmk2d"][k].astype(np.float32) * norm - 1.0 for k in (s, t))
+            has_lmk = 1.0
         else:  # real video without landmarks: plain L1 only
             masks = np.zeros((len(COMPONENTS), self.size, self.size), np.float32)
+            lmk_s = lmk_d = np.zeros((n_lmk, 2), np.float32)
+            has_lmk = 0.0
         return {
             "source": to_tensor(resize_frame(clip.frames[s], self.size)),
             "driving": to_tensor(resize_frame(drv, self.size)),
             "masks": torch.from_numpy(masks),
+            "lmk_source": torch.from_numpy(lmk_s),
+            "lmk_driving": torch.from_numpy(lmk_d),
+            "has_lmk": torch.tensor(has_lmk),
         }

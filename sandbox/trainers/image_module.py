@@ -16,9 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from sandbox.losses.image import masked_component_l1, masked_l1
+from sandbox.losses.image import landmark_flow_loss, masked_component_l1, masked_l1
 
-Predict = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # batch -> predicted driving frames
+# batch -> predicted driving frames, or for landmark supervision a dict with "image", "flows"
+# ([(flow, mask)] per decoder scale) and optionally "displacement" ([B, N, 2] predicted landmark motion)
+Predict = Callable[[dict[str, torch.Tensor]], "torch.Tensor | dict"]
 
 
 def component_weighted_l1(
@@ -41,8 +43,12 @@ class ImageReconstructionModule(L.LightningModule):
     """Trains ``model`` (whose parameters are optimised) to reconstruct batch["driving"] via ``predict``."""
 
     def __init__(self, model: nn.Module, predict: Predict, lr: float, weights: dict[str, float],
-                 components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99)):  # fmt: skip
+                 components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
+                 landmark_flow: float = 0.0):  # fmt: skip
+        """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
+        (sandbox.losses.image.landmark_flow_loss, averaged over scales) where the pairs have them."""
         super().__init__()
+        self.landmark_flow = landmark_flow
         self.model = model
         self.predict = predict
         self.lr = lr
@@ -52,8 +58,17 @@ class ImageReconstructionModule(L.LightningModule):
         self.history: list[float] = []  # per-step total loss, for the fit() metrics
 
     def training_step(self, batch, batch_idx):
-        pred = self.predict(batch)
+        out = self.predict(batch)
+        pred = out["image"] if isinstance(out, dict) else out
         terms = component_weighted_l1(pred, batch["driving"], batch["masks"], self.weights, self.components)
+        if isinstance(out, dict) and self.landmark_flow > 0 and "lmk_driving" in batch:
+            lmk_d, lmk_s, valid = batch["lmk_driving"], batch["lmk_source"], batch["has_lmk"]
+            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid) for f, _ in out["flows"]]).mean()
+            terms["loss"] = terms["loss"] + self.landmark_flow * terms["flow"]
+            if "displacement" in out:
+                err = (out["displacement"] - (lmk_d - lmk_s)).abs().mean(dim=(1, 2))
+                terms["probe"] = (err * valid).sum() / valid.sum().clamp_min(1.0)
+                terms["loss"] = terms["loss"] + self.landmark_flow * terms["probe"]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
         self.history.append(float(terms["loss"].detach()))
         return terms["loss"]
