@@ -187,7 +187,8 @@ def _synth_raw(text: str, voice: str, rate: int, pitch: int, pitch_range: int, v
     import ctypes.util
 
     eng = _get_engine()
-    eng.lib.espeak_SetVoiceByName(voice.encode())
+    if eng.lib.espeak_SetVoiceByName(voice.encode()) != 0:  # in the child: voice state must not leak
+        raise _unknown_voice(voice)
     for param, value in ((_P_RATE, rate), (_P_PITCH, pitch), (_P_RANGE, pitch_range), (_P_VOLUME, volume)):
         eng.lib.espeak_SetParameter(param, int(value), 0)
     eng.chunks, eng.events = [], []
@@ -200,6 +201,11 @@ def _synth_raw(text: str, voice: str, rate: int, pitch: int, pitch_range: int, v
         raise RuntimeError(f"espeak_Synth failed with error {err}")
     raw = np.concatenate(eng.chunks) if eng.chunks else np.zeros(0, np.int16)
     return raw, list(eng.events), eng.sample_rate
+
+
+def _unknown_voice(voice: str) -> ConfigError:
+    return ConfigError(f"eSpeak has no voice {voice!r}; use one of {', '.join(VOICE_IDS)} "
+                       "(or '<language>+<variant>', e.g. 'en-us+f3')")
 
 
 def _child(conn, fn, args) -> None:
@@ -259,11 +265,10 @@ def synthesize(text: str, voice: str = "en-us", rate: int = 160, pitch: int = 50
 
     if not text.strip():
         raise ValueError("synthesize needs non-empty text")
+    if not _variant_exists(voice):
+        raise _unknown_voice(voice)
     with _lock:
-        eng = _get_engine()
-        if not _variant_exists(voice) or eng.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ConfigError(f"eSpeak has no voice {voice!r}; use one of {', '.join(VOICE_IDS)} "
-                              "(or '<language>+<variant>', e.g. 'en-us+f3')")
+        _get_engine()  # initialise once here, so every child starts from the same pristine engine
         raw, events, sr = _in_fresh_child(_synth_raw, text, voice, rate, pitch, pitch_range, volume)
     audio = librosa.resample(raw.astype(np.float32) / 32768.0, orig_sr=sr, target_sr=SAMPLE_RATE,
                              res_type="soxr_hq").astype(np.float32)
