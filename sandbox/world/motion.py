@@ -17,6 +17,7 @@ from sandbox.geometry.rotation import euler_to_matrix, matrix_to_rotvec, rotvec_
 from sandbox.world.head_model import EXP_NAMES
 
 EXP = {name: i for i, name in enumerate(EXP_NAMES)}
+JAW_GAIN = 1.4  # viseme jaw targets peak at 0.9: use the blendshape's full range so speech is visible at 128 px
 MAX_ANGLE = np.radians(25.0)  # keep poses inside the range the analyser is validated on
 
 
@@ -108,7 +109,7 @@ def lips_from_mouth(mouth: np.ndarray, gain: float) -> dict[str, np.ndarray]:
     """Mouth targets (jaw_open, lip_width, lip_closure in [0,1], lip_width 0.5 = rest) -> blendshapes."""
     jaw, width, closure = mouth[:, 0], mouth[:, 1], mouth[:, 2]
     return {
-        "jaw_open": np.clip(jaw * gain, 0, 1),
+        "jaw_open": np.clip(jaw * gain * JAW_GAIN, 0, 1),
         "lip_spread": np.clip((width - 0.5) * 2.0, 0, 1),
         "lip_round": np.clip((0.5 - width) * 2.0, 0, 1),
         "lip_press": np.clip(closure, 0, 1),
