@@ -1,6 +1,7 @@
 """GoHD's conformer residual diffusion: structure, residual target, eq. 3 CFG, part targeting, sampling."""
 import pytest
 import torch
+from helpers import randomised
 
 from generators.conformer import ConformerDiffusion
 
@@ -14,14 +15,6 @@ def make_gen(**kw) -> ConformerDiffusion:
     args = dict(dim=D, audio_dim=A, channels=32, n_layers=2, n_conformers=1, heads=4, n_prev=LP, n_cur=LC,
                 part="pose", parts=PARTS)
     return ConformerDiffusion(**{**args, **kw})
-
-
-def randomised(model):
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    return model.eval()
 
 
 def make_batch(x, g):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
+from helpers import randomised
 
 from generators.conditioning import random_truncation
 from generators.diffusion import DiffusionGenerator, DiffusionProcess
@@ -18,14 +19,6 @@ def make_gen(**kw) -> DiffusionGenerator:
     torch.manual_seed(0)
     args = dict(dim=D, audio_dim=A, hidden=32, depth=2, heads=4, n_prev=LP, n_cur=LC)
     return DiffusionGenerator(**{**args, **kw})
-
-
-def randomised(model):
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    return model.eval()
 
 
 def make_batch(x, g):

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from helpers import randomised
 
 from generators.backbone import MotionTransformer, local_attention_mask
 from generators.flow import FlowGenerator
@@ -10,16 +11,6 @@ from generators.windowing import generate_windows
 
 D, A = 4, 5  # motion dim, raw audio dim
 LP, LC = 4, 12  # tiny L', L
-
-
-def randomised(model: torch.nn.Module) -> torch.nn.Module:
-    """Zero-initialised AdaLN / output layers make a fresh model output 0 everywhere: perturb them so
-    invariance tests cannot pass trivially."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    return model.eval()
 
 
 def backbone(conditioning="adaln", window=2, depth=1):
