@@ -1,4 +1,6 @@
 """Helpers shared by test modules (importable because pytest puts tests/ on sys.path)."""
+import math
+
 import torch
 
 
@@ -10,3 +12,21 @@ def randomised(model: torch.nn.Module) -> torch.nn.Module:
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
     return model.eval()
+
+
+def smooth_waves(n: int, t: int, dim: int, g: torch.Generator) -> torch.Tensor:
+    """[n, t, dim] slow sinusoids with random frequency and phase: smooth motion to train seams on."""
+    w = 0.15 + 0.1 * torch.rand(n, 1, dim, generator=g)
+    phase = 2 * math.pi * torch.rand(n, 1, dim, generator=g)
+    return torch.sin(w * torch.arange(t)[None, :, None] + phase)
+
+
+def seam_and_within_steps(out: torch.Tensor, n_cur: int) -> tuple[float, float]:
+    """Largest frame-to-frame step at window seams and inside windows of sampled motion [B, T, dim]."""
+    steps = (out[:, 1:] - out[:, :-1]).norm(dim=-1)  # step i: frame i -> i + 1
+    seams = [k * n_cur - 1 for k in range(1, (out.shape[1] - 1) // n_cur + 1)]
+    within = [i for i in range(out.shape[1] - 1) if i not in seams]
+    seam_max, within_max = steps[:, seams].max().item(), steps[:, within].max().item()
+    print(f"seam jump max {seam_max:.3f} (mean {steps[:, seams].mean():.3f}) vs within-window step max "
+          f"{within_max:.3f} (mean {steps[:, within].mean():.3f})")
+    return seam_max, within_max

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
-from helpers import randomised
+from helpers import randomised, seam_and_within_steps, smooth_waves
 
 from generators.conditioning import random_truncation
 from generators.diffusion import DiffusionGenerator, DiffusionProcess
@@ -165,12 +165,6 @@ def test_learned_start_features_drive_the_first_window_only_through_context():
     assert not hasattr(zeros.start, "motion")
 
 
-def smooth_waves(n, t, g):
-    w = 0.15 + 0.1 * torch.rand(n, 1, D, generator=g)
-    phase = 2 * math.pi * torch.rand(n, 1, D, generator=g)
-    return torch.sin(w * torch.arange(t)[None, :, None] + phase)
-
-
 @pytest.mark.slow
 def test_window_seams_are_no_larger_than_within_window_steps():
     # measured (hidden 64, 800-1600 steps): eps seams max 0.42-0.46 vs within 0.46-0.55 (means 0.30 vs 0.29);
@@ -180,7 +174,7 @@ def test_window_seams_are_no_larger_than_within_window_steps():
     gen = make_gen(hidden=64, train_steps=100, sampler="ddim", prediction="eps")
     opt = torch.optim.Adam(gen.parameters(), lr=2e-3)
     for _ in range(800):
-        x = smooth_waves(32, LP + LC, g)
+        x = smooth_waves(32, LP + LC, D, g)
         batch = dict(x=x, audio=torch.zeros(32, LP + LC, A), x_ref=torch.zeros(32, D), emotion=torch.zeros(32, 7))
         opt.zero_grad()
         gen.loss(batch)["total"].backward()
@@ -188,10 +182,5 @@ def test_window_seams_are_no_larger_than_within_window_steps():
     total = int(3.4 * LC)
     out = gen.sample(dict(audio=torch.zeros(4, total, A), x_ref=torch.zeros(4, D), emotion=torch.zeros(4, 7)),
                      steps=20, seed=1, guidance={"audio": 1.0}).motion
-    steps = (out[:, 1:] - out[:, :-1]).norm(dim=-1)
-    seams = [k * LC - 1 for k in range(1, 4)]
-    within = [i for i in range(total - 1) if i not in seams]
-    seam_max, within_max = steps[:, seams].max().item(), steps[:, within].max().item()
-    print(f"seam jump max {seam_max:.3f} (mean {steps[:, seams].mean():.3f}) vs within-window step max "
-          f"{within_max:.3f} (mean {steps[:, within].mean():.3f})")
+    seam_max, within_max = seam_and_within_steps(out, LC)
     assert seam_max <= within_max

@@ -1,9 +1,8 @@
 """FLOAT's flow generator and the shared backbone / windowing it is built from."""
-import math
 
 import pytest
 import torch
-from helpers import randomised
+from helpers import randomised, seam_and_within_steps, smooth_waves
 
 from generators.backbone import MotionTransformer, local_attention_mask
 from generators.flow import FlowGenerator
@@ -214,12 +213,6 @@ def test_sample_uses_guidance_and_rejects_unknown_inputs():
         gen.sample(cond, guidance={"ref": 2.0})
 
 
-def smooth_waves(n: int, t: int, g: torch.Generator) -> torch.Tensor:
-    w = 0.15 + 0.1 * torch.rand(n, 1, D, generator=g)
-    phase = 2 * math.pi * torch.rand(n, 1, D, generator=g)
-    return torch.sin(w * torch.arange(t)[None, :, None] + phase)
-
-
 @pytest.mark.slow
 def test_window_seams_are_no_larger_than_within_window_steps():
     # hidden 32 / 600 steps still leaves seams ~2x the data step; hidden 64 / 1200 steps closes the gap
@@ -227,7 +220,7 @@ def test_window_seams_are_no_larger_than_within_window_steps():
     gen = make_gen(hidden=64)
     opt = torch.optim.Adam(gen.parameters(), lr=3e-3)
     for _ in range(1200):
-        x = smooth_waves(32, LP + LC, g)
+        x = smooth_waves(32, LP + LC, D, g)
         batch = dict(x=x, audio=torch.zeros(32, LP + LC, A), x_ref=x[:, 0], emotion=torch.zeros(32, 7))
         opt.zero_grad()
         gen.loss(batch)["total"].backward()
@@ -235,10 +228,5 @@ def test_window_seams_are_no_larger_than_within_window_steps():
     total = int(3.4 * LC)
     out = gen.sample(dict(audio=torch.zeros(4, total, A), x_ref=torch.zeros(4, D), emotion=torch.zeros(4, 7)),
                      seed=1, guidance={"audio": 1.0, "emotion": 1.0}).motion
-    steps = (out[:, 1:] - out[:, :-1]).norm(dim=-1)  # step i: frame i -> i + 1
-    seams = [k * LC - 1 for k in range(1, 4)]
-    within = [i for i in range(total - 1) if i not in seams]
-    seam_max, within_max = steps[:, seams].max().item(), steps[:, within].max().item()
-    print(f"seam jump max {seam_max:.3f} (mean {steps[:, seams].mean():.3f}) vs within-window step max "
-          f"{within_max:.3f} (mean {steps[:, within].mean():.3f})")
+    seam_max, within_max = seam_and_within_steps(out, LC)
     assert seam_max <= within_max

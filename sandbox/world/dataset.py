@@ -111,11 +111,10 @@ def _speak(plan: ClipPlan, cfg: WorldConfig, rng: np.random.Generator):
     voice = VOICES[plan.voice]
     pro = emotion_prosody(plan.emotion)
     kwargs = voice.synth_kwargs(pro)
-    split_pool = "test" if plan.split == "test" else plan.split
     n_words = (8, 18)
     speech = None
     for _ in range(6):
-        text = make_sentence(rng, n_words=n_words, pool=split_pool)
+        text = make_sentence(rng, n_words=n_words, pool=plan.split)
         speech = synthesize(text, **kwargs)
         dur = len(speech.audio) / 16000
         if dur < cfg.min_seconds:
@@ -134,7 +133,7 @@ def make_clip(plan: ClipPlan, cfg: WorldConfig) -> Clip:
         _WORLD = _World(cfg)
     world = _WORLD
     from sandbox.world.motion import motion_program
-    from sandbox.world.speech import prosody_track
+    from sandbox.world.speech import VOICES, prosody_track
     from sandbox.world.visemes import viseme_track
 
     rng = np.random.default_rng([cfg.seed, plan.index])
@@ -157,16 +156,10 @@ def make_clip(plan: ClipPlan, cfg: WorldConfig) -> Clip:
     }
     meta = {
         "split": plan.split, "emotion": plan.emotion, "emotion_id": EMOTIONS.index(plan.emotion),
-        "voice": VOICE_NAME(plan.voice), "voice_id": plan.voice, "identity": plan.identity,
+        "voice": VOICES[plan.voice].name, "voice_id": plan.voice, "identity": plan.identity,
         "text": speech.text, "seed": [cfg.seed, plan.index], "fps": 25, "size": cfg.size,
     }
     return Clip(plan.clip_id, frames, audio.astype(np.float32), gt, meta)
-
-
-def VOICE_NAME(i: int) -> str:  # noqa: N802 - reads like a table lookup
-    from sandbox.world.speech import VOICES
-
-    return VOICES[i].name
 
 
 def _build_one(args) -> str:
