@@ -17,6 +17,7 @@ import torch
 
 from renderers.base import Renderer
 from representations.morphable import DIM, EXP, GAZE, POSE, MorphableReference
+from sandbox.data.frames import to_tensor
 from sandbox.geometry.rotation import rotvec_to_matrix
 from sandbox.world.head_model import HeadModel
 from sandbox.world.render import PortraitRenderer
@@ -81,5 +82,5 @@ class MeshWarpRenderer(Renderer):
         for i in range(0, motion.shape[0], batch_size):  # batches bound the landmark arrays' memory
             lmk2d, depth = self.landmarks(reference, motion[i : i + batch_size], size)
             frames = warp.render_batch(lmk2d, depth)
-            out[i : i + len(frames)] = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
+            out[i : i + len(frames)] = to_tensor(frames)
         return out

@@ -8,9 +8,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+
+from sandbox.data.frames import to_tensor
 
 
 class Normalizer(nn.Module):
@@ -70,7 +71,7 @@ class Representation(nn.Module, ABC):
         read ground truth or need whole-clip context (3dmm tracking) override this."""
         frames = clip.frames
         out = [
-            self.encode(torch.from_numpy(np.array(frames[i : i + batch_size])).permute(0, 3, 1, 2).float() / 255)
+            self.encode(to_tensor(frames[i : i + batch_size]))
             for i in range(0, len(frames), batch_size)
         ]
         return torch.cat(out).float()

@@ -24,6 +24,7 @@ import torch
 
 from representations.base import Representation
 from sandbox.analysis.face import LEFT_LIDS, RIGHT_LIDS, FaceAnalyser
+from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.errors import ConfigError, NoFaceError
 from sandbox.geometry.rotation import euler_to_rotvec, rotvec_to_euler
 from sandbox.world.head_model import HeadModel
@@ -58,13 +59,7 @@ class MorphableReference:
 
     def tensor(self) -> torch.Tensor:
         """The photo as float [3, H, W] in [0, 1]."""
-        return torch.from_numpy(np.ascontiguousarray(self.image)).permute(2, 0, 1).float().div(255)
-
-
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """float [..., 3, H, W] in [0, 1] -> uint8 [..., H, W, 3]."""
-    x = frames.detach().float().clamp(0, 1).mul(255).add(0.5).to(torch.uint8)
-    return np.ascontiguousarray(x.movedim(-3, -1).cpu().numpy())
+        return to_tensor(self.image)
 
 
 def fill_missing(values: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -155,7 +150,7 @@ class MorphableRepresentation(Representation):
                                   "use rep.encode_from=analyser")  # fmt: skip
             g = clip.gt
             return torch.as_tensor(np.concatenate([g["pose"], g["exp"], g["gaze"]], axis=1), dtype=torch.float32)
-        frames = torch.from_numpy(np.array(clip.frames, np.uint8)).permute(0, 3, 1, 2).float().div(255)
+        frames = to_tensor(clip.frames)
         return self.encode(frames)
 
     def reference(self, source_image: torch.Tensor, name: str = "the source image") -> MorphableReference:

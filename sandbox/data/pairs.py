@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sandbox.data.clips import ClipStore
+from sandbox.data.frames import to_tensor
 
 COMPONENTS = ("mouth", "eyes")
 _SHIFT = 4  # fillPoly sub-pixel bits: vertices in 1/16 pixel
@@ -46,11 +47,6 @@ def component_masks(lmk2d: np.ndarray, src_hw: tuple[int, int], size: int, dilat
         cv2.fillPoly(m, [pts[c[k]] for k in groups[name]], 1, lineType=cv2.LINE_8, shift=_SHIFT)
         out[i] = cv2.dilate(m, kernel) if kernel is not None else m
     return out.astype(np.float32)
-
-
-def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.array(frame)).permute(2, 0, 1).float().div_(255)  # copy: frames may be a read-only memmap
 
 
 class FramePairs(Dataset):

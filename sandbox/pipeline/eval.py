@@ -45,7 +45,8 @@ from sandbox.metrics.report import (
 from sandbox.metrics.speed import device_name
 from sandbox.metrics.sync import lip_sync_dataset
 from sandbox.pipeline import baselines
-from sandbox.pipeline.components import frames_to_tensor, reference_motion
+from sandbox.data.frames import to_tensor
+from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.sample import generate_motion
@@ -313,7 +314,7 @@ def row_frames(inputs: EvalInputs, clips: list[EvalClip], render, eval_dir: Path
     if all(c.real is not None for c in clips):
         frames["ground_truth"] = [seen(c.real, c.audio, eval_dir / "ground_truth" / f"{c.name}.mp4") for c in clips]
         frames["reconstruction"] = [render(c.real_motion, c, "reconstruction") for c in clips]
-    x_refs = [reference_motion(inputs.rep, frames_to_tensor(c.source[None])[0]).numpy() for c in clips]
+    x_refs = [reference_motion(inputs.rep, to_tensor(c.source)).numpy() for c in clips]
     frames["static"] = [render(static_motion(x, c.n), c, "static") for x, c in zip(x_refs, clips)]
     line = fit_energy_line(inputs, energy_fit_clips)
     if line is not None:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sandbox.pipeline.components import frames_to_tensor, tensor_to_frames
+from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.pipeline.context import Context, progress_disabled
 from sandbox.video import write_mp4
 
@@ -24,9 +24,9 @@ class Rendered:
 @torch.no_grad()
 def render_motion(rep, renderer, source: np.ndarray, motion: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """uint8 frames [T, H, W, 3] of un-normalised ``motion`` [T, dim] drawn from ``source``."""
-    ref = rep.reference(frames_to_tensor(source[None])[0])
+    ref = rep.reference(to_tensor(source))
     frames = renderer.render(ref, torch.as_tensor(np.asarray(motion), dtype=torch.float32), batch_size=batch_size)
-    return tensor_to_frames(frames)
+    return to_uint8(frames)
 
 
 @torch.no_grad()

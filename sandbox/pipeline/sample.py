@@ -13,7 +13,8 @@ import torch
 
 from sandbox.config import instantiate, to_dict
 from sandbox.constants import SAMPLES_PER_FRAME
-from sandbox.pipeline.components import frames_to_tensor, reference_motion
+from sandbox.data.frames import to_tensor
+from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.extract import audio_features, emotion_onehot
 
@@ -61,7 +62,7 @@ def generate_motion(rep, gen, features, source: np.ndarray, audio: np.ndarray, e
     """One generator sample for (source uint8 [H, W, 3], 16 kHz audio) as the sample stage draws it:
     (un-normalised motion [T, dim], NFE, seconds)."""
     n = math.ceil(len(audio) / SAMPLES_PER_FRAME)
-    src = frames_to_tensor(source[None])[0]
+    src = to_tensor(source)
     cond = {
         "audio": torch.from_numpy(audio_features(features, audio, n))[None],
         "x_ref": rep.normalize(reference_motion(rep, src))[None],
