@@ -54,6 +54,7 @@ class NavigatorConfig:
     ch_max: int = 128
     mlp_layers: int = 3  # hidden layers of the xi MLP
     mlp_hidden: int = 256
+    image_warp: bool = True  # sandbox addition: also warp the source image at the output (flow_warp docstring)
 
 
 class Navigator(nn.Module):
@@ -62,7 +63,7 @@ class Navigator(nn.Module):
         self.cfg = cfg
         d = cfg.latent_dim
         self.encoder = ImageEncoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
-        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
+        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max, image_warp=cfg.image_warp)
         layers: list[nn.Module] = []
         width = DIM + d
         for _ in range(cfg.mlp_layers):
@@ -78,7 +79,7 @@ class Navigator(nn.Module):
     def forward(self, source: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
         """source [B, 3, S, S] in [0, 1], rho [B, 20] normalised motion -> frames [B, 3, S, S] (unclamped)."""
         z_r, feats = self.encoder(source)
-        return self.decoder(z_r + self.navigate(z_r, rho), feats)
+        return self.decoder(z_r + self.navigate(z_r, rho), feats, source=source)
 
 
 def iris_masks(lmk2d: np.ndarray, eyes: np.ndarray, src_hw: tuple[int, int], size: int) -> np.ndarray:
@@ -153,14 +154,16 @@ class NavigatorRenderer(Renderer):
         if motion.ndim != 2 or motion.shape[1] != DIM:
             raise ValueError(f"motion must be [T, {DIM}] (3dmm), got {tuple(motion.shape)}")
         self.net.eval()
-        z_r, feats = self.net.encoder(self._resize(reference.tensor()[None]))
+        source = self._resize(reference.tensor()[None])
+        z_r, feats = self.net.encoder(source)
         rho = self.rho_norm.normalize(motion.to(self._device(), torch.float32))
         out = []
         for i in range(0, len(rho), batch_size):
             r = rho[i : i + batch_size]
             z = z_r.expand(len(r), -1)
             f = [x.expand(len(r), -1, -1, -1) for x in feats]
-            out.append(self.net.decoder(z + self.net.navigate(z, r), f).clamp(0, 1).cpu())
+            src = source.expand(len(r), -1, -1, -1)
+            out.append(self.net.decoder(z + self.net.navigate(z, r), f, source=src).clamp(0, 1).cpu())
         s = self.config.size
         return torch.cat(out) if out else torch.zeros(0, 3, s, s)
 

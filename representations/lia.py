@@ -44,6 +44,7 @@ class LiaConfig:
     ch_min: int = 16  # channels at full resolution (doubling per halving)
     ch_max: int = 128  # channel cap at low resolutions; paper-like 512
     mlp_layers: int = 4  # hidden layers of the lambda MLP (FLOAT: 4 x d, then d -> M)
+    image_warp: bool = True  # sandbox addition: also warp the source image at the output (flow_warp docstring)
 
 
 class LiaAutoEncoder(nn.Module):
@@ -54,7 +55,7 @@ class LiaAutoEncoder(nn.Module):
         self.cfg = cfg
         d = cfg.latent_dim
         self.encoder = ImageEncoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
-        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
+        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max, image_warp=cfg.image_warp)
         layers: list[nn.Module] = []
         for _ in range(cfg.mlp_layers):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]
@@ -73,8 +74,8 @@ class LiaAutoEncoder(nn.Module):
         return w, feats, self.motion_mlp(w)
 
     def decode(self, identity: torch.Tensor, motion_latent: torch.Tensor, feats: list[torch.Tensor],
-               return_flows: bool = False):
-        return self.decoder(identity + motion_latent, feats, return_flows=return_flows)
+               source: torch.Tensor | None = None, return_flows: bool = False):  # fmt: skip
+        return self.decoder(identity + motion_latent, feats, return_flows=return_flows, source=source)
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor, return_aux: bool = False):
         """Reconstruct driving from source: dec(w_{S->r} + Q lambda(D), feats(S)), in [0, 1] unclamped.
@@ -82,7 +83,7 @@ class LiaAutoEncoder(nn.Module):
         predicted landmark displacement [B, N, 2]."""
         b = source.shape[0]
         w, feats, lam = self.analyse(torch.cat([source, driving]))  # one encoder pass for both
-        out = self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats], return_flows=return_aux)
+        out = self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats], source, return_flows=return_aux)
         if not return_aux:
             return out
         img, flows = out
@@ -96,6 +97,7 @@ class LiaReference:
     coeffs: torch.Tensor  # lambda(S) [M]
     motion: torch.Tensor  # the source's own motion in the representation's space [dim]
     size: int = 0  # side the feature maps were computed at
+    image: torch.Tensor | None = None  # the source at that side [3, size, size], for image_warp
 
 
 class LiaRepresentation(Representation):
@@ -179,9 +181,11 @@ class LiaRepresentation(Representation):
     @torch.no_grad()
     def reference(self, source_image: torch.Tensor) -> LiaReference:
         self.ae.eval()
-        w, feats, lam = self.ae.analyse(self._prepare(source_image[None]))
+        img = self._prepare(source_image[None])
+        w, feats, lam = self.ae.analyse(img)
         motion = lam[0] if self.space == "coeff" else lam[0] @ self.basis().T
-        return LiaReference(identity=w[0], feats=[f[0] for f in feats], coeffs=lam[0], motion=motion, size=self.config.size)
+        return LiaReference(identity=w[0], feats=[f[0] for f in feats], coeffs=lam[0], motion=motion,
+                            size=self.config.size, image=img[0])  # fmt: skip
 
     def reference_motion(self, ref: LiaReference) -> torch.Tensor:
         return ref.motion
@@ -191,7 +195,8 @@ class LiaRepresentation(Representation):
         """motion [B, dim] un-normalised -> frames [B, 3, S, S] in [0, 1]."""
         r = self.to_latent(motion.to(ref.identity))
         feats = [f.expand(r.shape[0], -1, -1, -1) for f in ref.feats]
-        return self.ae.decode(ref.identity.expand_as(r), r, feats).clamp(0, 1)
+        source = None if ref.image is None else ref.image.expand(r.shape[0], -1, -1, -1)
+        return self.ae.decode(ref.identity.expand_as(r), r, feats, source).clamp(0, 1)
 
     # -- learning -------------------------------------------------------------------------------
     def fit(

@@ -40,6 +40,9 @@ def contenders(args) -> list[tuple[str, Callable[[], Generator], dict]]:
     for nfe in args.flow_nfe:  # Euler over nfe + 1 time points = nfe calls per window
         rows.append((f"flow, Euler NFE {nfe}", lambda: FlowGenerator(**common), {"steps": nfe + 1}))
     rows.append(("diffusion x0, DDIM 50", lambda: DiffusionGenerator(**common, sampler="ddim"), {"steps": 50}))
+    # FLOAT's ablation swaps only the generative framework: same network, same guided conditions
+    rows.append(("diffusion x0, DDIM 50, flow's guidance (audio + emotion)", lambda: DiffusionGenerator(
+        **common, sampler="ddim", guided=("audio", "emotion"), scales={"audio": 2.0, "emotion": 1.0}), {"steps": 50}))
     rows.append(("diffusion x0, DDPM ancestral 500", lambda: DiffusionGenerator(**common, sampler="ddpm"),
                  {"steps": 500}))
     if not args.only_transformer:
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--reps", type=int, default=1, help="timed repetitions (best is reported)")
     p.add_argument("--flow-nfe", type=int, nargs="+", default=[2, 5, 10, 20])
+    p.add_argument("--ref-nfe", type=int, default=10, help="the flow row the last column divides by")
     p.add_argument("--only-transformer", action="store_true", help="skip the GoHD generators")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None)
@@ -105,14 +109,15 @@ def main(argv: list[str] | None = None) -> str:
               f"hidden {args.hidden}, depth {args.depth}, windows {args.n_prev}+{args.n_cur}, "
               f"{args.seconds:g} s of audio ({total} frames), batch {args.batch}, untrained weights.")
     print(header, flush=True)
-    lines = ["| generator | NFE (calls) | branches/call | wall s | frames/s | s per s of audio | params |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, make, kwargs in contenders(args):
-        r = bench_one(make, kwargs, cond, device, args.reps)
-        line = (f"| {name} | {r['nfe']} | {r['branches']} | {r['wall']:.3f} | {r['fps'] * args.batch:.1f} | "
-                f"{r['wall'] / args.seconds:.4f} | {r['params'] / 1e6:.2f}M |")
-        lines.append(line)
-        print(line, flush=True)
+    results = [(name, bench_one(make, kwargs, cond, device, args.reps)) for name, make, kwargs in contenders(args)]
+    ref = next((r["wall"] for name, r in results if name == f"flow, Euler NFE {args.ref_nfe}"), None)
+    lines = [f"| generator | NFE (calls) | branches/call | wall s | frames/s | s per s of audio | params | "
+             f"wall / flow NFE {args.ref_nfe} |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results:
+        rel = f"{r['wall'] / ref:.2f}" if ref else "–"
+        lines.append(f"| {name} | {r['nfe']} | {r['branches']} | {r['wall']:.3f} | {r['fps'] * args.batch:.1f} | "
+                     f"{r['wall'] / args.seconds:.4f} | {r['params'] / 1e6:.2f}M | {rel} |")
+    print("\n".join(lines), flush=True)
     text = header + "\n\n" + "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(f"written to {args.out}")

@@ -1,0 +1,20 @@
+"""python -m sandbox.bench: every contender samples, NFE is counted per window, the table is written."""
+from __future__ import annotations
+
+from sandbox.bench import main
+
+
+def test_bench_table_counts_calls_per_window(tmp_path):
+    out = tmp_path / "bench.md"
+    # 3 s at 25 fps with 50-frame windows = 2 windows
+    text = main(["--seconds", "3", "--hidden", "16", "--depth", "1", "--heads", "2", "--flow-nfe", "2", "5",
+                 "--ref-nfe", "5", "--only-transformer", "--threads", "1", "--out", str(out)])
+    assert out.read_text() == text
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
+    assert int(rows["flow, Euler NFE 2"][1]) == 2 * 2 and int(rows["flow, Euler NFE 5"][1]) == 5 * 2
+    assert int(rows["diffusion x0, DDIM 50"][1]) == 50 * 2
+    assert int(rows["diffusion x0, DDPM ancestral 500"][1]) == 500 * 2
+    # flow guides audio + emotion (3 batched branches); JoyVASA's diffusion the audio only (2)
+    assert int(rows["flow, Euler NFE 5"][2]) == 3 and int(rows["diffusion x0, DDIM 50"][2]) == 2
+    assert int(rows["diffusion x0, DDIM 50, flow's guidance (audio + emotion)"][2]) == 3
+    assert float(rows["flow, Euler NFE 5"][-1].rstrip(" |")) == 1.0
