@@ -168,19 +168,46 @@ def run_dir(cfg: DictConfig) -> Path:
 def run_pipeline(cfg: DictConfig):
     """Run ``cfg.stage`` (with its prerequisites) and return the Context."""
     from sandbox.pipeline import STAGES, Context
+    from sandbox.pipeline.context import is_ddp_worker
 
+    target = "eval" if cfg.stage == "all" else str(cfg.stage)
+    if target == "sample" and cfg.audio is not None:
+        target = "render"  # the user's own photo + audio: the mp4 is what they came for
+    if is_ddp_worker():
+        return _run_worker(cfg, target)
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     ctx = Context(cfg=cfg, run_dir=out, cache_root=cache_root(cfg), choices=dict(cfg.choice), stages=STAGES)
     log.info("run directory %s, cache %s", out, ctx.cache_root)
-    target = "eval" if cfg.stage == "all" else str(cfg.stage)
-    if target == "sample" and cfg.audio is not None:
-        target = "render"  # the user's own photo + audio: the mp4 is what they came for
     try:
         ctx.require(target)
     finally:
         write_artifacts(ctx)
+    return ctx
+
+
+def _run_worker(cfg: DictConfig, target: str):
+    """A DDP worker (Lightning re-runs the command for every rank > 0): walk the same stages up to the
+    last training one so every trainer.fit meets rank 0's, reading the shared cache and building what it
+    lacks in a private directory that is removed afterwards. Sampling and evaluation are rank 0's."""
+    import shutil
+    import socket
+    import tempfile
+
+    from sandbox.pipeline import STAGES, Context
+    from sandbox.pipeline.context import ORDER
+
+    shared = cache_root(cfg)
+    shared.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f"worker-{socket.gethostname()}-{os.getpid()}-", dir=shared))
+    ctx = Context(cfg=cfg, run_dir=private / "run", cache_root=shared, choices=dict(cfg.choice), stages=STAGES,
+                  private_root=private)
+    ctx.run_dir.mkdir()
+    try:
+        ctx.require(ORDER[min(ORDER.index(target), ORDER.index("train"))])
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return ctx
 
 

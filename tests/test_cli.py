@@ -196,6 +196,37 @@ def test_training_resumes_from_last_checkpoint(dataset, tmp_path):
     assert (ctx.artifacts["train"] / "logs" / "metrics.part0.csv").is_file()  # the first part's curves survive
 
 
+def test_ddp_worker_reads_the_shared_cache_and_writes_nothing_there(dataset, tmp_path, monkeypatch):
+    """A process Lightning's DDP launcher started for rank > 0 re-runs the command: it must walk the stages
+    up to training (so its trainer.fit meets rank 0's), reuse what the shared cache has, build the rest in
+    a private directory it removes, and neither sample nor write a run directory."""
+    cache = tmp_path / "cache"
+    run(*overrides(dataset, cache, tmp_path / "main", "stage=fit"))
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    ctx = run(*overrides(dataset, cache, tmp_path / "worker"))
+    assert [e[:2] for e in ctx.events] == [("reuse", "data"), ("reuse", "fit"), ("build", "extract"), ("build", "train")]
+    assert ctx.artifacts["fit"].parent.parent == cache  # read from the shared cache
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before  # nothing written there
+    assert not (tmp_path / "worker").exists() and "sample" not in ctx.results
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("RANK", "0")
+    assert run(*overrides(dataset, cache, tmp_path / "main2", "stage=extract")).private_root is None
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """trainer=ddp end to end with 2 CPU processes (gloo): both ranks train the auto-encoder and the
+    two-stage generator (parameters unused in a step are allowed), rank 0 evaluates."""
+    env = {**os.environ, "SANDBOX_CACHE": str(tmp_path / "cache"), "SANDBOX_NO_PROGRESS": "1"}
+    cmd = [sys.executable, "-m", "sandbox.run", "rep=lia", "gen=two_stage", "preset=smoke", "trainer=ddp",
+           "trainer.accelerator=cpu", "trainer.precision=32-true", "trainer.devices=2", f"out={tmp_path / 'run'}"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "run" / "report.md").is_file()
+    assert not list((tmp_path / "cache").glob("worker-*"))  # the worker cleaned up
+
+
 def test_user_source_and_audio(dataset, tmp_path):
     from PIL import Image
 

@@ -45,9 +45,15 @@ def build_or_reuse(
     build: Callable[[Path], dict | None],
     resumable: bool = False,
     events: list | None = None,
+    reuse_from: Path | None = None,
 ) -> Path:
     """Return ``root/stage/key`` once complete, running ``build(work_dir)`` if it is not there yet.
-    ``build`` may return a JSON-able dict, saved as ``info.json``."""
+    ``build`` may return a JSON-able dict, saved as ``info.json``. ``reuse_from``: another cache root
+    whose complete artifact is returned instead when it has one (read only)."""
+    if reuse_from is not None and is_done(Path(reuse_from) / stage / key):
+        if events is not None:
+            events.append(("reuse", stage, key))
+        return Path(reuse_from) / stage / key
     final = Path(root) / stage / key
     if is_done(final):
         log.info("reusing %s %s", stage, key)

@@ -7,7 +7,7 @@ from pathlib import Path
 from sandbox.config import instantiate
 from sandbox.data.clips import ClipStore
 from sandbox.errors import InputFileError
-from sandbox.pipeline.cache import build_or_reuse, content_hash, targets_in
+from sandbox.pipeline.cache import content_hash, targets_in
 from sandbox.pipeline.context import Context
 
 
@@ -36,7 +36,7 @@ def run(ctx: Context) -> ClipStore:
         inside = root.resolve() == (work / "dataset").resolve()
         return {"root": None if inside else str(root)}
 
-    art = build_or_reuse(ctx.cache_root, "data", key, build, resumable=True, events=ctx.events)
+    art = ctx.build("data", key, build, resumable=True)
     ctx.hashes["data"], ctx.artifacts["data"] = key, art
     info = json.loads((art / "info.json").read_text())
     return ClipStore(info["root"] or art / "dataset")

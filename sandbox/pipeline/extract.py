@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from sandbox.config import instantiate
 from sandbox.constants import EMOTIONS
-from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import load_state, save_state
 from sandbox.pipeline.context import Context, progress_disabled
 
@@ -78,7 +78,7 @@ def run(ctx: Context) -> Extracted:
         (work / "index.json").write_text(json.dumps(index, indent=1))
         return {"n_clips": len(raw), "train_frames": int(sum(len(m) for m in train))}
 
-    art = build_or_reuse(ctx.cache_root, "extract", key, build, events=ctx.events)
+    art = ctx.build("extract", key, build)
     ctx.hashes["extract"], ctx.artifacts["extract"] = key, art
     load_state(ctx.rep, art / "rep.pt")
     index = json.loads((art / "index.json").read_text())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.config import check_call, to_dict
-from sandbox.pipeline.cache import build_or_reuse, content_hash
+from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import build_renderer, build_rep, load_state, renderer_learned, save_state
 from sandbox.pipeline.context import Context
 from sandbox.trainers.factory import seed_everything
@@ -52,7 +52,7 @@ def run(ctx: Context) -> Fitted:
         save_state(renderer, work / "renderer.pt")
         return info
 
-    art = build_or_reuse(ctx.cache_root, "fit", key, build, events=ctx.events)
+    art = ctx.build("fit", key, build)
     ctx.hashes["fit"], ctx.artifacts["fit"] = key, art
     ctx.rep = build_rep(cfg)
     load_state(ctx.rep, art / "rep.pt")

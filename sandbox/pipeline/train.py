@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from sandbox.config import check_call, to_dict
 from sandbox.data.windows import WindowDataset
-from sandbox.pipeline.cache import build_or_reuse, content_hash, targets_in
+from sandbox.pipeline.cache import content_hash, targets_in
 from sandbox.pipeline.components import build_gen, load_state, save_state
 from sandbox.pipeline.context import Context
 from sandbox.trainers.factory import make_trainer, seed_everything
@@ -61,7 +61,7 @@ def run(ctx: Context) -> Trained:
         trainer = make_trainer(
             work, max_steps=steps, log_every_n_steps=int(cfg.train.log_every_n_steps),
             val_check_interval=(cfg.train.val_check_interval or max(1, steps // 4)) if val_dl is not None else None,
-            gradient_clip_val=cfg.train.gradient_clip_val, **to_dict(cfg.trainer),
+            gradient_clip_val=cfg.train.gradient_clip_val, find_unused_parameters=True, **to_dict(cfg.trainer),
         )
         last = work / "checkpoints" / "last.ckpt"
         resume = str(last) if cfg.train.resume and last.is_file() else None
@@ -75,7 +75,7 @@ def run(ctx: Context) -> Trained:
         return {"steps": int(trainer.global_step), "seconds": seconds, "resumed_from": resume,
                 "steps_per_s": trainer.global_step / max(seconds, 1e-9), "ema": module.ema is not None}
 
-    art = build_or_reuse(ctx.cache_root, "train", key, build, resumable=bool(cfg.train.resume), events=ctx.events)
+    art = ctx.build("train", key, build, resumable=bool(cfg.train.resume))
     ctx.hashes["train"], ctx.artifacts["train"] = key, art
     gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
     load_state(gen, art / "gen.pt")

@@ -39,9 +39,14 @@ def make_trainer(
     callbacks: list | None = None,
     checkpoint_every_n_steps: int | None = None,
     num_threads: int | None = None,
+    find_unused_parameters: bool = False,
 ) -> L.Trainer:
     """Build a Trainer that logs CSV (+ TensorBoard) into ``run_dir`` and checkpoints ``last.ckpt``
-    there, so a rerun with ``ckpt_path=last`` resumes."""
+    there, so a rerun with ``ckpt_path=last`` resumes. ``find_unused_parameters``: under
+    ``strategy="ddp"``, let a step leave parameters without gradients (GAN steps, stages, learned
+    nulls used only when a condition is dropped)."""
+    if find_unused_parameters and strategy == "ddp":
+        strategy = "ddp_find_unused_parameters_true"
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _quiet_lightning()

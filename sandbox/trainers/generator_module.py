@@ -62,7 +62,7 @@ class GeneratorModule(L.LightningModule):
         bs = int(batch["x"].shape[0])
         for k, v in out.items():
             self.log(f"{prefix}/{k}", v.detach().float(), on_step=on_step, on_epoch=not on_step,
-                     prog_bar=k == "total", batch_size=bs)
+                     prog_bar=k == "total", batch_size=bs, sync_dist=not on_step)  # epoch means over all ranks
 
     def with_aux(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fn = getattr(self.gen, "aux_fn", None)
