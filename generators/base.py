@@ -31,12 +31,17 @@ class SampleOutput:
 class Generator(nn.Module, ABC):
     name: str = "base"
 
-    def __init__(self, dim: int, audio_dim: int, n_prev: int, n_cur: int):
+    def __init__(self, dim: int, audio_dim: int, n_prev: int, n_cur: int, overlap: int = 0):
+        """``overlap``: frames shared (and cross-faded) by consecutive sampling windows
+        (generators.windowing); 0 = the papers' back-to-back windows."""
         super().__init__()
+        if not 0 <= overlap < max(n_cur, 1):
+            raise ValueError(f"overlap must be in [0, n_cur={n_cur}), got {overlap}")
         self.dim = dim
         self.audio_dim = audio_dim
         self.n_prev = n_prev
         self.n_cur = n_cur
+        self.overlap = overlap
 
     @property
     def window(self) -> int:

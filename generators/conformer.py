@@ -165,6 +165,7 @@ class ConformerDiffusion(Generator):
         dropout: float = 0.0,
         n_prev: int = 10,
         n_cur: int = 50,
+        overlap: int = 0,
         part: str | None = None,
         parts: dict[str, slice] | None = None,
         use_emotion: bool = False,
@@ -183,7 +184,7 @@ class ConformerDiffusion(Generator):
         """``betas``: (start, end) of GoHD's linear schedule over ``train_steps``. ``gamma``: eq. 3's γ
         (0.4 in GoHD; 1 = reference-conditional only, one branch). ``use_emotion`` adds the emotion vector to
         the local condition (GoHD has none)."""
-        super().__init__(dim, audio_dim, n_prev, n_cur)
+        super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
         if part is not None and (parts is None or part not in parts):
             raise ValueError(f"part {part!r} is not one of the representation's parts {sorted(parts or {})}")
         self.part = part
@@ -283,7 +284,7 @@ class ConformerDiffusion(Generator):
                 x = sched.step(self.guidance.combine(eps, scales), int(t), x, generator=gen, **extra).prev_sample
             return x
 
-        residual = generate_windows(window, audio, self.n_prev, self.n_cur)  # windows carry residuals
+        residual = generate_windows(window, audio, self.n_prev, self.n_cur, overlap=self.overlap)  # of x_ref
         motion = repeat(cond["x_ref"], "b d -> b n d", n=residual.shape[1]).clone()
         motion[..., self.index] = residual + ref[:, None]  # eq. 4: p̂ = p0 + Δ̂
         self.train(was_training)

@@ -151,6 +151,7 @@ class DiffusionGenerator(Generator):
         heads: int = 4,
         n_prev: int = 25,
         n_cur: int = 100,
+        overlap: int = 0,
         conditioning: Conditioning = "adaln",
         local_window: int | None = 2,
         ff_mult: int = 4,
@@ -182,7 +183,7 @@ class DiffusionGenerator(Generator):
         """``sample_steps``: default 50 for DDIM, ``train_steps`` for DDPM. ``scales``: default guidance
         scales (audio 2, others 1). ``part_weights`` default {"exp": 0.1} when the representation has an
         ``exp`` part (JoyVASA's L_exp)."""
-        super().__init__(dim, audio_dim, n_prev, n_cur)
+        super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
         self.emotion_dim = emotion_dim
         self.process = DiffusionProcess(train_steps, beta_schedule, prediction)
         self.sampler_kind, self.ddim_eta = sampler, ddim_eta
@@ -319,6 +320,6 @@ class DiffusionGenerator(Generator):
             return x
 
         start_m, start_a = self.start.for_windows()
-        motion = generate_windows(window, audio, self.n_prev, self.n_cur, start_m, start_a)
+        motion = generate_windows(window, audio, self.n_prev, self.n_cur, start_m, start_a, self.overlap)
         self.train(was_training)
         return GuidedSampleOutput(motion=motion, nfe=calls, branches=n_branch)

@@ -54,6 +54,7 @@ class FlowGenerator(Generator):
         heads: int = 4,
         n_prev: int = 10,
         n_cur: int = 50,
+        overlap: int = 0,
         conditioning: Conditioning = "adaln",
         local_window: int | None = 2,
         ff_mult: int = 4,
@@ -75,7 +76,7 @@ class FlowGenerator(Generator):
         audio_encoder: nn.Module | None = None,
         audio_hidden: int | None = None,
     ):
-        super().__init__(dim, audio_dim, n_prev, n_cur)
+        super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
         self.emotion_dim = emotion_dim
         self.prev_drop = prev_drop
         self.ode_method, self.nfe = ode_method, nfe
@@ -223,6 +224,6 @@ class FlowGenerator(Generator):
             x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)
             return odeint(field, x0, ts, method=self.ode_method)[-1]
 
-        motion = generate_windows(window, audio, self.n_prev, self.n_cur)
+        motion = generate_windows(window, audio, self.n_prev, self.n_cur, overlap=self.overlap)
         self.train(was_training)
         return FlowSampleOutput(motion=motion, nfe=calls, branches=n_branch)

@@ -6,7 +6,7 @@ from helpers import randomised, seam_and_within_steps, smooth_waves
 
 from generators.backbone import MotionTransformer, local_attention_mask
 from generators.flow import FlowGenerator
-from generators.windowing import generate_windows
+from generators.windowing import generate_windows, window_starts
 
 D, A = 4, 5  # motion dim, raw audio dim
 LP, LC = 4, 12  # tiny L', L
@@ -110,6 +110,35 @@ def test_windowing_start_features_and_short_windows():
     assert seen[1][0, :, 0].tolist() == [-1, -1, 1, 1, 1]  # start fills the front
 
 
+@pytest.mark.parametrize("total", [10, 34, 35, 38, 41])
+def test_windowing_overlap_crossfades_and_carries_final_frames(total):
+    """overlap k: windows start every n_cur - k frames; the k shared frames blend linearly from the old
+    window to the new; a window's context is the final (blended) frames before it."""
+    n_prev, n_cur, k = 3, 10, 4
+    audio = torch.zeros(1, total, 1)
+    seen = []
+
+    def fn(prev_motion, prev_audio, cur_audio, valid_len):
+        seen.append(prev_motion)
+        return torch.full((1, n_cur, 1), float(len(seen) - 1))  # window w draws the constant w
+
+    out = generate_windows(fn, audio, n_prev, n_cur, overlap=k)[0, :, 0]
+    assert out.shape == (total,)
+    starts = window_starts(total, n_cur, k)
+    assert len(seen) == len(starts) and starts[-1] + n_cur >= total and all(s < total for s in starts)
+    ramp = torch.arange(1, k + 1) / (k + 1)
+    for w, s in enumerate(starts[1:], start=1):
+        torch.testing.assert_close(out[s : s + k], (w - 1) + ramp[: min(k, total - s)])
+        torch.testing.assert_close(seen[w][0, :, 0], out[s - n_prev : s])  # final frames as context
+    steps = out.diff().abs()
+    assert steps.max() <= 1 / (k + 1) + 1e-6  # a unit jump between windows spread over k + 1 steps
+    # no overlap: back-to-back windows, each seam one full jump
+    flat = generate_windows(fn, audio, n_prev, n_cur)[0, :, 0]
+    assert flat.shape == (total,) and (total <= n_cur or flat.diff().abs().max() >= 1)
+    with pytest.raises(ValueError, match="overlap"):
+        window_starts(total, n_cur, n_cur)
+
+
 # -- the generator -------------------------------------------------------------------------------------------
 def make_gen(**kw) -> FlowGenerator:
     torch.manual_seed(0)
@@ -197,6 +226,10 @@ def test_sample_length_seed_and_exact_nfe():
     assert not torch.allclose(a.motion, gen.sample(cond, seed=1).motion)
     assert gen.sample(cond, steps=5, guidance={"audio": 1.0, "emotion": 1.0}, seed=0).branches == 1
     assert gen.sample(cond, steps=5, seed=0).nfe == 4 * 4
+    overlapped = make_gen(overlap=2).sample(cond, steps=5, seed=0)
+    assert overlapped.motion.shape == (2, total, D) and overlapped.nfe == len(window_starts(total, LC, 2)) * 4
+    with pytest.raises(ValueError, match="overlap"):
+        make_gen(overlap=LC)
     mid = make_gen(ode_method="midpoint").sample(cond, steps=5, seed=0)
     assert mid.nfe == 4 * 4 * 2  # two evaluations per midpoint step
 
