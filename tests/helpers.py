@@ -21,10 +21,14 @@ def smooth_waves(n: int, t: int, dim: int, g: torch.Generator) -> torch.Tensor:
     return torch.sin(w * torch.arange(t)[None, :, None] + phase)
 
 
-def seam_and_within_steps(out: torch.Tensor, n_cur: int) -> tuple[float, float]:
-    """Largest frame-to-frame step at window seams and inside windows of sampled motion [B, T, dim]."""
+def seam_and_within_steps(out: torch.Tensor, n_cur: int, overlap: int = 0) -> tuple[float, float]:
+    """Largest frame-to-frame step at window seams and inside windows of sampled motion [B, T, dim]. With
+    ``overlap`` k the seam is the k + 1 steps of each cross-fade (into, through and out of it)."""
+    from generators.windowing import window_starts
+
     steps = (out[:, 1:] - out[:, :-1]).norm(dim=-1)  # step i: frame i -> i + 1
-    seams = [k * n_cur - 1 for k in range(1, (out.shape[1] - 1) // n_cur + 1)]
+    seams = sorted({i for s in window_starts(out.shape[1], n_cur, overlap)[1:] for i in range(s - 1, s + overlap)
+                    if i < steps.shape[1]})
     within = [i for i in range(out.shape[1] - 1) if i not in seams]
     seam_max, within_max = steps[:, seams].max().item(), steps[:, within].max().item()
     print(f"seam jump max {seam_max:.3f} (mean {steps[:, seams].mean():.3f}) vs within-window step max "

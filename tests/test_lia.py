@@ -117,7 +117,7 @@ def test_untrained_decoder_starts_from_identity_warp_and_half_mask():
 
 
 def test_image_warp_blends_the_warped_source_with_the_synthesis():
-    """image_warp: out = mask * warp(source, flow) + (1 - mask) * synthesis; at init flow 0, mask 0.95."""
+    """image_warp: out = mask * warp(source, flow) + (1 - mask) * synthesis; at init flow 0, mask 0.5."""
     torch.manual_seed(0)
     enc = ImageEncoder(16, 8, 4, 8)
     plain, warped = FlowWarpDecoder(16, 8, 4, 8), FlowWarpDecoder(16, 8, 4, 8, image_warp=True)
@@ -129,7 +129,7 @@ def test_image_warp_blends_the_warped_source_with_the_synthesis():
     synth = plain(w, feats)
     img, flows = warped(w, feats, return_flows=True, source=src)
     assert len(flows) == len(plain.blocks) + 1
-    torch.testing.assert_close(img, 0.95 * src + 0.05 * synth)
+    torch.testing.assert_close(img, 0.5 * src + 0.5 * synth)
     with torch.no_grad():
         warped.to_image_flow.bias.copy_(torch.tensor([math.atanh(2.0 / 16), 0.0, 30.0]))  # x by 1 px; copy
     shifted = warped(w, feats, source=src)
