@@ -30,10 +30,6 @@ def _batched(start: torch.Tensor | None, batch: int) -> torch.Tensor | None:
     return start.unsqueeze(0).expand(batch, *start.shape)
 
 
-def n_windows(total: int, n_cur: int) -> int:
-    return -(-total // n_cur)
-
-
 def window_starts(total: int, n_cur: int, overlap: int = 0) -> list[int]:
     """First frame of each window: a stride of n_cur - overlap until the windows cover ``total``."""
     if not 0 <= overlap < n_cur:
@@ -68,8 +64,8 @@ def generate_windows(
         cur = F.pad(cur, (0, 0, 0, n_cur - valid))
         prev_motion = prev_audio = None
         if n_prev > 0 and w > 0:
-            prev_motion = _tail([out_motion[:, :s]], start_motion, n_prev)
-            prev_audio = _tail([audio[:, :s]], start_audio, n_prev)
+            prev_motion = _tail(out_motion[:, :s], start_motion, n_prev)
+            prev_audio = _tail(audio[:, :s], start_audio, n_prev)
         elif n_prev > 0:
             prev_motion, prev_audio = start_motion, start_audio
         out = fn(prev_motion, prev_audio, cur, valid)
@@ -79,18 +75,15 @@ def generate_windows(
         if out_motion is None:
             out_motion = out
             continue
-        k = out_motion.shape[1] - s  # frames shared with what exists (overlap, or fewer at the end)
-        if k > 0:
-            ramp = torch.arange(1, k + 1, dtype=out.dtype, device=out.device)[None, :, None] / (overlap + 1)
-            blended = (1 - ramp) * out_motion[:, s:] + ramp * out[:, :k]
-            out_motion = torch.cat([out_motion[:, :s], blended, out[:, k:]], dim=1)
-        else:
-            out_motion = torch.cat([out_motion, out], dim=1)
+        k = out_motion.shape[1] - s  # frames shared with what exists: the overlap (0 without one)
+        ramp = torch.arange(1, k + 1, dtype=out.dtype, device=out.device)[None, :, None] / (overlap + 1)
+        blended = (1 - ramp) * out_motion[:, s:] + ramp * out[:, :k]
+        out_motion = torch.cat([out_motion[:, :s], blended, out[:, k:]], dim=1)
     return out_motion
 
 
-def _tail(hist: list[torch.Tensor], start: torch.Tensor | None, n: int) -> torch.Tensor:
-    seq = torch.cat(hist, dim=1)
+def _tail(seq: torch.Tensor, start: torch.Tensor | None, n: int) -> torch.Tensor:
+    """The last n frames of seq [B, T, ·], with the start features (or zeros) in front when T < n."""
     if seq.shape[1] < n:
         front = start if start is not None else seq.new_zeros(seq.shape[0], n, seq.shape[2])
         seq = torch.cat([front, seq], dim=1)
