@@ -4,6 +4,28 @@ import math
 import torch
 
 
+def eval_loss(gen, batch: dict) -> float:
+    """The generator's total loss in eval mode with fixed randomness (same t and noise every call), so a
+    value before training compares with one after."""
+    gen.eval()
+    torch.manual_seed(123)
+    with torch.no_grad():
+        out = gen.loss(batch)["total"].item()
+    gen.train()
+    return out
+
+
+def overfit(gen, batch: dict, steps: int, lr: float = 3e-3) -> tuple[float, float]:
+    """(eval loss before, eval loss after) ``steps`` Adam steps on one batch."""
+    before = eval_loss(gen, batch)
+    opt = torch.optim.Adam(gen.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        gen.loss(batch)["total"].backward()
+        opt.step()
+    return before, eval_loss(gen, batch)
+
+
 def randomised(model: torch.nn.Module) -> torch.nn.Module:
     """Zero-initialised AdaLN / output layers make a fresh model output 0 everywhere: perturb them so
     invariance and shape tests cannot pass trivially."""

@@ -1,7 +1,7 @@
 """GoHD's conformer residual diffusion: structure, residual target, eq. 3 CFG, part targeting, sampling."""
 import pytest
 import torch
-from helpers import randomised
+from helpers import overfit, randomised
 
 from generators.conformer import ConformerDiffusion
 
@@ -84,23 +84,7 @@ def test_padded_frames_do_not_leak():
 def test_loss_falls_on_tiny_overfit_set():
     g = torch.Generator().manual_seed(0)
     batch = make_batch(torch.cumsum(0.3 * torch.randn(16, LP + LC, D, generator=g), dim=1), g)
-    gen = make_gen()
-
-    def ev():
-        gen.eval()
-        torch.manual_seed(123)
-        with torch.no_grad():
-            v = gen.loss(batch)["total"].item()
-        gen.train()
-        return v
-
-    before = ev()
-    opt = torch.optim.Adam(gen.parameters(), lr=3e-3)
-    for _ in range(100):
-        opt.zero_grad()
-        gen.loss(batch)["total"].backward()
-        opt.step()
-    after = ev()
+    before, after = overfit(make_gen(), batch, steps=100)
     print(f"conformer loss {before:.3f} -> {after:.3f}")
     assert after < 0.5 * before
 

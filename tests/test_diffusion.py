@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
-from helpers import randomised, seam_and_within_steps, smooth_waves
+from helpers import overfit, randomised, seam_and_within_steps, smooth_waves
 
 from generators.conditioning import random_truncation
 from generators.diffusion import DiffusionGenerator, DiffusionProcess
@@ -112,27 +112,11 @@ def test_loss_terms_gradients_and_padding(prediction, conditioning):
         make_gen(parts=parts, part_weights={"mouth": 1.0})
 
 
-def eval_loss(gen, batch):
-    gen.eval()
-    torch.manual_seed(123)
-    with torch.no_grad():
-        v = gen.loss(batch)["total"].item()
-    gen.train()
-    return v
-
-
 @pytest.mark.parametrize("prediction", ["x0", "eps"])
 def test_loss_falls_on_tiny_overfit_set(prediction):
     g = torch.Generator().manual_seed(0)
     batch = make_batch(torch.cumsum(0.3 * torch.randn(16, LP + LC, D, generator=g), dim=1), g)
-    gen = make_gen(prediction=prediction)
-    before = eval_loss(gen, batch)
-    opt = torch.optim.Adam(gen.parameters(), lr=3e-3)
-    for _ in range(150):
-        opt.zero_grad()
-        gen.loss(batch)["total"].backward()
-        opt.step()
-    after = eval_loss(gen, batch)
+    before, after = overfit(make_gen(prediction=prediction), batch, steps=150)
     print(f"{prediction}: loss {before:.3f} -> {after:.3f}")
     assert after < 0.5 * before
 

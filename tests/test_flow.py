@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import randomised, seam_and_within_steps, smooth_waves
+from helpers import overfit, randomised, seam_and_within_steps, smooth_waves
 
 from generators.backbone import MotionTransformer, local_attention_mask
 from generators.flow import FlowGenerator
@@ -186,27 +186,11 @@ def test_loss_ignores_padded_frames():
     assert torch.allclose(a, gen.loss(batch)["total"])
 
 
-def eval_loss(gen, batch):
-    gen.eval()
-    torch.manual_seed(123)  # same t and noise before and after training
-    with torch.no_grad():
-        out = gen.loss(batch)["total"].item()
-    gen.train()
-    return out
-
-
 def test_loss_falls_on_tiny_overfit_set():
     g = torch.Generator().manual_seed(0)
     walks = torch.cumsum(0.3 * torch.randn(16, LP + LC, D, generator=g), dim=1)
     batch = make_batch(walks, g)
-    gen = make_gen()
-    before = eval_loss(gen, batch)
-    opt = torch.optim.Adam(gen.parameters(), lr=3e-3)
-    for _ in range(150):
-        opt.zero_grad()
-        gen.loss(batch)["total"].backward()
-        opt.step()
-    after = eval_loss(gen, batch)
+    before, after = overfit(make_gen(), batch, steps=150)
     print(f"overfit loss {before:.3f} -> {after:.3f}")
     assert after < 0.6 * before
 

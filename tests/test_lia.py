@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from renderers.flow_warp import FlowWarpDecoder, warp
 from renderers.image_encoder import ImageEncoder
 from renderers.lia import LiaRenderer
-from representations.lia import LiaAutoEncoder, LiaConfig, LiaRepresentation, orthonormal_basis
+from representations.lia import (
+    LiaAutoEncoder,
+    LiaConfig,
+    LiaRepresentation,
+    orthonormal_basis,
+)
 from sandbox.data.clips import Clip, ClipStore, write_clip, write_index
 from sandbox.data.pairs import FramePairs, component_masks
 
