@@ -116,3 +116,35 @@ def test_landmark_flow_loss_against_hand_computation():
     valid = torch.tensor([1.0, 0.0])
     loss = landmark_flow_loss(torch.zeros(2, 2, 8, 8), two, torch.cat([lmk_s, lmk_d + 5]), valid)
     assert loss.item() == pytest.approx(0.15, abs=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 3.0))
+def test_nonrigid_part_removes_affine_motion_and_keeps_the_rest(seed, scale):
+    """An affine function of the points has no non-rigid part; the projection is idempotent and keeps a
+    local bump (a jaw opening) almost whole."""
+    from sandbox.losses.image import nonrigid_part
+
+    g = torch.Generator().manual_seed(seed)
+    pts = torch.rand(2, 40, 2, generator=g, dtype=torch.float64) * 1.6 - 0.8
+    a = torch.randn(2, 2, 2, generator=g, dtype=torch.float64) * scale
+    affine = pts @ a + torch.randn(2, 1, 2, generator=g, dtype=torch.float64)
+    assert nonrigid_part(affine, pts).abs().max() < 1e-6 * (1 + scale)
+    bump = torch.zeros_like(pts)
+    bump[:, :3, 1] = 0.05  # three points move down, the rest hold
+    r = nonrigid_part(affine + bump, pts)
+    torch.testing.assert_close(nonrigid_part(r, pts), r, atol=1e-6, rtol=0)  # the ridge: not exact
+    assert r.abs().sum() > 0.5 * bump.abs().sum()
+
+
+def test_landmark_l1_nonrigid_term_only_costs_non_affine_errors():
+    from sandbox.losses.image import landmark_l1
+
+    pts = torch.rand(1, 30, 2) * 1.6 - 0.8
+    shift = torch.full_like(pts, 0.1)  # a head translation error
+    assert landmark_l1(shift, pts, nonrigid=10.0).item() == pytest.approx(landmark_l1(shift, pts).item(), abs=1e-5)
+    jaw = torch.zeros_like(pts)
+    jaw[:, :4, 1] = 0.1
+    assert landmark_l1(jaw, pts, nonrigid=10.0).item() > 3 * landmark_l1(jaw, pts).item()
+    valid = torch.tensor([0.0])
+    assert landmark_l1(jaw, pts, valid, nonrigid=10.0).item() == 0.0

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from sandbox.losses.image import landmark_flow_loss, masked_component_l1, masked_l1
+from sandbox.losses.image import landmark_flow_loss, landmark_l1, masked_component_l1, masked_l1
 
 # batch -> predicted driving frames, or for landmark supervision a dict with "image", "flows"
 # ([(flow, mask)] per decoder scale) and optionally "displacement" ([B, N, 2] predicted landmark motion)
@@ -44,11 +44,14 @@ class ImageReconstructionModule(L.LightningModule):
 
     def __init__(self, model: nn.Module, predict: Predict, lr: float, weights: dict[str, float],
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
-                 landmark_flow: float = 0.0):  # fmt: skip
+                 landmark_flow: float = 0.0, nonrigid: float = 0.0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
-        (sandbox.losses.image.landmark_flow_loss, averaged over scales) where the pairs have them."""
+        (sandbox.losses.image.landmark_flow_loss, averaged over scales) where the pairs have them;
+        ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
+        not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips)."""
         super().__init__()
         self.landmark_flow = landmark_flow
+        self.nonrigid = nonrigid
         self.model = model
         self.predict = predict
         self.lr = lr
@@ -66,8 +69,7 @@ class ImageReconstructionModule(L.LightningModule):
             terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid) for f, _ in out["flows"]]).mean()
             terms["loss"] = terms["loss"] + self.landmark_flow * terms["flow"]
             if "displacement" in out:
-                err = (out["displacement"] - (lmk_d - lmk_s)).abs().mean(dim=(1, 2))
-                terms["probe"] = (err * valid).sum() / valid.sum().clamp_min(1.0)
+                terms["probe"] = landmark_l1(out["displacement"] - (lmk_d - lmk_s), lmk_s, valid, self.nonrigid)
                 terms["loss"] = terms["loss"] + self.landmark_flow * terms["probe"]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
         self.history.append(float(terms["loss"].detach()))

@@ -1,0 +1,100 @@
+"""Does a fitted lia auto-encoder carry the mouth, and if not, is it the code or the decoder?
+
+    python -m experiments.lia_mouth --run RUN_DIR [--split test] [--clips 4] [--frames 150]
+
+RUN_DIR is a rep=lia run directory (its config.yaml and artifacts.json name the fit and the data).
+For each clip, the real frames are encoded and re-drawn from the clip's first frame (the eval's
+"reconstruction" row, without the codec). Printed, pooled over clips:
+
+* code_jaw_r2: R^2 of a least-squares line from the motion code (lambda, M numbers) to the world's
+  jaw-open coefficient, fitted on train clips and scored on ``split``: does the code carry the jaw?
+* aperture_corr_real / _recon: correlation of the analyser's mouth aperture with the jaw coefficient,
+  on the real frames and on the re-drawn ones: does the decoder draw what the code carries?
+* aperture_ratio: std of the re-drawn aperture over std of the real one (amplitude kept).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from renderers.lia import LiaRenderer
+from representations.lia import LiaRepresentation
+from sandbox.analysis.face import FaceAnalyser
+from sandbox.data.clips import ClipStore
+from sandbox.pipeline.components import build_rep, load_state
+from sandbox.pipeline.render import render_motion
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 and a[ok].std() > 0 else float("nan")
+
+
+def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
+    """The fitted lia rep, its renderer and the dataset of a run directory (config.yaml + artifacts.json)."""
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    art = json.loads((run_dir / "artifacts.json").read_text())
+    rep = build_rep(cfg)
+    load_state(rep, Path(art["fit"]["path"]) / "rep.pt")
+    return rep.eval(), LiaRenderer(rep), ClipStore(Path(art["data"]["path"]) / "dataset")
+
+
+def codes(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for cid in ids:
+        clip = store.load(cid)
+        n = min(frames, clip.num_frames)
+        f = torch.from_numpy(np.asarray(clip.frames[:n])).permute(0, 3, 1, 2).float() / 255
+        xs.append(rep.coefficients(rep.encode(f)).numpy())
+        ys.append(clip.gt["mouth"][:n, 0])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, split: str, n_clips: int, frames: int,
+            n_train: int = 24) -> dict[str, float]:  # fmt: skip
+    x, y = codes(rep, store, store.ids("train")[:n_train], frames)
+    a = np.c_[x, np.ones(len(x))]
+    coef = np.linalg.lstsq(a, y, rcond=None)[0]
+    xt, yt = codes(rep, store, store.ids(split)[:n_clips], frames)
+    pred = np.c_[xt, np.ones(len(xt))] @ coef
+    r2 = 1 - np.mean((pred - yt) ** 2) / np.var(yt)
+
+    analyser = FaceAnalyser(video=True)
+    real_ap, rec_ap, jaw = [], [], []
+    for cid in store.ids(split)[:n_clips]:
+        clip = store.load(cid)
+        n = min(frames, clip.num_frames)
+        real = np.asarray(clip.frames[:n])
+        motion = rep.encode(torch.from_numpy(real).permute(0, 3, 1, 2).float() / 255).numpy()
+        rec = render_motion(rep, renderer, real[0], motion)
+        real_ap.append(analyser.analyse(real).mouth_aperture)
+        rec_ap.append(analyser.analyse(rec).mouth_aperture)
+        jaw.append(clip.gt["mouth"][:n, 0])
+    ra, ca, j = (np.concatenate(v) for v in (real_ap, rec_ap, jaw))
+    return {
+        "code_jaw_r2": float(r2),
+        "aperture_corr_real": _corr(ra, j),
+        "aperture_corr_recon": _corr(ca, j),
+        "aperture_ratio": float(np.nanstd(ca) / np.nanstd(ra)),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, type=Path, help="a rep=lia run directory")
+    p.add_argument("--split", default="test")
+    p.add_argument("--clips", type=int, default=4)
+    p.add_argument("--frames", type=int, default=150)
+    args = p.parse_args(argv)
+    out = measure(*load_rep(args.run), args.split, args.clips, args.frames)
+    for k, v in out.items():
+        print(f"{k:22s} {v:.3f}")
+
+
+if __name__ == "__main__":
+    main()
