@@ -129,11 +129,11 @@ def test_nonrigid_part_removes_affine_motion_and_keeps_the_rest(seed, scale):
     pts = torch.rand(2, 40, 2, generator=g, dtype=torch.float64) * 1.6 - 0.8
     a = torch.randn(2, 2, 2, generator=g, dtype=torch.float64) * scale
     affine = pts @ a + torch.randn(2, 1, 2, generator=g, dtype=torch.float64)
-    assert nonrigid_part(affine, pts).abs().max() < 1e-6 * (1 + scale)
+    assert nonrigid_part(affine, pts).abs().max() < 1e-5 * (1 + scale)
     bump = torch.zeros_like(pts)
     bump[:, :3, 1] = 0.05  # three points move down, the rest hold
     r = nonrigid_part(affine + bump, pts)
-    torch.testing.assert_close(nonrigid_part(r, pts), r, atol=1e-6, rtol=0)  # the ridge: not exact
+    torch.testing.assert_close(nonrigid_part(r, pts), r, atol=1e-5 * (1 + scale), rtol=0)  # the ridge: not exact
     assert r.abs().sum() > 0.5 * bump.abs().sum()
 
 
