@@ -19,7 +19,7 @@ from sandbox.data.clips import ClipStore
 from sandbox.geometry.rotation import rotvec_to_euler
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
+def corr(a: np.ndarray, b: np.ndarray) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
     return float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 and a[ok].std() > 0 else float("nan")
 
@@ -47,8 +47,8 @@ def measure(store: ClipStore, split: str, n_clips: int) -> dict[str, float]:
         "pitch_mae_deg": float(np.nanmean(e[:, 1])),
         "roll_mae_deg": float(np.nanmean(e[:, 2])),
         "max_pose_excursion_deg": float(np.max(maxdeg)),
-        "mouth_aperture_corr": _corr(np.concatenate(mouth_m), np.concatenate(mouth_t)),
-        "eye_openness_corr": _corr(np.concatenate(eye_m), np.concatenate(eye_t)),
+        "mouth_aperture_corr": corr(np.concatenate(mouth_m), np.concatenate(mouth_t)),
+        "eye_openness_corr": corr(np.concatenate(eye_m), np.concatenate(eye_t)),
         "missing_fraction": float(np.mean(missing)),
     }
 

@@ -19,20 +19,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
+from experiments.analyser_accuracy import corr
 from renderers.lia import LiaRenderer
 from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
+from sandbox.data.frames import to_tensor
 from sandbox.pipeline.components import build_rep, load_state
+from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    return float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 and a[ok].std() > 0 else float("nan")
 
 
 def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
@@ -44,42 +41,36 @@ def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
     return rep.eval(), LiaRenderer(rep), ClipStore(Path(art["data"]["path"]) / "dataset")
 
 
-def codes(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int):
+    """Per clip: (real frames uint8 [n, H, W, 3], encoded motion [n, dim] in the rep's space, jaw-open track [n])."""
     for cid in ids:
         clip = store.load(cid)
         n = min(frames, clip.num_frames)
-        f = torch.from_numpy(np.asarray(clip.frames[:n])).permute(0, 3, 1, 2).float() / 255
-        xs.append(rep.coefficients(rep.encode(f)).numpy())
-        ys.append(clip.gt["mouth"][:n, 0])
-    return np.concatenate(xs), np.concatenate(ys)
+        real = np.asarray(clip.frames[:n])
+        yield real, rep.encode(to_tensor(real)), jaw_target(clip, n)
 
 
 def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, split: str, n_clips: int, frames: int,
             n_train: int = 24) -> dict[str, float]:  # fmt: skip
-    x, y = codes(rep, store, store.ids("train")[:n_train], frames)
-    a = np.c_[x, np.ones(len(x))]
-    coef = np.linalg.lstsq(a, y, rcond=None)[0]
-    xt, yt = codes(rep, store, store.ids(split)[:n_clips], frames)
-    pred = np.c_[xt, np.ones(len(xt))] @ coef
-    r2 = 1 - np.mean((pred - yt) ** 2) / np.var(yt)
+    x, y = [], []
+    for _, motion, j in encoded(rep, store, store.ids("train")[:n_train], frames):
+        x.append(rep.coefficients(motion).numpy()), y.append(j)
+    x, y = np.concatenate(x), np.concatenate(y)
+    coef = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)[0]
 
     analyser = FaceAnalyser(video=True)
-    real_ap, rec_ap, jaw = [], [], []
-    for cid in store.ids(split)[:n_clips]:
-        clip = store.load(cid)
-        n = min(frames, clip.num_frames)
-        real = np.asarray(clip.frames[:n])
-        motion = rep.encode(torch.from_numpy(real).permute(0, 3, 1, 2).float() / 255).numpy()
-        rec = render_motion(rep, renderer, real[0], motion)
+    codes, real_ap, rec_ap, jaw = [], [], [], []
+    for real, motion, j in encoded(rep, store, store.ids(split)[:n_clips], frames):
+        rec = render_motion(rep, renderer, real[0], motion.numpy())
+        codes.append(rep.coefficients(motion).numpy()), jaw.append(j)
         real_ap.append(analyser.analyse(real).mouth_aperture)
         rec_ap.append(analyser.analyse(rec).mouth_aperture)
-        jaw.append(clip.gt["mouth"][:n, 0])
-    ra, ca, j = (np.concatenate(v) for v in (real_ap, rec_ap, jaw))
+    xt, ra, ca, j = (np.concatenate(v) for v in (codes, real_ap, rec_ap, jaw))
+    pred = np.c_[xt, np.ones(len(xt))] @ coef
     return {
-        "code_jaw_r2": float(r2),
-        "aperture_corr_real": _corr(ra, j),
-        "aperture_corr_recon": _corr(ca, j),
+        "code_jaw_r2": float(1 - np.mean((pred - j) ** 2) / np.var(j)),
+        "aperture_corr_real": corr(ra, j),
+        "aperture_corr_recon": corr(ca, j),
         "aperture_ratio": float(np.nanstd(ca) / np.nanstd(ra)),
     }
 

@@ -51,19 +51,14 @@ def landmark_l1(err: torch.Tensor, points: torch.Tensor, valid: torch.Tensor | N
     return (per * valid).sum() / valid.sum().clamp_min(1.0)
 
 
-def landmark_flow_error(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source: torch.Tensor) -> torch.Tensor:
-    """Supervise a backward warp with corresponding landmarks: where the driving frame has landmark i,
-    the warp must sample the source at the source's landmark i. Returns the miss [B, N, 2].
-
-    flow [B, 2, h, w]: offsets added to the identity grid (normalised units, align_corners=False);
-    lmk_* [B, N, 2] normalised to [-1, 1] (x = 2 * px / W - 1). Resolution-independent, so every scale
-    of a flow-warping decoder can use it."""
-    grid = lmk_driving[:, :, None, :]  # [B, N, 1, 2]
-    at = F.grid_sample(flow, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0]
-    return lmk_driving + at.transpose(1, 2) - lmk_source
-
-
 def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source: torch.Tensor,
                        valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean |landmark_flow_error| over the pairs that have landmarks (valid [B], None = all)."""
-    return landmark_l1(landmark_flow_error(flow, lmk_driving, lmk_source), lmk_source, valid)
+    """Supervise a backward warp with corresponding landmarks: where the driving frame has landmark i,
+    the warp must sample the source at the source's landmark i.
+
+    flow [B, 2, h, w]: offsets added to the identity grid (normalised units, align_corners=False);
+    lmk_* [B, N, 2] normalised to [-1, 1] (x = 2 * px / W - 1); valid [B] weights pairs that have
+    landmarks. Resolution-independent, so every scale of a flow-warping decoder can use it."""
+    grid = lmk_driving[:, :, None, :]  # [B, N, 1, 2]
+    at = F.grid_sample(flow, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0]
+    return landmark_l1(lmk_driving + at.transpose(1, 2) - lmk_source, lmk_source, valid)
