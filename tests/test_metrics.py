@@ -239,6 +239,24 @@ def test_write_report(tmp_path: Path):
     assert "> 20% of frames missing for static" in text and "for run" not in text
 
 
+def _sync_rows(run: float, rec: float, gt_offset: float = 0.0, run_pfid: float = 4.5) -> dict:
+    return {"run": {"sync_confidence": run, "p_fid": run_pfid}, "reconstruction": {"sync_confidence": rec},
+            "ground_truth": {"sync_confidence": 0.75, "sync_offset": gt_offset},
+            "static": {"sync_confidence": 0.15, "p_fid": 6.5}, "energy": {"sync_confidence": 0.25}}
+
+
+def test_comparison_flags_say_where_a_run_falls_short():
+    assert rep.comparison_flags(_sync_rows(run=0.40, rec=0.64)) == []  # beats both, below static P-FID
+    # the default lia run: below the heuristic, and so is real motion re-rendered -> the rep is the limit
+    (flag,) = rep.comparison_flags(_sync_rows(run=0.18, rec=0.285))
+    assert "not above the energy heuristic (0.250)" in flag and "static head" not in flag
+    assert "reconstruction row" in flag and "0.285" in flag
+    (flag,) = rep.comparison_flags(_sync_rows(run=0.10, rec=0.64))  # the generator's fault alone
+    assert "static head (0.150) or the energy heuristic" in flag and "reconstruction" not in flag
+    flags = rep.comparison_flags(_sync_rows(run=0.40, rec=0.64, gt_offset=3.0, run_pfid=7.0))
+    assert any("metric suspect" in f for f in flags) and any("P-FID 7 is not below" in f for f in flags)
+
+
 def test_metrics_json_roundtrip_is_strict_json(tmp_path: Path):
     rows = {"run": {"psnr": float("inf"), "x": np.float32(1.5), "n": np.int64(3), "nan": float("nan")}}
     p = rep.write_metrics_json(tmp_path, rows, extra={"device": speed.device_name()})

@@ -202,6 +202,36 @@ def missing_flags(rows: Mapping[str, Mapping[str, Any]], threshold: float = MISS
     return out
 
 
+def _finite(rows: Mapping[str, Mapping[str, Any]], row: str, col: str) -> float | None:
+    v = rows.get(row, {}).get(col)
+    return float(v) if isinstance(v, (int, float, np.floating)) and math.isfinite(v) else None
+
+
+def comparison_flags(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Plain findings from the baseline rows: a lip-sync metric that does not separate the ground truth
+    from a still head, a run that does not beat a baseline, and whether the reconstruction row (real
+    motion through the same representation and renderer) shows the limit is upstream of the generator."""
+    out = []
+    conf = {r: _finite(rows, r, "sync_confidence") for r in ("run", "ground_truth", "reconstruction", "static", "energy")}
+    gt, gt_off, static = conf["ground_truth"], _finite(rows, "ground_truth", "sync_offset"), conf["static"]
+    if gt is not None and (gt_off != 0 or (static is not None and gt <= static)):
+        out.append(f"lip-sync metric suspect: ground truth scores {gt:.3f} at offset {gt_off} (static head: {static})")
+    run = conf["run"]
+    behind = [f"the {name} ({v:.3f})" for name, v in (("static head", static), ("energy heuristic", conf["energy"]))
+              if run is not None and v is not None and run <= v]  # fmt: skip
+    if behind:
+        msg = f"run sync confidence {run:.3f} is not above " + " or ".join(behind)
+        rec, cap = conf["reconstruction"], max(v for v in (static, conf["energy"]) if v is not None)
+        if rec is not None and rec <= cap + 0.1:
+            msg += (f"; real motion through this representation and renderer (reconstruction row) reaches only "
+                    f"{rec:.3f}, so they limit lip sync before the generator does")
+        out.append(msg)
+    pf, ps = _finite(rows, "run", "p_fid"), _finite(rows, "static", "p_fid")
+    if pf is not None and ps is not None and pf >= ps:
+        out.append(f"run P-FID {pf:.3g} is not below the static head's {ps:.3g}")
+    return out
+
+
 def flag_item(flag: str) -> str:
     """A markdown list item; a leading '>' is escaped so it does not turn into a blockquote."""
     return f"- \\{flag}" if flag.startswith(">") else f"- {flag}"

@@ -33,6 +33,7 @@ from sandbox.constants import FPS, SAMPLES_PER_FRAME
 from sandbox.metrics import image, motion
 from sandbox.metrics.baselines import static_motion
 from sandbox.metrics.report import (
+    comparison_flags,
     metric_definitions,
     missing_flags,
     plot_losses,
@@ -288,7 +289,7 @@ def full_eval(
         plot_pose(analyses["run"][0].pose, truth[0].pose, plots / "pose.png")
     plot_losses(inputs.train_dir / "logs", plots / "loss.png")
 
-    flags = list(dict.fromkeys(flags + missing_flags(rows)))
+    flags = list(dict.fromkeys(flags + missing_flags(rows) + comparison_flags(rows)))
     series = read_lightning_csv(inputs.train_dir / "logs")
     fit_info = _read_json(inputs.fit_dir / "info.json") if inputs.fit_dir else {}
     extra = {
