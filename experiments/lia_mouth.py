@@ -1,6 +1,6 @@
 """Does a fitted lia auto-encoder carry the mouth, and if not, is it the code or the decoder?
 
-    python -m experiments.lia_mouth --run RUN_DIR [--split test] [--clips 4] [--frames 150]
+    python -m experiments.lia_mouth --run RUN_DIR [--split test] [--clips 4] [--frames 150] [--oracle-clips 2]
 
 RUN_DIR is a rep=lia run directory (its config.yaml and artifacts.json name the fit and the data).
 For each clip, the real frames are encoded and re-drawn from the clip's first frame (the eval's
@@ -11,6 +11,11 @@ For each clip, the real frames are encoded and re-drawn from the clip's first fr
 * aperture_corr_real / _recon: correlation of the analyser's mouth aperture with the jaw coefficient,
   on the real frames and on the re-drawn ones: does the decoder draw what the code carries?
 * aperture_ratio: std of the re-drawn aperture over std of the real one (amplitude kept).
+* open_minus_closed_real / _encoded / _optimised: on the 6 most open and 6 most closed frames of
+  ``--oracle-clips`` train clips, the analyser's mean aperture of the open ones minus the closed ones,
+  in the real frames, re-drawn from their code, and re-drawn from a code optimised per frame (Adam on
+  the image L1 through the frozen decoder). If even the optimised code draws no open mouth, no code
+  can: the decoder, not the encoder, is what loses the mouth.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from experiments.analyser_accuracy import corr
@@ -26,7 +32,7 @@ from renderers.lia import LiaRenderer
 from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
-from sandbox.data.frames import to_tensor
+from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.pipeline.components import build_rep, load_state
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
@@ -75,14 +81,47 @@ def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, spl
     }
 
 
+def optimised_code(rep: LiaRepresentation, source: np.ndarray, frames: np.ndarray, steps: int = 150,
+                   lr: float = 0.05) -> np.ndarray:  # fmt: skip
+    """Re-draw ``frames`` uint8 [n, H, W, 3] from ``source`` with the code (rep space, per frame) that
+    minimises the image L1 through the frozen decoder, starting from the encoder's code."""
+    ref, target = rep.reference(to_tensor(source)), to_tensor(frames)
+    code = rep.encode(target).clone().requires_grad_(True)
+    opt = torch.optim.Adam([code], lr=lr)
+    for _ in range(steps):
+        loss = (rep.decode(ref, code) - target).abs().mean()
+        opt.zero_grad(), loss.backward(), opt.step()
+    with torch.no_grad():
+        return to_uint8(rep.decode(ref, code))
+
+
+def open_minus_closed(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, n_clips: int, frames: int,
+                      k: int = 6) -> dict[str, float]:  # fmt: skip
+    analyser = FaceAnalyser(video=False)  # the picked frames are not consecutive
+    ap: dict[str, list[float]] = {"real": [], "encoded": [], "optimised": []}
+    for real, motion, j in encoded(rep, store, store.ids("train")[:n_clips], frames):
+        order = np.argsort(j)
+        pick = np.r_[order[-k:], order[:k]]  # open first
+        drawn = {"real": real[pick], "encoded": render_motion(rep, renderer, real[0], motion[pick].numpy()),
+                 "optimised": optimised_code(rep, real[0], real[pick])}  # fmt: skip
+        for name, imgs in drawn.items():
+            a = analyser.analyse(imgs).mouth_aperture
+            ap[name].append(float(np.nanmean(a[:k]) - np.nanmean(a[k:])))
+    return {f"open_minus_closed_{name}": float(np.mean(v)) for name, v in ap.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, type=Path, help="a rep=lia run directory")
     p.add_argument("--split", default="test")
     p.add_argument("--clips", type=int, default=4)
     p.add_argument("--frames", type=int, default=150)
+    p.add_argument("--oracle-clips", type=int, default=2, help="train clips for the optimised-code check (0: skip)")
     args = p.parse_args(argv)
-    out = measure(*load_rep(args.run), args.split, args.clips, args.frames)
+    loaded = load_rep(args.run)
+    out = measure(*loaded, args.split, args.clips, args.frames)
+    if args.oracle_clips > 0:
+        out |= open_minus_closed(*loaded, args.oracle_clips, args.frames)
     for k, v in out.items():
         print(f"{k:22s} {v:.3f}")
 

@@ -190,9 +190,9 @@ class LiaRepresentation(Representation):
     def reference_motion(self, ref: LiaReference) -> torch.Tensor:
         return ref.motion
 
-    @torch.no_grad()
     def decode(self, ref: LiaReference, motion: torch.Tensor) -> torch.Tensor:
-        """motion [B, dim] un-normalised -> frames [B, 3, S, S] in [0, 1]."""
+        """motion [B, dim] un-normalised -> frames [B, 3, S, S] in [0, 1]; differentiable in ``motion``
+        (the renderer calls it without gradients; experiments.lia_mouth optimises a code through it)."""
         r = self.to_latent(motion.to(ref.identity))
         feats = [f.expand(r.shape[0], -1, -1, -1) for f in ref.feats]
         source = None if ref.image is None else ref.image.expand(r.shape[0], -1, -1, -1)

@@ -169,6 +169,22 @@ def test_coeff_and_latent_spaces_render_the_same_frames():
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+def test_optimised_code_draws_the_target_closer_than_the_encoded_code():
+    """experiments.lia_mouth's oracle: decode is differentiable in the motion, and optimising a code
+    through the frozen decoder lowers the image L1 below what the encoder's code gives."""
+    from experiments.lia_mouth import optimised_code
+    from sandbox.data.frames import to_tensor
+    from sandbox.pipeline.render import render_motion
+
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space="coeff", **TINY)
+    frames = (np.random.default_rng(0).random((3, 32, 32, 3)) * 255).astype(np.uint8)
+    before = to_tensor(render_motion(rep, LiaRenderer(rep), frames[0], rep.encode(to_tensor(frames)).numpy()))
+    after = to_tensor(optimised_code(rep, frames[0], frames, steps=30))
+    target = to_tensor(frames)
+    assert (after - target).abs().mean() < (before - target).abs().mean() - 1e-3
+
+
 # -- data pairs -------------------------------------------------------------------------------------
 def test_pairs_shapes_same_clip_and_masks(store):
     ds = FramePairs(store, "train", 32, fixed=True)

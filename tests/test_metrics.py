@@ -75,6 +75,19 @@ def test_lip_sync_unrelated_track_has_low_confidence():
     assert sync.lip_sync(m, v)["confidence"] < 0.35
 
 
+def test_lip_sync_chance_level_is_taken_off():
+    """Peak minus median is ~0.2-0.3 for unrelated tracks (the best of 31 noisy lags); with the chance
+    level from shifted tracks taken off, unrelated mouths average ~0 and a synced one stays high."""
+    runs = [sync.lip_sync(_shifted(0, seed=s)[0], _shifted(0, seed=100 + s)[1]) for s in range(20)]
+    raw = np.mean([r["confidence"] + r["chance_confidence"] for r in runs])
+    assert raw > 0.15  # the bias the correction removes
+    assert abs(np.mean([r["confidence"] for r in runs])) < 0.08
+    r = sync.lip_sync(*_shifted(0, seed=3))
+    assert r["confidence"] > 0.7 and r["chance_confidence"] < 0.4
+    short = sync.lip_sync(*(x[:40] for x in _shifted(0, seed=3)))  # too short to shift out of alignment
+    assert short["chance_confidence"] == 0.0
+
+
 def test_detrending_removes_slow_drift():
     m, v = _shifted(2, seed=5)
     drift = np.linspace(0, 20, T)  # head moving towards the camera dwarfs the mouth signal

@@ -28,7 +28,7 @@ import numpy as np
 from sandbox.constants import FPS
 from sandbox.errors import InputFileError
 
-METRICS_VERSION = "1"
+METRICS_VERSION = "2"  # 2: sync_confidence has its chance level (shifted track) taken off
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 MISSING_FLAG_THRESHOLD = 0.2
@@ -40,7 +40,8 @@ _DEFINITIONS: dict[str, Definition] = {
     "sync_offset": ("best-lag offset in frames between mouth aperture and the audio's jaw-open track; "
                     "positive = video lags audio (mean over clips)", None),
     "sync_abs_offset": ("mean |best-lag offset| in frames", False),
-    "sync_confidence": ("peak minus median normalised cross-correlation over lags -15..15 (LSE-C analogue)", True),
+    "sync_confidence": ("peak minus median normalised cross-correlation over lags -15..15 (LSE-C analogue), "
+                        "minus the same for the jaw-open track shifted out of alignment (chance ~0)", True),
     "sync_corr0": ("correlation of mouth aperture with the jaw-open track at lag 0", True),
     "missing_fraction": ("fraction of frames where the face analyser found no face", False),
     # motion realism (GoHD / FLOAT)
