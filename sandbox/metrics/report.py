@@ -193,19 +193,19 @@ def markdown_table(rows: Mapping[str, Mapping[str, Any]], definitions: Mapping[s
     return "\n".join(lines)
 
 
-def missing_flags(rows: Mapping[str, Mapping[str, Any]], threshold: float = MISSING_FLAG_THRESHOLD) -> list[str]:
-    """A flag for every row whose ``missing_fraction`` exceeds ``threshold``."""
-    out = []
-    for name, r in rows.items():
-        mf = r.get("missing_fraction")
-        if isinstance(mf, (int, float, np.floating)) and math.isfinite(mf) and mf > threshold:
-            out.append(f"> {threshold:.0%} of frames missing for {name} ({mf:.1%})")
-    return out
-
-
 def _finite(rows: Mapping[str, Mapping[str, Any]], row: str, col: str) -> float | None:
     v = rows.get(row, {}).get(col)
     return float(v) if isinstance(v, (int, float, np.floating)) and math.isfinite(v) else None
+
+
+def missing_flags(rows: Mapping[str, Mapping[str, Any]], threshold: float = MISSING_FLAG_THRESHOLD) -> list[str]:
+    """A flag for every row whose ``missing_fraction`` exceeds ``threshold``."""
+    out = []
+    for name in rows:
+        mf = _finite(rows, name, "missing_fraction")
+        if mf is not None and mf > threshold:
+            out.append(f"> {threshold:.0%} of frames missing for {name} ({mf:.1%})")
+    return out
 
 
 def comparison_flags(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
