@@ -26,7 +26,7 @@ from torch import nn
 
 from renderers.basis import orthonormal_basis
 from renderers.flow_warp import FlowWarpDecoder
-from renderers.image_encoder import ImageEncoder
+from renderers.image_encoder import ImageEncoder, he_init
 from representations.base import Representation
 from sandbox.config import forwards_kwargs
 from sandbox.world.topology import N_LANDMARKS
@@ -59,7 +59,7 @@ class LiaAutoEncoder(nn.Module):
         layers: list[nn.Module] = []
         for _ in range(cfg.mlp_layers):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]
-        self.motion_mlp = nn.Sequential(*layers, nn.Linear(d, cfg.motion_dim))
+        self.motion_mlp = he_init(nn.Sequential(*layers, nn.Linear(d, cfg.motion_dim)))
         self.basis_weight = nn.Parameter(torch.randn(d, cfg.motion_dim))
         # training-only probe (used when fit(landmark_flow > 0)): lambda(D) - lambda(S) must predict the
         # landmark displacement, so the motion code varies with the motion from the first steps
@@ -87,7 +87,8 @@ class LiaAutoEncoder(nn.Module):
         if not return_aux:
             return out
         img, flows = out
-        return {"image": img, "flows": flows, "displacement": self.motion_probe(lam[b:] - lam[:b]).view(b, -1, 2)}
+        delta = lam[b:] - lam[:b]
+        return {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2), "code_delta": delta}
 
 
 @dataclass
@@ -213,6 +214,9 @@ class LiaRepresentation(Representation):
         seed: int = 0,
         landmark_flow: float = 0.0,
         landmark_nonrigid: float = 0.0,
+        flow_min_size: int = 0,
+        flow_nonrigid: float = 0.0,
+        motion_readout: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer, fit the
@@ -229,15 +233,34 @@ class LiaRepresentation(Representation):
         probe errors' non-rigid part, since head motion moves the lips by pixels and the jaw by ~1 px at
         128 px, and the default fit's code keeps no jaw (experiments.lia_mouth: R^2 0.03 in-sample).
         Measured at 1500 steps: 3 gives in-sample R^2 0.23 but held-out -3.2 and val PSNR 21.2 dB
-        (22.2 without); 10 loses the head motion too."""
+        (22.2 without); 10 loses the head motion too.
+
+        ``flow_min_size`` / ``flow_nonrigid`` (sandbox additions): the landmark term covers only warp
+        fields of at least that many pixels, and the non-rigid part of their landmark errors (what no
+        affine head motion explains: the jaw, the lids) weighs ``flow_nonrigid`` more.
+        ``motion_readout`` > 0 (sandbox addition): a training-only linear readout from lambda(D) -
+        lambda(S) to the pair's 3dmm motion difference (gt pose, exp, gaze; standardised), squared error,
+        so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README)."""
+
         from sandbox.trainers.factory import seed_everything
 
         seed_everything(seed)
         weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
         pairs = FramePairs(data, "train", self.config.size, seed=seed)
+        # training-only linear readout lambda(D) - lambda(S) -> 3dmm motion difference (not saved)
+        readout = nn.Linear(self.config.motion_dim, pairs.motion_dim) if motion_readout > 0 and pairs.motion_dim else None
+        aux = landmark_flow > 0 or readout is not None
+
+        def predict(b):
+            out = self.ae(b["source"], b["driving"], return_aux=aux)
+            if readout is not None:
+                out["motion_readout"] = readout(out["code_delta"])
+            return out
+
         module = ImageReconstructionModule(
-            self.ae, lambda b: self.ae(b["source"], b["driving"], return_aux=landmark_flow > 0), lr, weights,
+            nn.ModuleDict({"ae": self.ae, "readout": readout or nn.Identity()}), predict, lr, weights,
             COMPONENTS, landmark_flow=landmark_flow, nonrigid=landmark_nonrigid,
+            flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
         )
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
         self._fit_normalizer(pairs, norm_frames)

@@ -30,14 +30,18 @@ def _blob_clip(cid: str, seed: int, T: int = 8, H: int = 48) -> Clip:
     yy, xx = np.mgrid[0:H, 0:H].astype(np.float32)
     bg, fg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     template = rng.normal(0, 6, (478, 2)).astype(np.float32)
-    frames, lmk = [], []
+    frames, lmk, motion = [], [], []
     for t in range(T):
         cx, cy = H / 2 + 8 * np.sin(t / 2 + seed), H / 2 + 6 * np.cos(t / 3 + seed)
         r = 9 + 3 * np.sin(t)
         a = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r**2))[..., None]
         frames.append((bg * (1 - a) + fg * a).astype(np.uint8))
         lmk.append(np.clip(template + [cx, cy], 0, H - 1))
-    return Clip(cid, np.stack(frames), np.zeros(T * 640, np.float32), gt={"lmk2d": np.stack(lmk).astype(np.float32)})
+        motion.append([cx, cy, r])
+    m = np.asarray(motion, np.float32)
+    gt = {"lmk2d": np.stack(lmk).astype(np.float32), "pose": np.pad(m[:, :2], ((0, 0), (0, 4))),
+          "exp": m[:, 2:], "gaze": np.zeros((T, 2), np.float32)}  # 3dmm-like motion: the readout's target
+    return Clip(cid, np.stack(frames), np.zeros(T * 640, np.float32), gt=gt)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +204,20 @@ def test_pairs_shapes_same_clip_and_masks(store):
     torch.testing.assert_close(item["source"][:, 0, 0], corner, atol=0.02, rtol=0)
 
 
+def test_pairs_motion_delta_is_the_standardised_motion_difference(store):
+    ds = FramePairs(store, "train", 32, fixed=True)
+    assert ds.motion_dim == 6 + 1 + 2
+    # constant dimensions (pose 2..5, gaze) keep scale 1; moving ones are scaled by their std
+    assert np.all(ds.motion_scale[2:6] == 1) and np.all(ds.motion_scale[7:] == 1) and ds.motion_scale[0] > 1
+    for i in (0, 5, 17):
+        ci, t = ds.index[i]
+        clip = ds.clips[ci]
+        s = ds._source_frame(i, clip.num_frames)
+        m = np.concatenate([clip.gt["pose"], clip.gt["exp"], clip.gt["gaze"]], axis=1)
+        np.testing.assert_allclose(ds[i]["motion_delta"].numpy(), (m[t] - m[s]) / ds.motion_scale, rtol=1e-5, atol=1e-6)
+        assert ds[i]["has_motion"].item() == 1.0
+
+
 def test_component_masks_follow_scaled_landmarks():
     from sandbox.world.topology import contours
 
@@ -259,3 +277,49 @@ def test_landmark_supervision_terms_are_trained_when_asked():
     assert total.item() > base.item() + 5.0 * 0.05
     total.backward()
     assert ae.motion_probe.weight.grad.abs().sum() > 0 and ae.motion_mlp[0].weight.grad.abs().sum() > 0
+
+    # flow_min_size drops the coarse scales from the flow term; motion_readout adds its own term
+    readout = torch.nn.Linear(4, 3)
+    batch.update(motion_delta=torch.randn(b, 3), has_motion=torch.ones(b))
+
+    def with_readout(x):
+        out = ae(x["source"], x["driving"], return_aux=True)
+        out["motion_readout"] = readout(out["code_delta"])
+        return out
+
+    terms = {}
+    for name, kw in {"all": {}, "fine": {"flow_min_size": 16, "motion_readout": 1.0}}.items():
+        mod = ImageReconstructionModule(ae, with_readout, 1e-3, {}, ("mouth", "eyes"), landmark_flow=5.0, **kw)
+        mod.log_dict = lambda d, name=name, **kw: terms.update({name: d})
+        mod.training_step(batch, 0)
+    assert "train/readout" in terms["fine"] and "train/readout" not in terms["all"]
+    out = with_readout(batch)
+    from sandbox.losses.image import landmark_flow_loss
+
+    fine = [f for f, _ in out["flows"] if f.shape[-1] >= 16]
+    assert len(fine) < len(out["flows"])
+    expect = torch.stack([landmark_flow_loss(f, lmk_s + 0.1, lmk_s, batch["has_lmk"]) for f in fine]).mean()
+    torch.testing.assert_close(terms["fine"]["train/flow"], expect.detach())
+    expect_ro = (out["motion_readout"] - batch["motion_delta"]).pow(2).mean()
+    torch.testing.assert_close(terms["fine"]["train/readout"], expect_ro.detach())
+
+
+def test_he_init_lets_the_encoder_latent_vary_with_the_image():
+    """With PyTorch's default init the latent was ~constant across images (std over a batch 2e-5 at
+    128 px): the motion code had nothing to start from."""
+    from renderers.image_encoder import he_init
+
+    torch.manual_seed(0)
+    imgs = torch.rand(8, 3, 64, 64) * torch.rand(8, 1, 1, 1)  # images of different brightness
+
+    def variation(enc):  # std of the latent across images, relative to its size
+        w, _ = enc(imgs)
+        return (w.std(0).mean() / w.abs().mean()).item()
+
+    enc = ImageEncoder(64, 32, ch_min=8, ch_max=32)
+    default = ImageEncoder(64, 32, ch_min=8, ch_max=32)
+    for m in default.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.reset_parameters()  # PyTorch's default init, undoing he_init
+    assert variation(enc) > 0.05 and variation(enc) > 10 * variation(default)
+    assert he_init(default) is default

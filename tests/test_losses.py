@@ -118,6 +118,20 @@ def test_landmark_flow_loss_against_hand_computation():
     assert loss.item() == pytest.approx(0.15, abs=1e-6)
 
 
+def test_landmark_flow_loss_nonrigid_weights_only_the_non_affine_error():
+    from sandbox.losses.image import landmark_flow_loss
+
+    g = torch.Generator().manual_seed(0)
+    lmk = torch.rand(1, 40, 2, generator=g) * 1.6 - 0.8
+    zero = torch.zeros(1, 2, 16, 16)
+    shifted = lmk + torch.tensor([0.1, -0.05])  # a head shift: affine, the nonrigid term ignores it
+    assert landmark_flow_loss(zero, lmk, shifted, nonrigid=10.0).item() == pytest.approx(
+        landmark_flow_loss(zero, lmk, shifted).item(), abs=1e-5)
+    jaw = lmk.clone()
+    jaw[:, :5, 1] += 0.1  # five points move alone: a jaw opening
+    assert landmark_flow_loss(zero, lmk, jaw, nonrigid=10.0).item() > 3 * landmark_flow_loss(zero, lmk, jaw).item()
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.1, 3.0))
 def test_nonrigid_part_removes_affine_motion_and_keeps_the_rest(seed, scale):

@@ -16,6 +16,7 @@ from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor
 
 COMPONENTS = ("mouth", "eyes")
+MOTION_KEYS = ("pose", "exp", "gaze")  # gt keys of the 3dmm motion (world truth or analyser estimates)
 _SHIFT = 4  # fillPoly sub-pixel bits: vertices in 1/16 pixel
 
 
@@ -70,6 +71,13 @@ class FramePairs(Dataset):
         self.index = [(ci, t) for ci, clip in enumerate(self.clips) for t in range(clip.num_frames)]
         if not self.index:
             raise ValueError(f"split {split!r} of {store.root} has no frames")
+        # per-dimension scale of the 3dmm motion over the split, so every dimension of a motion
+        # difference counts alike in a readout loss (constant dimensions keep scale 1)
+        with_motion = [c for c in self.clips if all(k in c.gt for k in MOTION_KEYS)]
+        self.motion_dim = sum(with_motion[0].gt[k].shape[1] for k in MOTION_KEYS) if with_motion else 0
+        if with_motion:
+            std = np.concatenate([self._motion(c) for c in with_motion]).std(0)
+            self.motion_scale = np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -79,6 +87,10 @@ class FramePairs(Dataset):
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
             return int(torch.randint(n, (1,), generator=g))
         return int(torch.randint(n, (1,)))
+
+    @staticmethod
+    def _motion(clip) -> np.ndarray:
+        return np.concatenate([clip.gt[k] for k in MOTION_KEYS], axis=1).astype(np.float32)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ci, t = self.index[i]
@@ -96,6 +108,11 @@ class FramePairs(Dataset):
             masks = np.zeros((len(COMPONENTS), self.size, self.size), np.float32)
             lmk_s = lmk_d = np.zeros((n_lmk, 2), np.float32)
             has_lmk = 0.0
+        if self.motion_dim and all(k in clip.gt for k in MOTION_KEYS):
+            m = self._motion(clip)
+            motion_delta, has_motion = (m[t] - m[s]) / self.motion_scale, 1.0
+        else:
+            motion_delta, has_motion = np.zeros(self.motion_dim, np.float32), 0.0
         return {
             "source": to_tensor(resize_frame(clip.frames[s], self.size)),
             "driving": to_tensor(resize_frame(drv, self.size)),
@@ -103,4 +120,6 @@ class FramePairs(Dataset):
             "lmk_source": torch.from_numpy(lmk_s),
             "lmk_driving": torch.from_numpy(lmk_d),
             "has_lmk": torch.tensor(has_lmk),
+            "motion_delta": torch.from_numpy(motion_delta),
+            "has_motion": torch.tensor(has_motion),
         }

@@ -52,7 +52,7 @@ def landmark_l1(err: torch.Tensor, points: torch.Tensor, valid: torch.Tensor | N
 
 
 def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source: torch.Tensor,
-                       valid: torch.Tensor | None = None) -> torch.Tensor:
+                       valid: torch.Tensor | None = None, nonrigid: float = 0.0) -> torch.Tensor:
     """Supervise a backward warp with corresponding landmarks: where the driving frame has landmark i,
     the warp must sample the source at the source's landmark i.
 
@@ -61,4 +61,4 @@ def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source
     landmarks. Resolution-independent, so every scale of a flow-warping decoder can use it."""
     grid = lmk_driving[:, :, None, :]  # [B, N, 1, 2]
     at = F.grid_sample(flow, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0]
-    return landmark_l1(lmk_driving + at.transpose(1, 2) - lmk_source, lmk_source, valid)
+    return landmark_l1(lmk_driving + at.transpose(1, 2) - lmk_source, lmk_source, valid, nonrigid)

@@ -44,7 +44,8 @@ class ImageReconstructionModule(L.LightningModule):
 
     def __init__(self, model: nn.Module, predict: Predict, lr: float, weights: dict[str, float],
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
-                 landmark_flow: float = 0.0, nonrigid: float = 0.0):  # fmt: skip
+                 landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
+                 flow_nonrigid: float = 0.0, motion_readout: float = 0.0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over scales) where the pairs have them;
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
@@ -52,6 +53,9 @@ class ImageReconstructionModule(L.LightningModule):
         super().__init__()
         self.landmark_flow = landmark_flow
         self.nonrigid = nonrigid
+        self.flow_min_size = flow_min_size
+        self.flow_nonrigid = flow_nonrigid
+        self.motion_readout = motion_readout
         self.model = model
         self.predict = predict
         self.lr = lr
@@ -66,11 +70,18 @@ class ImageReconstructionModule(L.LightningModule):
         terms = component_weighted_l1(pred, batch["driving"], batch["masks"], self.weights, self.components)
         if isinstance(out, dict) and self.landmark_flow > 0 and "lmk_driving" in batch:
             lmk_d, lmk_s, valid = batch["lmk_driving"], batch["lmk_source"], batch["has_lmk"]
-            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid) for f, _ in out["flows"]]).mean()
+            flows = [f for f, _ in out["flows"] if f.shape[-1] >= self.flow_min_size]
+            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid, self.flow_nonrigid) for f in flows]).mean()
             terms["loss"] = terms["loss"] + self.landmark_flow * terms["flow"]
             if "displacement" in out:
                 terms["probe"] = landmark_l1(out["displacement"] - (lmk_d - lmk_s), lmk_s, valid, self.nonrigid)
                 terms["loss"] = terms["loss"] + self.landmark_flow * terms["probe"]
+        if isinstance(out, dict) and self.motion_readout > 0 and "motion_readout" in out:
+            # squared error: a jaw that is shut in most pairs is not worth learning to an L1 (median) fit
+            per = (out["motion_readout"] - batch["motion_delta"]).pow(2).mean(1)
+            valid = batch["has_motion"]
+            terms["readout"] = (per * valid).sum() / valid.sum().clamp_min(1.0)
+            terms["loss"] = terms["loss"] + self.motion_readout * terms["readout"]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
         self.history.append(float(terms["loss"].detach()))
         return terms["loss"]
