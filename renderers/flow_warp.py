@@ -58,7 +58,6 @@ class ModulatedConv2d(nn.Module):
         # plain He-style init, no equalised-lr runtime scale: with Adam at the encoder's lr, N(0, 1)
         # weights scaled at run time moved ~10-25x slower (relative) than the encoder's plain convs
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel) / math.sqrt(in_ch * kernel * kernel))
-        self.scale = 1.0
         self.affine = nn.Linear(latent_dim, in_ch)
         nn.init.constant_(self.affine.bias, 1.0)  # styles start at 1: an unmodulated conv
         self.demodulate = demodulate
@@ -66,11 +65,10 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         style = self.affine(w)  # [B, in]
-        weight = self.weight * self.scale
-        out = F.conv2d(x * style[:, :, None, None], weight, padding=self.padding)
+        out = F.conv2d(x * style[:, :, None, None], self.weight, padding=self.padding)
         if self.demodulate:
             # ||W * s||_2 per (sample, out channel)
-            sq = torch.einsum("oikl,bi->bo", weight.pow(2), style.pow(2))
+            sq = torch.einsum("oikl,bi->bo", self.weight.pow(2), style.pow(2))
             out = out * torch.rsqrt(sq + 1e-8)[:, :, None, None]
         return out
 

@@ -73,10 +73,16 @@ class FramePairs(Dataset):
             raise ValueError(f"split {split!r} of {store.root} has no frames")
         # per-dimension scale of the 3dmm motion over the split, so every dimension of a motion
         # difference counts alike in a readout loss (constant dimensions keep scale 1)
-        with_motion = [c for c in self.clips if all(k in c.gt for k in MOTION_KEYS)]
-        self.motion_dim = sum(with_motion[0].gt[k].shape[1] for k in MOTION_KEYS) if with_motion else 0
-        if with_motion:
-            std = np.concatenate([self._motion(c) for c in with_motion]).std(0)
+        # (None for a clip without it); built once here, not per item
+        self.motions = [
+            np.concatenate([c.gt[k] for k in MOTION_KEYS], axis=1).astype(np.float32)
+            if all(k in c.gt for k in MOTION_KEYS) else None
+            for c in self.clips
+        ]
+        known = [m for m in self.motions if m is not None]
+        self.motion_dim = known[0].shape[1] if known else 0
+        if known:
+            std = np.concatenate(known).std(0)
             self.motion_scale = np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
     def __len__(self) -> int:
@@ -87,10 +93,6 @@ class FramePairs(Dataset):
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
             return int(torch.randint(n, (1,), generator=g))
         return int(torch.randint(n, (1,)))
-
-    @staticmethod
-    def _motion(clip) -> np.ndarray:
-        return np.concatenate([clip.gt[k] for k in MOTION_KEYS], axis=1).astype(np.float32)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ci, t = self.index[i]
@@ -108,8 +110,8 @@ class FramePairs(Dataset):
             masks = np.zeros((len(COMPONENTS), self.size, self.size), np.float32)
             lmk_s = lmk_d = np.zeros((n_lmk, 2), np.float32)
             has_lmk = 0.0
-        if self.motion_dim and all(k in clip.gt for k in MOTION_KEYS):
-            m = self._motion(clip)
+        m = self.motions[ci]
+        if m is not None:
             motion_delta, has_motion = (m[t] - m[s]) / self.motion_scale, 1.0
         else:
             motion_delta, has_motion = np.zeros(self.motion_dim, np.float32), 0.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sandbox.losses.motion import masked_mean
+
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean |pred - target| inside ``mask`` [B, 1, H, W] (soft masks weight pixels), over all channels."""
@@ -46,9 +48,7 @@ def landmark_l1(err: torch.Tensor, points: torch.Tensor, valid: torch.Tensor | N
     per = err.abs().mean(dim=(1, 2))
     if nonrigid > 0:
         per = per + nonrigid * nonrigid_part(err, points).abs().mean(dim=(1, 2))
-    if valid is None:
-        return per.mean()
-    return (per * valid).sum() / valid.sum().clamp_min(1.0)
+    return masked_mean(per, valid)
 
 
 def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source: torch.Tensor,

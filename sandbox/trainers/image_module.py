@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from sandbox.losses.image import landmark_flow_loss, landmark_l1, masked_component_l1, masked_l1
+from sandbox.losses.motion import masked_mean
 
 # batch -> predicted driving frames, or for landmark supervision a dict with "image", "flows"
 # ([(flow, mask)] per decoder scale) and optionally "displacement" ([B, N, 2] predicted landmark motion)
@@ -47,7 +48,10 @@ class ImageReconstructionModule(L.LightningModule):
                  landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
                  flow_nonrigid: float = 0.0, motion_readout: float = 0.0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
-        (sandbox.losses.image.landmark_flow_loss, averaged over scales) where the pairs have them;
+        (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
+        pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors) where the pairs
+        have them; ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
+        batch["motion_delta"] (pairs with has_motion);
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
         not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips)."""
         super().__init__()
@@ -79,8 +83,7 @@ class ImageReconstructionModule(L.LightningModule):
         if isinstance(out, dict) and self.motion_readout > 0 and "motion_readout" in out:
             # squared error: a jaw that is shut in most pairs is not worth learning to an L1 (median) fit
             per = (out["motion_readout"] - batch["motion_delta"]).pow(2).mean(1)
-            valid = batch["has_motion"]
-            terms["readout"] = (per * valid).sum() / valid.sum().clamp_min(1.0)
+            terms["readout"] = masked_mean(per, batch["has_motion"])
             terms["loss"] = terms["loss"] + self.motion_readout * terms["readout"]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
         self.history.append(float(terms["loss"].detach()))
