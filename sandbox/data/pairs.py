@@ -71,9 +71,9 @@ class FramePairs(Dataset):
         self.index = [(ci, t) for ci, clip in enumerate(self.clips) for t in range(clip.num_frames)]
         if not self.index:
             raise ValueError(f"split {split!r} of {store.root} has no frames")
-        # per-dimension scale of the 3dmm motion over the split, so every dimension of a motion
-        # difference counts alike in a readout loss (constant dimensions keep scale 1)
-        # (None for a clip without it); built once here, not per item
+        # each clip's 3dmm motion [T, D] (None where the clip has none), built once, not per item, and
+        # its per-dimension std over the split, so every dimension of a motion difference counts alike
+        # in a readout loss (constant dimensions keep scale 1)
         self.motions = [
             np.concatenate([c.gt[k] for k in MOTION_KEYS], axis=1).astype(np.float32)
             if all(k in c.gt for k in MOTION_KEYS) else None
@@ -81,9 +81,8 @@ class FramePairs(Dataset):
         ]
         known = [m for m in self.motions if m is not None]
         self.motion_dim = known[0].shape[1] if known else 0
-        if known:
-            std = np.concatenate(known).std(0)
-            self.motion_scale = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+        std = np.concatenate(known).std(0) if known else np.ones(0)
+        self.motion_scale = np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.index)
