@@ -6,7 +6,7 @@ generative process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from einops import repeat
@@ -23,18 +23,26 @@ class GuidedSampleOutput(SampleOutput):
 
 
 # -- audio ------------------------------------------------------------------------------------------
-def default_audio_encoder(audio_dim: int, hidden: int) -> nn.Module:
-    """FLOAT's audio projection (Linear -> LayerNorm -> SiLU) used when no encoder is injected."""
-    return nn.Sequential(nn.Linear(audio_dim, hidden), nn.LayerNorm(hidden), nn.SiLU())
+def default_audio_encoder(d_in: int, d_out: int) -> nn.Module:
+    """FLOAT's audio projection (Linear -> LayerNorm -> SiLU, each frame alone), used when no encoder is
+    injected."""
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.LayerNorm(d_out), nn.SiLU())
+
+
+AudioEncoderSpec = nn.Module | Callable[..., nn.Module] | None
 
 
 def build_audio_encoder(
-    audio_dim: int, hidden: int, audio_encoder: nn.Module | None = None, audio_hidden: int | None = None
+    audio_dim: int, hidden: int, audio_encoder: AudioEncoderSpec = None, audio_hidden: int | None = None
 ) -> tuple[nn.Module, int]:
-    """The injected encoder (its width from ``audio_hidden`` or its ``out_dim``) or the default one."""
-    if audio_encoder is None:
+    """(encoder, its width): FLOAT's projection when ``audio_encoder`` is None; a factory (what a config
+    node with ``_partial_: true`` builds, e.g. the pipeline's shared ``audio_encoder``) is called with
+    ``d_in=audio_dim, d_out=audio_hidden or hidden``; a module is used as given (its width from
+    ``audio_hidden`` or its ``out_dim``)."""
+    if audio_encoder is None or not isinstance(audio_encoder, nn.Module):
         audio_hidden = audio_hidden or hidden
-        return default_audio_encoder(audio_dim, audio_hidden), audio_hidden
+        make = audio_encoder or default_audio_encoder
+        return make(d_in=audio_dim, d_out=audio_hidden), audio_hidden
     if audio_hidden is None:
         audio_hidden = getattr(audio_encoder, "out_dim", None)
         if audio_hidden is None:

@@ -30,6 +30,7 @@ from torch import nn
 from generators.backbone import SinusoidalTimeEmbedding
 from generators.base import Generator
 from generators.conditioning import (
+    AudioEncoderSpec,
     GuidedSampleOutput,
     build_audio_encoder,
     check_cond_keys,
@@ -178,7 +179,7 @@ class ConformerDiffusion(Generator):
         drop_ref: float = 0.2,
         null: Literal["zero", "learned"] = "learned",
         prev_drop: float = 0.5,
-        audio_encoder: nn.Module | None = None,
+        audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
     ):
         """``betas``: (start, end) of GoHD's linear schedule over ``train_steps``. ``gamma``: eq. 3's γ

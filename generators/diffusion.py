@@ -36,6 +36,7 @@ from torch import nn
 from generators.backbone import Conditioning, MotionTransformer, SinusoidalTimeEmbedding
 from generators.base import Generator
 from generators.conditioning import (
+    AudioEncoderSpec,
     ContextStart,
     GuidedSampleOutput,
     Start,
@@ -177,7 +178,7 @@ class DiffusionGenerator(Generator):
         lambda_smooth: float = 0.5,
         parts: dict[str, slice] | None = None,
         part_weights: dict[str, float] | None = None,
-        audio_encoder: nn.Module | None = None,
+        audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
     ):
         """``sample_steps``: default 50 for DDIM, ``train_steps`` for DDPM. ``scales``: default guidance

@@ -22,6 +22,7 @@ from torchdiffeq import odeint
 from generators.backbone import Conditioning, MotionTransformer, SinusoidalTimeEmbedding
 from generators.base import Generator
 from generators.conditioning import (
+    AudioEncoderSpec,
     GuidedSampleOutput,
     build_audio_encoder,
     check_cond_keys,
@@ -34,8 +35,12 @@ from generators.conditioning import (
 from generators.guidance import Guidance
 from generators.windowing import generate_windows
 from sandbox.constants import N_EMOTIONS
-from sandbox.losses import flow_matching_loss, ot_interpolate, ot_target_velocity, velocity_loss
-
+from sandbox.losses import (
+    flow_matching_loss,
+    ot_interpolate,
+    ot_target_velocity,
+    velocity_loss,
+)
 
 FlowSampleOutput = GuidedSampleOutput  # nfe + branches
 __all__ = ["FlowGenerator", "FlowSampleOutput", "default_audio_encoder"]
@@ -73,7 +78,7 @@ class FlowGenerator(Generator):
         lambda_ot: float = 1.0,
         lambda_vel: float = 1.0,
         loss_kind: Literal["l1", "l2"] = "l1",
-        audio_encoder: nn.Module | None = None,
+        audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
     ):
         super().__init__(dim, audio_dim, n_prev, n_cur, overlap)

@@ -40,6 +40,7 @@ from x_transformers import Encoder
 
 from generators.base import Generator, SampleOutput
 from generators.conditioning import (
+    AudioEncoderSpec,
     build_audio_encoder,
     check_cond_keys,
     frame_mask,
@@ -135,7 +136,7 @@ class TwoStageGenerator(Generator):
         lambda_stage1: float = 1.0,
         ssim_window: int | None = None,
         aux_fn: AuxFn | None = None,
-        audio_encoder: nn.Module | None = None,
+        audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
     ):
         """``stage``: 1 or 2 fixed, or None for the step-based switch after ``stage1_steps`` training calls.

@@ -91,6 +91,36 @@ def test_crossing_trains_and_samples(rep_name, gen_name, tmp_path):
             assert res.motion[0, :, rep.parts[part]].std(0).gt(0).all(), part
 
 
+def encoded_change(enc: torch.nn.Module, frame: int = 4) -> torch.Tensor:
+    """Which encoded frames [T] change when only the audio of ``frame`` does."""
+    a = torch.randn(1, 9, AUDIO_DIM)
+    b = a.clone()
+    b[0, frame] = torch.randn(AUDIO_DIM) * 3.0  # not a constant shift: LayerNorm would remove it
+    with torch.no_grad():
+        return (enc(a) - enc(b)).abs().amax(-1)[0] > 1e-6
+
+
+def test_every_generator_gets_its_own_shared_audio_encoder(tmp_path):
+    from generators.compose import ComposedGenerator
+    from sandbox.audio.encoder import AudioEncoder
+
+    for rep_name, gen_name in [("lia", "flow"), ("lia", "diffusion-x0"), ("3dmm", "gohd")]:
+        cfg = compose(rep_name, GENS.get(gen_name, [f"gen={gen_name}"]), tmp_path)
+        rep = rep_for(rep_name, cfg)
+        gen = build_gen(cfg, rep.dim, AUDIO_DIM, rep)
+        gens = list(gen.subs.values()) if isinstance(gen, ComposedGenerator) else [gen]
+        encoders = [g.audio_encoder for g in gens]
+        assert all(isinstance(e, AudioEncoder) for e in encoders), gen_name
+        assert len({id(e) for e in encoders}) == len(encoders)  # the composition's parts do not share weights
+        assert encoded_change(encoders[0]).tolist() == [i in range(2, 7) for i in range(9)]  # kernel 5
+    cfg = compose("lia", ["gen=flow"], tmp_path, "audio_encoder=null")  # FLOAT's projection: each frame alone
+    gen = build_gen(cfg, rep_for("lia", cfg).dim, AUDIO_DIM, rep_for("lia", cfg))
+    assert not isinstance(gen.audio_encoder, AudioEncoder)
+    assert encoded_change(gen.audio_encoder).tolist() == [i == 4 for i in range(9)]
+    with pytest.raises(ConfigError, match="audio_encoder"):
+        compose("lia", ["gen=flow"], tmp_path, "+audio_encoder.width=3")
+
+
 def test_gohd_needs_pose_and_exp_parts_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"gen=gohd works on the motion part\(s\) \['exp', 'pose'\].*rep=lia has only"):
         compose("lia", ["gen=gohd"], tmp_path)

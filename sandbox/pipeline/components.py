@@ -17,7 +17,7 @@ from sandbox.config import (
 from sandbox.errors import ConfigError
 
 # runtime values a generator constructor may name (passed only where it does; see build_gen)
-GEN_OFFERED = ("dim", "audio_dim", "rep", "parts", "aux_dim", "aux_fn")
+GEN_OFFERED = ("dim", "audio_dim", "rep", "parts", "aux_dim", "aux_fn", "audio_encoder")
 AuxFn = Callable[[torch.Tensor], torch.Tensor]  # normalised motion [..., dim] -> aux features [..., k]
 
 
@@ -29,10 +29,20 @@ def build_renderer(cfg: DictConfig, rep):
     return instantiate(cfg.renderer, "renderer", offered={"rep": rep})
 
 
+def audio_encoder_factory(cfg: DictConfig) -> Callable[..., torch.nn.Module] | None:
+    """The shared learned audio front end (config ``audio_encoder``, a ``_partial_`` node) as a factory
+    each generator calls with its widths (generators.conditioning.build_audio_encoder); None: FLOAT's
+    per-frame projection."""
+    node = cfg.get("audio_encoder")
+    return None if node is None else instantiate(node, "audio_encoder")
+
+
 def build_gen(cfg: DictConfig, dim: int, audio_dim: int, rep):
-    """The generator with whatever of GEN_OFFERED its constructor names: the rep's ``parts`` and, for
-    generators that read GoHD's spontaneous features (two_stage), ``aux_dim`` / ``aux_fn``."""
-    offered: dict[str, Any] = {"dim": dim, "audio_dim": audio_dim, "rep": rep, "parts": dict(rep.parts)}
+    """The generator with whatever of GEN_OFFERED its constructor names: the rep's ``parts``, the shared
+    ``audio_encoder`` factory and, for generators that read GoHD's spontaneous features (two_stage),
+    ``aux_dim`` / ``aux_fn``."""
+    offered: dict[str, Any] = {"dim": dim, "audio_dim": audio_dim, "rep": rep, "parts": dict(rep.parts),
+                               "audio_encoder": audio_encoder_factory(cfg)}
     if offered_names(cfg.gen, "gen", ("aux_dim", "aux_fn")):
         aux = aux_spec(rep)
         if aux is None and "aux_dim" in _required(cfg.gen):
@@ -80,11 +90,12 @@ def composed_generator(
     subs: dict[str, Callable[..., Any] | None],
     aux_dim: int | None = None,
     aux_fn: AuxFn | None = None,
+    audio_encoder: Callable[..., torch.nn.Module] | None = None,
 ):
     """A ComposedGenerator from config (gen=gohd): ``subs`` maps part names (``rest``: the dims no named
     part claims) to partially built generators (``_partial_: true`` nodes; None drops the slot). Each
-    gets its part's width as ``dim``, the audio width and, where it names them, the aux features
-    restricted to its part. The result's ``aux_fn`` (full motion) is what the trainer adds to batches."""
+    gets its part's width as ``dim``, the audio width, the audio encoder factory (each builds its own)
+    and, where it names them, the aux features restricted to its part. The result's ``aux_fn`` (full motion) is what the trainer adds to batches."""
     from generators.compose import REST, ComposedGenerator
 
     subs = {k: v for k, v in subs.items() if v is not None}
@@ -98,7 +109,7 @@ def composed_generator(
             index = torch.tensor([i for i in range(dim) if i not in claimed], dtype=torch.long)
         else:
             index = torch.arange(dim)[parts[name]]
-        offered: dict[str, Any] = {"dim": len(index), "audio_dim": audio_dim}
+        offered: dict[str, Any] = {"dim": len(index), "audio_dim": audio_dim, "audio_encoder": audio_encoder}
         accepted = accepted_params(make.func)[0]
         if "aux_dim" in accepted:
             if aux_fn is None:
@@ -151,6 +162,8 @@ def check_gen(cfg: DictConfig, rep=None) -> None:
     parts and aux features the config asks for. Builds the rep (no data, no fitting) only when the
     config names parts or needs aux features. ConfigError before any work otherwise."""
     check_instantiable(cfg.gen, "gen", offered=GEN_OFFERED)
+    if cfg.get("audio_encoder") is not None:
+        check_instantiable(cfg.audio_encoder, "audio_encoder", forced=("d_in", "d_out"))
     names, aux = _asks(cfg.gen)
     if not names and not aux:
         return

@@ -48,9 +48,9 @@ def run(ctx: Context) -> Trained:
     cfg = ctx.cfg
     ex = ctx.require("extract")
     train_cfg = {k: v for k, v in to_dict(cfg.train).items() if k != "resume"}
-    key = content_hash("train", ctx.hashes["extract"], cfg.gen, train_cfg, cfg.seed,
-                       ctx.code(*targets_in(cfg.gen), "sandbox.pipeline.components", "sandbox.data.windows",
-                               "sandbox.trainers.generator_module"))
+    key = content_hash("train", ctx.hashes["extract"], cfg.gen, cfg.audio_encoder, train_cfg, cfg.seed,
+                       ctx.code(*targets_in(cfg.gen), *targets_in(cfg.audio_encoder), "sandbox.pipeline.components",
+                                "sandbox.data.windows", "sandbox.trainers.generator_module"))
 
     def build(work: Path) -> dict:
         seed_everything(int(cfg.seed))

@@ -1,0 +1,128 @@
+"""Does a trained generator move the jaw with the speech, measured in motion space (no renderer)?
+
+    python -m experiments.gen_jaw --run RUN_DIR [RUN_DIR ...] [--splits val test] [--seeds 1]
+                                  [--audio-scales 1 2 3] [--json OUT]
+
+RUN_DIR is any run directory of the synthetic world (its config.yaml and artifacts.json name the
+extracted motion and the trained generator). A least-squares line from the extracted (normalised)
+motion to the world's jaw-open coefficient is fitted on the train clips; it reads the jaw out of
+motion. Then every clip of ``--splits`` is sampled from its own audio, reference and emotion, as the
+sample stage does, and printed, pooled over all those clips (20 in the default dataset, where the
+eval's lip sync sees 2):
+
+* jaw_corr0_gen / _real: correlation of the read-out jaw with the true jaw at lag 0, on generated and
+  on real (extracted) motion; the real one is the ceiling the readout allows.
+* jaw_best_gen, jaw_lag_gen: the best correlation over lags -10..10 and its lag (positive = late).
+* jaw_std_ratio: std of the read-out jaw of generated motion over that of real motion (1 = the real
+  amplitude; guidance above 1 inflates it).
+
+``--audio-scales`` repeats the measure for each audio guidance scale g_a (default: the run's own).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from experiments.analyser_accuracy import corr
+from sandbox.config import to_dict
+from sandbox.data.clips import ClipStore
+from sandbox.pipeline.components import build_gen, build_rep, load_state
+from sandbox.pipeline.eval import jaw_target
+
+MAX_LAG = 10
+
+
+def lagged_corr(a: np.ndarray, b: np.ndarray, lag: int) -> float:
+    """corr(a[t + lag], b[t]): positive lag = ``a`` is late."""
+    if lag >= 0:
+        return corr(a[lag:], b[: len(b) - lag])
+    return corr(a[:lag], b[-lag:])
+
+
+class RunMotion:
+    """A run directory's dataset, extracted motion and trained generator."""
+
+    def __init__(self, run_dir: Path):
+        self.cfg = OmegaConf.load(run_dir / "config.yaml")
+        art = json.loads((run_dir / "artifacts.json").read_text())
+        if "train" not in art:
+            raise SystemExit(f"{run_dir} has no trained generator yet: run its train stage first")
+        self.store = ClipStore(Path(art["data"]["path"]) / "dataset")
+        self.ex_dir = Path(art["extract"]["path"])
+        index = json.loads((self.ex_dir / "index.json").read_text())
+        self.splits = index["splits"]
+        rep = build_rep(self.cfg)
+        load_state(rep, self.ex_dir / "rep.pt")
+        self.gen = build_gen(self.cfg, index["dim"], index["audio_dim"], rep.eval())
+        load_state(self.gen, Path(art["train"]["path"]) / "gen.pt")
+        self.gen.eval()
+
+    def clip(self, cid: str) -> dict[str, np.ndarray]:
+        with np.load(self.ex_dir / "clips" / f"{cid}.npz") as z:
+            out = {k: z[k] for k in z.files}
+        out["jaw"] = jaw_target(self.store.load(cid), len(out["motion"]))
+        return out
+
+    @torch.no_grad()
+    def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None) -> np.ndarray:
+        cond = {k: torch.from_numpy(c[k])[None] for k in ("audio", "x_ref", "emotion")}
+        s = self.cfg.sample
+        guidance = to_dict(s.guidance) | ({"audio": audio_scale} if audio_scale is not None else {})
+        res = self.gen.sample(cond, steps=s.steps, guidance=guidance or None, seed=seed)
+        return res.motion[0].float().numpy()
+
+
+def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
+            audio_scale: float | None = None) -> dict[str, float]:  # fmt: skip
+    train = [run.clip(c) for c in run.splits["train"][:n_train]]
+    x = np.concatenate([c["motion"] for c in train])
+    line = np.linalg.lstsq(np.c_[x, np.ones(len(x))], np.concatenate([c["jaw"] for c in train]), rcond=None)[0]
+
+    def read(m: np.ndarray) -> np.ndarray:
+        return np.c_[m, np.ones(len(m))] @ line
+
+    rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
+    for cid in [c for s in splits for c in run.splits.get(s, [])]:
+        c = run.clip(cid)
+        real = read(c["motion"])
+        rows["corr0_real"].append(corr(real, c["jaw"]))
+        for seed in range(seeds):
+            gen = read(run.sample(c, seed, audio_scale)[: len(real)])
+            by_lag = [lagged_corr(gen, c["jaw"], lag) for lag in range(-MAX_LAG, MAX_LAG + 1)]
+            rows["corr0_gen"].append(by_lag[MAX_LAG])
+            rows["best_gen"].append(max(by_lag))
+            rows["lag_gen"].append(int(np.argmax(by_lag)) - MAX_LAG)
+            rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
+    out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
+    out["clips"] = len(rows["corr0_real"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, type=Path, nargs="+", help="run directories with a trained generator")
+    p.add_argument("--splits", nargs="+", default=["val", "test"])
+    p.add_argument("--seeds", type=int, default=1, help="generator samples per clip")
+    p.add_argument("--audio-scales", type=float, nargs="+", default=[None], help="audio guidance scales g_a")
+    p.add_argument("--json", type=Path, help="also write the numbers here")
+    args = p.parse_args(argv)
+    results = {}
+    for run_dir in args.run:
+        run = RunMotion(run_dir)
+        for g in args.audio_scales:
+            name = f"{run_dir}" + ("" if g is None else f" g_a={g:g}")
+            results[name] = out = measure(run, args.splits, args.seeds, audio_scale=g)
+            print(name)
+            for k, v in out.items():
+                print(f"  {k:18s} {v:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
