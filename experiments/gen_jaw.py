@@ -31,17 +31,11 @@ from omegaconf import OmegaConf
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
 from sandbox.data.clips import ClipStore
+from sandbox.metrics.sync import correlation_curve
 from sandbox.pipeline.components import build_gen, build_rep, load_state
 from sandbox.pipeline.eval import jaw_target
 
 MAX_LAG = 10
-
-
-def lagged_corr(a: np.ndarray, b: np.ndarray, lag: int) -> float:
-    """corr(a[t + lag], b[t]): positive lag = ``a`` is late."""
-    if lag >= 0:
-        return corr(a[lag:], b[: len(b) - lag])
-    return corr(a[:lag], b[-lag:])
 
 
 class RunMotion:
@@ -93,10 +87,10 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         rows["corr0_real"].append(corr(real, c["jaw"]))
         for seed in range(seeds):
             gen = read(run.sample(c, seed, audio_scale)[: len(real)])
-            by_lag = [lagged_corr(gen, c["jaw"], lag) for lag in range(-MAX_LAG, MAX_LAG + 1)]
-            rows["corr0_gen"].append(by_lag[MAX_LAG])
-            rows["best_gen"].append(max(by_lag))
-            rows["lag_gen"].append(int(np.argmax(by_lag)) - MAX_LAG)
+            lags, by_lag, _ = correlation_curve(gen, c["jaw"], MAX_LAG)
+            rows["corr0_gen"].append(float(by_lag[lags == 0][0]))
+            rows["best_gen"].append(float(by_lag.max()))
+            rows["lag_gen"].append(int(lags[np.argmax(by_lag)]))
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
     out["clips"] = len(rows["corr0_real"])
