@@ -15,6 +15,8 @@ eval's lip sync sees 2):
 * jaw_best_gen, jaw_lag_gen: the best correlation over lags -10..10 and its lag (positive = late).
 * jaw_std_ratio: std of the read-out jaw of generated motion over that of real motion (1 = the real
   amplitude; guidance above 1 inflates it).
+* motion_fd: Frechet distance between generated and real motion frames (normalised, all dims, pooled
+  over the clips): how real the whole motion (pose included) is, on 20 clips rather than the eval's 2.
 
 ``--audio-scales`` repeats the measure for each audio guidance scale g_a (default: the run's own).
 """
@@ -31,6 +33,7 @@ from omegaconf import OmegaConf
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
 from sandbox.data.clips import ClipStore
+from sandbox.metrics.motion import frechet_distance
 from sandbox.metrics.sync import correlation_curve
 from sandbox.pipeline.components import build_gen, build_rep, load_state
 from sandbox.pipeline.eval import jaw_target
@@ -81,18 +84,22 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         return np.c_[m, np.ones(len(m))] @ line
 
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
+    generated, reals = [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
         real = read(c["motion"])
+        reals.append(c["motion"])
         rows["corr0_real"].append(corr(real, c["jaw"]))
         for seed in range(seeds):
-            gen = read(run.sample(c, seed, audio_scale)[: len(real)])
+            generated.append(run.sample(c, seed, audio_scale)[: len(real)])
+            gen = read(generated[-1])
             lags, by_lag, _ = correlation_curve(gen, c["jaw"], MAX_LAG)
             rows["corr0_gen"].append(float(by_lag[lags == 0][0]))
             rows["best_gen"].append(float(by_lag.max()))
             rows["lag_gen"].append(int(lags[np.argmax(by_lag)]))
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
+    out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     return out
 

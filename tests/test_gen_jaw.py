@@ -15,7 +15,7 @@ class ReplayRun:
         rng = np.random.default_rng(0)
         self.splits = {"train": [f"t{i}" for i in range(6)], "val": ["v0", "v1"], "test": ["s0"]}
         self.clips = {}
-        for cid in sum(self.splits.values(), []):
+        for cid in [c for ids in self.splits.values() for c in ids]:
             jaw = np.convolve(rng.random(n + 8), np.ones(5) / 5, "same")[4:-4]
             other = rng.normal(size=(n, 3))
             motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:]]
@@ -36,6 +36,7 @@ def test_replayed_real_motion_scores_like_real_motion():
     assert out["jaw_corr0_real"] > 0.8  # the readout finds the jaw
     assert out["jaw_corr0_gen"] == pytest.approx(out["jaw_corr0_real"])
     assert out["jaw_lag_gen"] == 0 and out["jaw_std_ratio"] == pytest.approx(1.0)
+    assert out["motion_fd"] == pytest.approx(0.0, abs=1e-4)
 
 
 def test_a_late_louder_generator_shows_its_lag_and_amplitude():
@@ -44,3 +45,4 @@ def test_a_late_louder_generator_shows_its_lag_and_amplitude():
     assert out["jaw_best_gen"] == pytest.approx(out["jaw_corr0_real"], abs=0.05)
     assert out["jaw_corr0_gen"] < out["jaw_best_gen"] - 0.2
     assert out["jaw_std_ratio"] == pytest.approx(1.5)
+    assert out["motion_fd"] > 0.1  # 1.5x the spread is not the real distribution
