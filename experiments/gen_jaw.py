@@ -58,12 +58,16 @@ class RunMotion:
         self.gen = build_gen(self.cfg, index["dim"], index["audio_dim"], rep.eval())
         load_state(self.gen, Path(art["train"]["path"]) / "gen.pt")
         self.gen.eval()
+        self._clips: dict[str, dict[str, np.ndarray]] = {}
 
     def clip(self, cid: str) -> dict[str, np.ndarray]:
-        with np.load(self.ex_dir / "clips" / f"{cid}.npz") as z:
-            out = {k: z[k] for k in z.files}
-        out["jaw"] = jaw_target(self.store.load(cid), len(out["motion"]))
-        return out
+        """The clip's extracted arrays and its true jaw track, loaded once (each guidance scale reuses them)."""
+        if cid not in self._clips:
+            with np.load(self.ex_dir / "clips" / f"{cid}.npz") as z:
+                out = {k: z[k] for k in z.files}
+            out["jaw"] = jaw_target(self.store.load(cid), len(out["motion"]))
+            self._clips[cid] = out
+        return self._clips[cid]
 
     @torch.no_grad()
     def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None) -> np.ndarray:

@@ -5,8 +5,9 @@ generative process.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from einops import repeat
@@ -39,7 +40,7 @@ def build_audio_encoder(
     node with ``_partial_: true`` builds, e.g. the pipeline's shared ``audio_encoder``) is called with
     ``d_in=audio_dim, d_out=audio_hidden or hidden``; a module is used as given (its width from
     ``audio_hidden`` or its ``out_dim``)."""
-    if audio_encoder is None or not isinstance(audio_encoder, nn.Module):
+    if not isinstance(audio_encoder, nn.Module):
         audio_hidden = audio_hidden or hidden
         make = audio_encoder or default_audio_encoder
         return make(d_in=audio_dim, d_out=audio_hidden), audio_hidden

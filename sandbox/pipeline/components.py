@@ -95,7 +95,8 @@ def composed_generator(
     """A ComposedGenerator from config (gen=gohd): ``subs`` maps part names (``rest``: the dims no named
     part claims) to partially built generators (``_partial_: true`` nodes; None drops the slot). Each
     gets its part's width as ``dim``, the audio width, the audio encoder factory (each builds its own)
-    and, where it names them, the aux features restricted to its part. The result's ``aux_fn`` (full motion) is what the trainer adds to batches."""
+    and, where it names them, the aux features restricted to its part. The result's ``aux_fn`` (full
+    motion) is what the trainer adds to batches."""
     from generators.compose import REST, ComposedGenerator
 
     subs = {k: v for k, v in subs.items() if v is not None}
