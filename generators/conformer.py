@@ -40,7 +40,7 @@ from generators.conditioning import (
     seeded_generator,
     window_mask,
 )
-from generators.diffusion import DiffusionProcess, Sampler
+from generators.diffusion_process import DiffusionProcess, Sampler
 from generators.guidance import Guidance
 from generators.windowing import generate_windows
 from sandbox.constants import N_EMOTIONS

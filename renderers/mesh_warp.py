@@ -18,9 +18,9 @@ import torch
 from renderers.base import Renderer
 from representations.morphable import DIM, EXP, GAZE, POSE, MorphableReference
 from sandbox.data.frames import to_tensor
+from sandbox.face.head_model import HeadModel
+from sandbox.face.portrait import PortraitRenderer
 from sandbox.geometry.rotation import rotvec_to_matrix
-from sandbox.world.head_model import HeadModel
-from sandbox.world.render import PortraitRenderer
 
 
 class MeshWarpRenderer(Renderer):

@@ -3,7 +3,7 @@
     z_R = E(I_S).w                         identity latent of the source (+ E's multi-scale features)
     xi  = MLP(rho_D (+) z_R)  in R^n        rho_D = the driving frame's 3dmm motion (pose + exp + gaze),
                                             normalised by the representation's Normalizer
-    eta = sum_i xi_i m_i                   m_i: learned orthonormal dictionary (QR, renderers.basis)
+    eta = sum_i xi_i m_i                   m_i: learned orthonormal dictionary (QR, sandbox.nets.basis)
     I_D = dec(z_R + eta, feats(I_S))       the flow-warp decoder family shared with lia
 
 Simplifications, stated: frame-wise driving (the paper smooths rho over a window of radius r with
@@ -28,16 +28,20 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from renderers.base import Renderer
-from renderers.basis import OrthonormalBasis
-from renderers.flow_warp import FlowWarpDecoder
-from renderers.image_encoder import ImageEncoder
 from representations.base import Normalizer
 from representations.morphable import DIM, MorphableReference
+from sandbox.config import forwards_kwargs
 from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.errors import ConfigError
-from sandbox.trainers.image_module import ImageReconstructionModule, reconstruction_metrics, train_image_module
-from sandbox.world import topology
-from sandbox.config import forwards_kwargs
+from sandbox.face import topology
+from sandbox.nets.basis import OrthonormalBasis
+from sandbox.nets.flow_warp import FlowWarpDecoder
+from sandbox.nets.image_encoder import ImageEncoder
+from sandbox.trainers.image_module import (
+    ImageReconstructionModule,
+    reconstruction_metrics,
+    train_image_module,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renderers.basis import orthonormal_basis
-from renderers.flow_warp import FlowWarpDecoder
-from renderers.image_encoder import ImageEncoder, he_init
 from representations.base import Representation
 from sandbox.config import forwards_kwargs
-from sandbox.world.topology import N_LANDMARKS
 from sandbox.data.pairs import COMPONENTS, FramePairs
-from sandbox.trainers.image_module import ImageReconstructionModule, reconstruction_metrics, train_image_module
+from sandbox.face.topology import N_LANDMARKS
+from sandbox.nets.basis import orthonormal_basis
+from sandbox.nets.flow_warp import FlowWarpDecoder
+from sandbox.nets.image_encoder import ImageEncoder, he_init
+from sandbox.trainers.image_module import (
+    ImageReconstructionModule,
+    reconstruction_metrics,
+    train_image_module,
+)
 
 SPACES = ("latent", "coeff")
 

@@ -1,5 +1,5 @@
 """The 3dmm motion space (GoHD app. A): head pose, expression blendshapes and gaze of the sandbox's
-morphable head model (sandbox.world.head_model), per frame.
+morphable head model (sandbox.face.head_model), per frame.
 
 Layout (dim 20):  pose 0:6   rotation vector (3, radians) + translation (3, cm, camera space)
                   exp  6:18  the 12 blendshape coefficients of EXP_NAMES, in [0, 1] (0 = neutral)
@@ -26,8 +26,8 @@ from representations.base import Representation
 from sandbox.analysis.face import LEFT_LIDS, RIGHT_LIDS, FaceAnalyser
 from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.errors import ConfigError, NoFaceError
+from sandbox.face.head_model import HeadModel
 from sandbox.geometry.rotation import euler_to_rotvec, rotvec_to_euler
-from sandbox.world.head_model import HeadModel
 
 log = logging.getLogger(__name__)
 

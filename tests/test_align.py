@@ -4,9 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sandbox.audio.align import CMU_TO_ESPEAK, espeak_segments, jaw_open_track, phone_segments
+from sandbox.audio.align import (
+    CMU_TO_ESPEAK,
+    espeak_segments,
+    jaw_open_track,
+    phone_segments,
+)
+from sandbox.face.visemes import is_mapped, viseme_track
 from sandbox.world.speech import synthesize
-from sandbox.world.visemes import is_mapped, viseme_track
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog near the river bank.",

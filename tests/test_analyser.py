@@ -6,10 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sandbox.analysis.face import FaceAnalyser, fit_landmarks, mouth_aperture, require_face
+from sandbox.analysis.face import (
+    FaceAnalyser,
+    fit_landmarks,
+    mouth_aperture,
+    require_face,
+)
 from sandbox.errors import NoFaceError
+from sandbox.face.head_model import EXP_NAMES, ID_NAMES, HeadModel
 from sandbox.geometry.rotation import euler_to_rotvec, rotvec_to_euler
-from sandbox.world.head_model import EXP_NAMES, ID_NAMES, HeadModel
 
 JAW = EXP_NAMES.index("jaw_open")
 
@@ -121,7 +126,7 @@ def test_video_mode_tracks_a_sequence(model):
 
 def test_rendered_frames_recover_pose_and_mouth(model):
     """Acceptance check against the ground-truth renderer: known (pose, exp, gaze) -> pixels -> analysis."""
-    from sandbox.world.render import PortraitRenderer
+    from sandbox.face.portrait import PortraitRenderer
 
     rng = np.random.default_rng(1)
     t, size = 20, 256

@@ -231,8 +231,7 @@ def test_user_source_and_audio(dataset, tmp_path):
     from PIL import Image
 
     from sandbox.audio.io import save_wav
-
-    from sandbox.world.head_model import HeadModel
+    from sandbox.face.head_model import HeadModel
 
     img, wav = tmp_path / "face.png", tmp_path / "speech.wav"
     Image.fromarray(HeadModel.load().texture[:, 40:420]).save(img)  # a real face in a non-square photo

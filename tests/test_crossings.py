@@ -12,10 +12,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from generators.compose import part_aux_fn
 from sandbox.config import check_call, to_dict
 from sandbox.constants import N_EMOTIONS
 from sandbox.errors import ConfigError
-from sandbox.pipeline.components import aux_spec, build_gen, build_rep, part_aux_fn
+from sandbox.pipeline.components import aux_spec, build_gen, build_rep
 from sandbox.run import compose_config, main
 from sandbox.trainers.factory import make_trainer
 from sandbox.trainers.generator_module import GeneratorModule, discriminator_parameters

@@ -9,7 +9,8 @@ from diffusers import DDPMScheduler
 from helpers import overfit, randomised, seam_and_within_steps, smooth_waves
 
 from generators.conditioning import random_truncation
-from generators.diffusion import DiffusionGenerator, DiffusionProcess
+from generators.diffusion import DiffusionGenerator
+from generators.diffusion_process import DiffusionProcess
 
 D, A = 4, 5
 LP, LC = 4, 12

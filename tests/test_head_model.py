@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from sandbox.face import topology
+from sandbox.face.head_model import EXP_NAMES, ID_NAMES, HeadModel
 from sandbox.geometry.rotation import euler_to_rotvec
-from sandbox.world import topology
-from sandbox.world.head_model import EXP_NAMES, ID_NAMES, HeadModel
 
 NOSE_TIP = 1
 

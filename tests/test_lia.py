@@ -9,8 +9,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderers.flow_warp import FlowWarpDecoder, warp
-from renderers.image_encoder import ImageEncoder
 from renderers.lia import LiaRenderer
 from representations.lia import (
     LiaAutoEncoder,
@@ -20,6 +18,8 @@ from representations.lia import (
 )
 from sandbox.data.clips import Clip, ClipStore, write_clip, write_index
 from sandbox.data.pairs import FramePairs, component_masks
+from sandbox.nets.flow_warp import FlowWarpDecoder, warp
+from sandbox.nets.image_encoder import ImageEncoder
 
 TINY = dict(size=32, latent_dim=16, motion_dim=4, ch_min=8, ch_max=32, mlp_layers=2)
 
@@ -219,7 +219,7 @@ def test_pairs_motion_delta_is_the_standardised_motion_difference(store):
 
 
 def test_component_masks_follow_scaled_landmarks():
-    from sandbox.world.topology import contours
+    from sandbox.face.topology import contours
 
     lips = contours()["lips_outer"]
     lmk = np.full((478, 2), 5.0, np.float32)  # eyes collapse to a point far from the mouth
@@ -307,7 +307,7 @@ def test_landmark_supervision_terms_are_trained_when_asked():
 def test_he_init_lets_the_encoder_latent_vary_with_the_image():
     """With PyTorch's default init the latent was ~constant across images (std over a batch 2e-5 at
     128 px): the motion code had nothing to start from."""
-    from renderers.image_encoder import he_init
+    from sandbox.nets.image_encoder import he_init
 
     torch.manual_seed(0)
     imgs = torch.rand(8, 3, 64, 64) * torch.rand(8, 1, 1, 1)  # images of different brightness

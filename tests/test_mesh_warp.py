@@ -11,9 +11,9 @@ import torch
 
 from renderers.mesh_warp import MeshWarpRenderer
 from representations.morphable import MorphableRepresentation
+from sandbox.face import topology
+from sandbox.face.head_model import EXP_NAMES
 from sandbox.geometry.rotation import rotvec_to_euler
-from sandbox.world import topology
-from sandbox.world.head_model import EXP_NAMES
 
 JAW = 6 + EXP_NAMES.index("jaw_open")
 

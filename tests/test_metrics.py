@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sandbox import report as cli
 from sandbox.errors import InputFileError
 from sandbox.metrics import baselines, image, motion, speed, sync
 from sandbox.metrics import report as rep
-from sandbox import report as cli
 
 T = 250  # 10 s at 25 fps
 

@@ -12,12 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from representations.morphable import AUX_NAMES, BROW_68, MorphableRepresentation, fill_missing
+from representations.morphable import (
+    AUX_NAMES,
+    BROW_68,
+    MorphableRepresentation,
+    fill_missing,
+)
 from sandbox.analysis.face import LEFT_LIDS, RIGHT_LIDS
 from sandbox.data.clips import Clip
 from sandbox.errors import ConfigError, NoFaceError
+from sandbox.face.head_model import EXP_NAMES, HeadModel
 from sandbox.geometry.rotation import euler_to_rotvec, rotvec_to_euler
-from sandbox.world.head_model import EXP_NAMES, HeadModel
 
 JAW = EXP_NAMES.index("jaw_open")
 
@@ -148,7 +153,7 @@ def test_encode_without_any_face_raises(rep):
 
 
 def _rendered(model: HeadModel, t: int, size: int, seed: int):
-    from sandbox.world.render import PortraitRenderer
+    from sandbox.face.portrait import PortraitRenderer
 
     rng = np.random.default_rng(seed)
     ypr = rotvec_to_euler(model.neutral_pose[:3]) + np.c_[np.radians(rng.uniform(-20, 20, (t, 2))), np.zeros(t)]

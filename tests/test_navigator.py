@@ -9,9 +9,9 @@ from renderers.navigator import NAV_COMPONENTS, NavigatorRenderer, iris_masks
 from representations.morphable import MorphableRepresentation
 from sandbox.data.clips import Clip, ClipStore, write_clip, write_index
 from sandbox.data.pairs import component_masks
+from sandbox.face.head_model import HeadModel
+from sandbox.face.portrait import PortraitRenderer
 from sandbox.geometry.rotation import euler_to_rotvec, rotvec_to_euler
-from sandbox.world.head_model import HeadModel
-from sandbox.world.render import PortraitRenderer
 
 TINY = dict(size=32, latent_dim=32, n_directions=8, ch_min=8, ch_max=32, mlp_layers=2, mlp_hidden=64)
 

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from sandbox.world import topology
-from sandbox.world.render import PortraitRenderer, demo_expression, demo_portrait
-from sandbox.world.render_eyes_mouth import OpeningShape, fixed_point
+from sandbox.face import topology
+from sandbox.face.eyes_mouth import OpeningShape, fixed_point
+from sandbox.face.portrait import PortraitRenderer, demo_expression, demo_portrait
 
 
 @pytest.fixture(scope="module")

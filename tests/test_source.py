@@ -11,7 +11,7 @@ from PIL import Image
 from sandbox.analysis.source import plan_crop, prepare_source
 from sandbox.data.images import load_image
 from sandbox.errors import InputFileError, NoFaceError
-from sandbox.world.head_model import HeadModel
+from sandbox.face.head_model import HeadModel
 
 
 @pytest.fixture(scope="module")

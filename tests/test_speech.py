@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from sandbox.constants import EMOTIONS, SAMPLE_RATE
 from sandbox.errors import ConfigError
-from sandbox.world import sentences, speech, visemes
+from sandbox.face import visemes
+from sandbox.world import sentences, speech
 
 TEXT = "The quick brown fox jumps over the lazy dog, then sleeps."
 
@@ -92,7 +93,7 @@ def test_viseme_map_is_total_over_observed_english_phonemes():
     seen = _observed_phonemes()
     assert len(seen) > 50
     unmapped = sorted(p for p in seen if not visemes.is_mapped(p))
-    assert not unmapped, f"add these eSpeak phonemes to sandbox/world/visemes.py: {unmapped}"
+    assert not unmapped, f"add these eSpeak phonemes to sandbox/face/visemes.py: {unmapped}"
     assert not visemes.is_mapped("@@@")  # the fallback exists and is distinguishable
     assert visemes.VISEME_NAMES[visemes.viseme_of("@@@")] == visemes.FALLBACK
 

@@ -7,8 +7,8 @@ import pytest
 from sandbox.constants import SAMPLES_PER_FRAME
 from sandbox.data.clips import ClipStore
 from sandbox.errors import ConfigError
+from sandbox.face.head_model import EXP_NAMES
 from sandbox.world.dataset import WorldConfig, build_dataset, make_clip, plan_clips
-from sandbox.world.head_model import EXP_NAMES
 from sandbox.world.motion import blink_track, motion_program
 
 TINY = WorldConfig(n_clips=5, size=48, seed=3, min_seconds=1.0, max_seconds=2.0)

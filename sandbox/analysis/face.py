@@ -27,9 +27,9 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from sandbox.errors import NoFaceError
+from sandbox.face import topology
+from sandbox.face.head_model import FOCAL, HeadModel
 from sandbox.geometry.rotation import matrix_to_rotvec, rotvec_to_matrix
-from sandbox.world import topology
-from sandbox.world.head_model import FOCAL, HeadModel
 
 log = logging.getLogger(__name__)
 

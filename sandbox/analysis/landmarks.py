@@ -116,7 +116,7 @@ class LandmarkDetector:
         if not res.multi_face_landmarks:
             return []
         if self._oval is None:
-            from sandbox.world.topology import contours
+            from sandbox.face.topology import contours
 
             self._oval = contours()["face_oval"]
         faces = []

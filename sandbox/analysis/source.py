@@ -2,7 +2,7 @@
 
 FLOAT's README warns that talking-portrait models depend on the training field of view and crops the
 reference photo automatically around the face, padding (black) where the crop leaves the image. We do
-the same with the rule the synthetic world used to cut its portraits (sandbox.world.head_model): a
+the same with the rule the synthetic world used to cut its portraits (sandbox.face.head_model): a
 square of CROP_SCALE (1.6) x the larger side of the MediaPipe landmark box, centred on that box.
 Several faces: the largest is used (warning). A face cut off by the border: padded (warning). A small
 face: upsampled (warning). No face: NoFaceError naming the file.
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from sandbox.errors import NoFaceError
-from sandbox.world.head_model import CROP_SCALE
+from sandbox.face.head_model import CROP_SCALE
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The lip-sync metric needs the jaw-open target of the driving audio. Synthetic cl
 own phoneme events, ``gt["mouth"]``); for any other audio we recognise phones with pocketsphinx in
 allphone mode (phone-loop decoding constrained by the bundled English phone n-gram, so no transcript
 is needed), map the CMU/ARPAbet phones to eSpeak mnemonics and reuse the world's viseme machinery
-(:func:`sandbox.world.visemes.viseme_track`: same targets, coarticulation and bilabial closures).
+(:func:`sandbox.face.visemes.viseme_track`: same targets, coarticulation and bilabial closures).
 
 Phone recognition without words is noisy (phone error rates of 30-40 % are typical), but the jaw track
 only needs open vowels vs. closures vs. silence in roughly the right place, which survives most
@@ -68,6 +68,6 @@ def espeak_segments(audio: np.ndarray) -> list[tuple[str, float, float]]:
 
 def jaw_open_track(audio: np.ndarray, n_frames: int, fps: int = FPS) -> np.ndarray:
     """Per-frame jaw-open target float32 [n_frames] in [0, 1] of any English speech audio."""
-    from sandbox.world.visemes import viseme_track
+    from sandbox.face.visemes import viseme_track
 
     return viseme_track(espeak_segments(audio), n_frames, fps)[1][:, 0]

@@ -15,7 +15,7 @@ A dataset directory holds ``index.json`` ({"splits": {"train": [...], "val": [..
     id_coeff    float32 [n_id]      identity-shape coefficients (constant per clip)
     lmk3d       float32 [T, 478, 3] camera-space landmarks
     lmk2d       float32 [T, 478, 2] pixel coordinates in the frame
-    visemes     int16   [T]         viseme id per frame (see sandbox.world.visemes)
+    visemes     int16   [T]         viseme id per frame (see sandbox.face.visemes)
     mouth       float32 [T, 3]      mouth targets (jaw open, lip width, lip closure) in [0, 1]
 
 Clips are written atomically: into ``<clip_id>.tmp`` then renamed, so an interrupted build never

@@ -33,7 +33,7 @@ def component_masks(lmk2d: np.ndarray, src_hw: tuple[int, int], size: int, dilat
     """Binary masks float32 [2, size, size] (mouth, eyes) from pixel landmarks [478, 2] of a
     src_hw frame: the outer-lip polygon and both eye polygons, dilated by ``dilate`` pixels.
     fillPoly includes boundary pixels, so a mask is slightly larger than the polygon's area."""
-    from sandbox.world.topology import contours
+    from sandbox.face.topology import contours
 
     c = contours()
     scale = np.array([size / src_hw[1], size / src_hw[0]], dtype=np.float64)

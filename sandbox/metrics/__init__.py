@@ -4,9 +4,19 @@ Modules: ``sync`` (lip sync), ``motion`` (P-FID/E-FID, diversity, sequence SSIM,
 ``image`` (PSNR/SSIM/L1), ``speed`` (timing), ``baselines`` (static / energy heuristic),
 ``report`` (metric definitions, metrics.json, report.md, plots).
 """
-from sandbox.metrics.baselines import energy_heuristic_mouth, static_frames, static_motion
+from sandbox.metrics.baselines import (
+    energy_heuristic_mouth,
+    static_frames,
+    static_motion,
+)
 from sandbox.metrics.image import l1, psnr, ssim
-from sandbox.metrics.motion import blink_rate, diversity, frechet_distance, jitter, sequence_ssim
+from sandbox.metrics.motion import (
+    blink_rate,
+    diversity,
+    frechet_distance,
+    jitter,
+    sequence_ssim,
+)
 from sandbox.metrics.report import (
     METRICS_VERSION,
     metric_definitions,

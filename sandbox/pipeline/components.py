@@ -66,63 +66,6 @@ def aux_spec(rep) -> tuple[int, AuxFn] | None:
     return k, aux_fn
 
 
-def part_aux_fn(aux_fn: AuxFn, dim: int, index: torch.Tensor, name: str) -> AuxFn:
-    """aux_fn of a part's motion [..., len(index)] (the other dims at their training mean, normalised 0).
-    Exact only when the features depend on that part alone (3dmm: the eye features are linear in exp):
-    checked here, ConfigError otherwise."""
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        full = x.new_zeros(*x.shape[:-1], dim)
-        full[..., index.to(x.device)] = x
-        return aux_fn(full)
-
-    x = torch.randn(4, dim, generator=torch.Generator().manual_seed(0))
-    if not torch.allclose(fn(x[:, index]), aux_fn(x), atol=1e-4, rtol=1e-4):
-        raise ConfigError(f"the representation's aux features depend on dims outside part {name!r}: "
-                          "a generator on that part cannot compute them")
-    return fn
-
-
-def composed_generator(
-    dim: int,
-    audio_dim: int,
-    parts: dict[str, slice],
-    subs: dict[str, Callable[..., Any] | None],
-    aux_dim: int | None = None,
-    aux_fn: AuxFn | None = None,
-    audio_encoder: Callable[..., torch.nn.Module] | None = None,
-):
-    """A ComposedGenerator from config (gen=gohd): ``subs`` maps part names (``rest``: the dims no named
-    part claims) to partially built generators (``_partial_: true`` nodes; None drops the slot). Each
-    gets its part's width as ``dim``, the audio width, the audio encoder factory (each builds its own)
-    and, where it names them, the aux features restricted to its part. The result's ``aux_fn`` (full
-    motion) is what the trainer adds to batches."""
-    from generators.compose import REST, ComposedGenerator
-
-    subs = {k: v for k, v in subs.items() if v is not None}
-    unknown = sorted(set(subs) - set(parts) - {REST})
-    if unknown:
-        raise ConfigError(f"gen.subs names part(s) {unknown} the representation lacks; parts: {sorted(parts)}")
-    claimed = {i for k in subs if k != REST for i in range(dim)[parts[k]]}
-    gens = {}
-    for name, make in subs.items():
-        if name == REST:
-            index = torch.tensor([i for i in range(dim) if i not in claimed], dtype=torch.long)
-        else:
-            index = torch.arange(dim)[parts[name]]
-        offered: dict[str, Any] = {"dim": len(index), "audio_dim": audio_dim, "audio_encoder": audio_encoder}
-        accepted = accepted_params(make.func)[0]
-        if "aux_dim" in accepted:
-            if aux_fn is None:
-                raise ConfigError(f"gen.subs.{name} needs aux features; the representation defines none")
-            offered |= {"aux_dim": aux_dim, "aux_fn": part_aux_fn(aux_fn, dim, index, name)}
-        gens[None if name == REST else name] = make(
-            **{k: v for k, v in offered.items() if k in accepted and k not in make.keywords})
-    gen = ComposedGenerator(gens, parts, dim)
-    gen.aux_fn = aux_fn
-    return gen
-
-
 # -- preflight: what the generator config asks of the representation -------------------------------
 def _required(node: DictConfig) -> set[str]:
     return accepted_params(locate(str(node._target_)))[1]

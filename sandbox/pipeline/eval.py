@@ -30,6 +30,8 @@ from omegaconf import DictConfig
 
 from sandbox.config import instantiate, to_dict
 from sandbox.constants import FPS, SAMPLES_PER_FRAME
+from sandbox.data.frames import to_tensor
+from sandbox.face.head_model import EXP_NAMES
 from sandbox.metrics import image, motion
 from sandbox.metrics.baselines import static_motion
 from sandbox.metrics.report import (
@@ -46,13 +48,11 @@ from sandbox.metrics.report import (
 from sandbox.metrics.speed import device_name
 from sandbox.metrics.sync import lip_sync_dataset
 from sandbox.pipeline import baselines
-from sandbox.data.frames import to_tensor
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.sample import generate_motion
 from sandbox.video import read_video, write_mp4
-from sandbox.world.head_model import EXP_NAMES
 
 log = logging.getLogger("sandbox.eval")
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from sandbox.config import check_call, to_dict
 from sandbox.pipeline.cache import content_hash
-from sandbox.pipeline.components import build_renderer, build_rep, load_state, renderer_learned, save_state
+from sandbox.pipeline.components import (
+    build_renderer,
+    build_rep,
+    load_state,
+    renderer_learned,
+    save_state,
+)
 from sandbox.pipeline.context import Context
 from sandbox.trainers.factory import seed_everything
 

@@ -16,7 +16,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from sandbox.losses.image import landmark_flow_loss, landmark_l1, masked_component_l1, masked_l1
+from sandbox.losses.image import (
+    landmark_flow_loss,
+    landmark_l1,
+    masked_component_l1,
+    masked_l1,
+)
 from sandbox.losses.motion import masked_mean
 
 # batch -> predicted driving frames, or for landmark supervision a dict with "image", "flows"

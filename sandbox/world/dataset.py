@@ -80,7 +80,7 @@ class _World:
     """Per-process state: head model, identities and renderers (built lazily, reused across clips)."""
 
     def __init__(self, cfg: WorldConfig):
-        from sandbox.world.head_model import HeadModel
+        from sandbox.face.head_model import HeadModel
         from sandbox.world.identities import make_identities
 
         self.cfg = cfg
@@ -91,7 +91,7 @@ class _World:
         self._renderers: dict[int, object] = {}
 
     def renderer(self, identity: int):
-        from sandbox.world.render import PortraitRenderer
+        from sandbox.face.portrait import PortraitRenderer
 
         if identity not in self._renderers:
             self._renderers[identity] = PortraitRenderer(
@@ -132,9 +132,9 @@ def make_clip(plan: ClipPlan, cfg: WorldConfig) -> Clip:
     if _WORLD is None or _WORLD.cfg != cfg:
         _WORLD = _World(cfg)
     world = _WORLD
+    from sandbox.face.visemes import viseme_track
     from sandbox.world.motion import motion_program
     from sandbox.world.speech import VOICES, prosody_track
-    from sandbox.world.visemes import viseme_track
 
     rng = np.random.default_rng([cfg.seed, plan.index])
     speech = _speak(plan, cfg, rng)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sandbox.world.topology import contours
+from sandbox.face.topology import contours
 
 
 @dataclass

@@ -13,8 +13,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from sandbox.constants import FPS
-from sandbox.geometry.rotation import euler_to_matrix, matrix_to_rotvec, rotvec_to_matrix
-from sandbox.world.head_model import EXP_NAMES
+from sandbox.face.head_model import EXP_NAMES
+from sandbox.geometry.rotation import (
+    euler_to_matrix,
+    matrix_to_rotvec,
+    rotvec_to_matrix,
+)
 
 EXP = {name: i for i, name in enumerate(EXP_NAMES)}
 JAW_GAIN = 1.4  # viseme jaw targets peak at 0.9: use the blendshape's full range so speech is visible at 128 px

@@ -1,4 +1,5 @@
-"""Ground-truth renderer of the synthetic talking-head world: the posed, expressed face mesh warps a portrait.
+"""Portrait warp: the posed, expressed face mesh warps a portrait. The synthetic world renders its clips
+with it, and the training-free mesh_warp renderer animates a real photo with it.
 
 Piecewise-affine warp over one triangulation built once on the texture: MediaPipe's 854 face triangles,
 plus background triangles (Delaunay over the face oval, a halo ring around it and image-border anchors,
@@ -23,8 +24,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from sandbox.world import topology
-from sandbox.world.render_eyes_mouth import (
+from sandbox.face import topology
+from sandbox.face.eyes_mouth import (
     OpeningShape,
     draw_eye,
     draw_mouth,

@@ -1,7 +1,7 @@
 """Conv image encoder: image -> latent [d] + one feature map per resolution (4x4 .. size).
 
 Residual downsampling blocks; the channel schedule is the decoder's (:func:`channel_schedule`), so the
-feature maps plug straight into :class:`renderers.flow_warp.FlowWarpDecoder`.
+feature maps plug straight into :class:`sandbox.nets.flow_warp.FlowWarpDecoder`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from renderers.flow_warp import channel_schedule, resolutions
+from sandbox.nets.flow_warp import channel_schedule, resolutions
 
 
 def he_init(module: nn.Module, slope: float = 0.2) -> nn.Module:
