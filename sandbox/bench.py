@@ -10,7 +10,6 @@ and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,14 +22,9 @@ from generators.diffusion import DiffusionGenerator
 from generators.flow import FlowGenerator
 from generators.two_stage import TwoStageGenerator
 from sandbox.constants import N_EMOTIONS
+from sandbox.metrics.speed import device_name
 
 FPS = 25
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def contenders(args) -> list[tuple[str, Callable[[], Generator], dict]]:

@@ -1,4 +1,4 @@
-"""Combine several runs' metrics.json into one markdown table.
+"""Combine several runs into one markdown table (each run's metrics.json rows, side by side).
 
     python -m sandbox.report RUN_DIR [RUN_DIR ...] [--out combined.md]
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from sandbox.errors import SandboxError
-from sandbox.metrics.report import (
+from sandbox.metrics.run_report import (
     flag_item,
     markdown_table,
     metric_definitions,

@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from test_cli import dataset, doubles, overrides, run  # noqa: F401 - fixtures and tiny test doubles
 
-from sandbox.metrics.baselines import static_frames
-from sandbox.pipeline.baselines import JawLine, energy_motion, fit_jaw_line
+from sandbox.metrics.baselines import (
+    JawLine,
+    energy_motion,
+    fit_jaw_line,
+    static_frames,
+)
 from sandbox.report import combine
 
 ROW_KEYS = {"sync_offset", "sync_abs_offset", "sync_confidence", "sync_corr0", "missing_fraction", "p_fid",
@@ -39,7 +43,7 @@ def test_jaw_line_and_energy_heuristic():
 
 def test_loss_curves_survive_a_resume(tmp_path):
     """Eval reads the parts the train stage keeps aside on resume, then metrics.csv, in step order."""
-    from sandbox.metrics.report import read_lightning_csv
+    from sandbox.metrics.run_report import read_lightning_csv
 
     (tmp_path / "metrics.part0.csv").write_text("epoch,step,train/total,val/total\n0,4,2.0,\n0,6,,1.5\n")
     (tmp_path / "metrics.csv").write_text("epoch,step,train/total,val/total\n1,8,1.0,\n")

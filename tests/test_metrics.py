@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sandbox import report as cli
 from sandbox.errors import InputFileError
 from sandbox.metrics import baselines, image, motion, speed, sync
-from sandbox.metrics import report as rep
+from sandbox.metrics import run_report as rep
 
 T = 250  # 10 s at 25 fps
 

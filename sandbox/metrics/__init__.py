@@ -1,11 +1,14 @@
 """Evaluation metrics (pure numpy functions), baseline signals and report tooling.
 
 Modules: ``sync`` (lip sync), ``motion`` (P-FID/E-FID, diversity, sequence SSIM, jitter, blink rate),
-``image`` (PSNR/SSIM/L1), ``speed`` (timing), ``baselines`` (static / energy heuristic),
-``report`` (metric definitions, metrics.json, report.md, plots).
+``image`` (PSNR/SSIM/L1), ``speed`` (timing), ``baselines`` (static / energy heuristic and the jaw line
+that turns it into motion), ``run_report`` (one run's metric definitions, metrics.json, report.md, plots).
 """
 from sandbox.metrics.baselines import (
+    JawLine,
     energy_heuristic_mouth,
+    energy_motion,
+    fit_jaw_line,
     static_frames,
     static_motion,
 )
@@ -17,7 +20,7 @@ from sandbox.metrics.motion import (
     jitter,
     sequence_ssim,
 )
-from sandbox.metrics.report import (
+from sandbox.metrics.run_report import (
     METRICS_VERSION,
     metric_definitions,
     read_metrics_json,
@@ -28,8 +31,8 @@ from sandbox.metrics.speed import device_name, throughput, timer
 from sandbox.metrics.sync import lip_sync, lip_sync_dataset
 
 __all__ = [
-    "METRICS_VERSION", "blink_rate", "device_name", "diversity", "energy_heuristic_mouth",
-    "frechet_distance", "jitter", "l1", "lip_sync", "lip_sync_dataset", "metric_definitions", "psnr",
-    "read_metrics_json", "sequence_ssim", "ssim", "static_frames", "static_motion", "throughput", "timer",
-    "write_metrics_json", "write_report",
+    "METRICS_VERSION", "JawLine", "blink_rate", "device_name", "diversity", "energy_heuristic_mouth",
+    "energy_motion", "fit_jaw_line", "frechet_distance", "jitter", "l1", "lip_sync", "lip_sync_dataset",
+    "metric_definitions", "psnr", "read_metrics_json", "sequence_ssim", "ssim", "static_frames",
+    "static_motion", "throughput", "timer", "write_metrics_json", "write_report",
 ]

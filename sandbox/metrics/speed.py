@@ -5,7 +5,10 @@ import platform
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -44,20 +47,29 @@ def throughput(n_frames: int | float, seconds: float) -> float:
     return float(n_frames) / seconds if seconds > 0 else float("nan")
 
 
-def device_name() -> str:
-    """The GPU name when torch sees CUDA, otherwise the CPU model (for the report's speed notes)."""
+def device_name(device: torch.device | str | None = None) -> str:
+    """What ran the timed code, for speed notes: ``cuda: <GPU name>`` or ``cpu: <model>, N threads``.
+
+    ``device`` defaults to the first GPU when torch sees CUDA, else the CPU. The thread count is
+    part of the CPU name because CPU speed columns scale with it."""
     try:
         import torch
-
-        if torch.cuda.is_available():
-            return f"cuda: {torch.cuda.get_device_name(0)}"
     except ImportError:
-        pass
+        torch = None
+    if torch is not None:
+        dev = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+        if dev.type == "cuda":
+            return f"cuda: {torch.cuda.get_device_name(dev)}"
+    name = _cpu_model()
+    return f"cpu: {name}, {torch.get_num_threads()} threads" if torch is not None else f"cpu: {name}"
+
+
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.lower().startswith("model name"):
-                    return f"cpu: {line.split(':', 1)[1].strip()}"
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"cpu: {platform.processor() or platform.machine() or 'unknown'}"
+    return platform.processor() or platform.machine() or "unknown"

@@ -9,7 +9,7 @@ back, and measured by the SAME code on the face analyser's output, whatever the 
   ground_truth    the real test clips
   reconstruction  the real clips' encoded motion rendered from their first frame (rep + renderer ceiling)
   static          the source's own motion repeated, same renderer
-  energy          mouth follows audio energy, head still, same renderer (sandbox.pipeline.baselines)
+  energy          mouth follows audio energy, head still, same renderer (sandbox.metrics.baselines)
 
 Lip sync compares the measured mouth aperture with the driving audio's jaw-open track (the synthetic
 world's ``gt["mouth"][:, 0]``, else pocketsphinx alignment). P-FID / E-FID compare with analysed
@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from sandbox.config import instantiate, to_dict
+from sandbox.config import check_instantiable, instantiate, to_dict
 from sandbox.constants import FPS, SAMPLES_PER_FRAME
 from sandbox.data.frames import to_tensor
 from sandbox.face.head_model import EXP_NAMES
-from sandbox.metrics import image, motion
+from sandbox.metrics import baselines, image, motion
 from sandbox.metrics.baselines import static_motion
-from sandbox.metrics.report import (
+from sandbox.metrics.run_report import (
     comparison_flags,
     metric_definitions,
     missing_flags,
@@ -47,7 +47,6 @@ from sandbox.metrics.report import (
 )
 from sandbox.metrics.speed import device_name
 from sandbox.metrics.sync import lip_sync_dataset
-from sandbox.pipeline import baselines
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.render import render_motion
@@ -141,7 +140,7 @@ def load_clips(inputs: EvalInputs, max_frames: int | None) -> list[EvalClip]:
 
 
 def fit_energy_line(inputs: EvalInputs, n_clips: int) -> baselines.JawLine | None:
-    """The jaw -> motion line (see sandbox.pipeline.baselines) from up to ``n_clips`` training clips."""
+    """The jaw -> motion line (see sandbox.metrics.baselines) from up to ``n_clips`` training clips."""
     import torch
 
     ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
@@ -399,6 +398,11 @@ def _notes(inputs: EvalInputs, frames: dict, clips: list[EvalClip], extra: dict)
               "", "## Plots", ""]
     lines += [f"![{p.stem}](plots/{p.name})" for p in sorted((run_dir / "plots").glob("*.png"))]
     return lines
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: the eval function's keys."""
+    check_instantiable(cfg.eval, "eval")
 
 
 def run(ctx: Context) -> dict:

@@ -139,7 +139,7 @@ def read_metrics_json(run_dir: str | Path) -> dict:
     except json.JSONDecodeError as e:
         raise InputFileError(f"{path} is not valid JSON ({e}); re-run the eval stage") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), dict):
-        raise InputFileError(f"{path} has no 'rows' mapping; expected the layout in sandbox.metrics.report")
+        raise InputFileError(f"{path} has no 'rows' mapping; expected the layout in sandbox.metrics.run_report")
     return doc
 
 
