@@ -15,6 +15,14 @@ def seed_everything(seed: int) -> None:
     L.seed_everything(seed, workers=True, verbose=False)
 
 
+def keep_logs(logs: Path) -> None:
+    """Lightning's CSVLogger truncates metrics.csv when a run resumes: keep the earlier part aside
+    (eval reads every ``metrics*.csv``) so loss curves survive an interruption."""
+    f = logs / "metrics.csv"
+    if f.is_file():
+        f.rename(logs / f"metrics.part{len(list(logs.glob('metrics.part*.csv')))}.csv")
+
+
 def _quiet_lightning() -> None:
     """Lightning logs hardware summaries and promotional tips at INFO, twice when the root logger has
     a handler; keep its warnings only (SANDBOX_LOG=DEBUG shows everything)."""

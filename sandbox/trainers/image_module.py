@@ -72,6 +72,7 @@ class ImageReconstructionModule(L.LightningModule):
         self.weights = dict(weights)
         self.components = tuple(components)
         self.history: list[float] = []  # per-step total loss, for the fit() metrics
+        self.resumed_from_step: int | None = None  # global step of the checkpoint a fit resumed from
 
     def training_step(self, batch, batch_idx):
         out = self.predict(batch)
@@ -97,6 +98,14 @@ class ImageReconstructionModule(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
 
+    # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["loss_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("loss_history", []))
+        self.resumed_from_step = int(checkpoint.get("global_step", 0))
+
 
 def train_image_module(
     module: ImageReconstructionModule,
@@ -105,11 +114,14 @@ def train_image_module(
     batch_size: int,
     run_dir: str | Path | None = None,
     num_workers: int = 0,
+    resume: bool = True,
     **trainer_kwargs,
 ) -> dict[str, float]:
     """Run ``steps`` optimiser steps through make_trainer (CSV/TensorBoard logs + last.ckpt in
-    ``run_dir``, a temporary directory when None); returns first/final loss and the step count."""
-    from sandbox.trainers.factory import make_trainer
+    ``run_dir``, a temporary directory when None); returns first/final loss and the step count.
+    ``resume``: continue from ``run_dir/checkpoints/last.ckpt`` when there is one (an interrupted
+    fit), up to the same ``steps`` in all; the metrics then carry ``resumed_from_step``."""
+    from sandbox.trainers.factory import keep_logs, make_trainer
 
     loader = DataLoader(
         dataset,
@@ -119,17 +131,24 @@ def train_image_module(
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
+    last = Path(run_dir) / "checkpoints" / "last.ckpt" if run_dir is not None else None
+    ckpt = str(last) if resume and last is not None and last.is_file() else None
+    if ckpt is not None:
+        keep_logs(Path(run_dir) / "logs")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(run_dir or tmp, max_steps=steps, **trainer_kwargs)
         module.model.train()
-        trainer.fit(module, loader)
+        trainer.fit(module, loader, ckpt_path=ckpt)
     module.model.cpu().eval()
     hist = module.history
-    return {
+    metrics = {
         "train_loss_first": hist[0] if hist else float("nan"),
         "train_loss_final": float(np.mean(hist[-10:])) if hist else float("nan"),
-        "steps": float(len(hist)),
+        "steps": float(trainer.global_step),  # the history alone misses steps a resume skipped
     }
+    if ckpt is not None:
+        metrics["resumed_from_step"] = float(module.resumed_from_step or 0)
+    return metrics
 
 
 @torch.no_grad()
