@@ -28,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
-from sandbox.data.clips import ClipStore
 from sandbox.metrics.motion import frechet_distance
 from sandbox.metrics.sync import correlation_curve
-from sandbox.pipeline.components import build_gen, build_rep, load_state
 from sandbox.pipeline.eval import jaw_target
+from sandbox.pipeline.reopen import reopen
 
 MAX_LAG = 10
 
@@ -45,26 +43,15 @@ class RunMotion:
     """A run directory's dataset, extracted motion and trained generator."""
 
     def __init__(self, run_dir: Path):
-        self.cfg = OmegaConf.load(run_dir / "config.yaml")
-        art = json.loads((run_dir / "artifacts.json").read_text())
-        if "train" not in art:
-            raise SystemExit(f"{run_dir} has no trained generator yet: run its train stage first")
-        self.store = ClipStore(Path(art["data"]["path"]) / "dataset")
-        self.ex_dir = Path(art["extract"]["path"])
-        index = json.loads((self.ex_dir / "index.json").read_text())
-        self.splits = index["splits"]
-        rep = build_rep(self.cfg)
-        load_state(rep, self.ex_dir / "rep.pt")
-        self.gen = build_gen(self.cfg, index["dim"], index["audio_dim"], rep.eval())
-        load_state(self.gen, Path(art["train"]["path"]) / "gen.pt")
-        self.gen.eval()
+        run = reopen(run_dir)
+        self.cfg, self.store, self.extracted, self.gen = run.cfg, run.store, run.extracted, run.gen
+        self.splits = self.extracted.splits
         self._clips: dict[str, dict[str, np.ndarray]] = {}
 
     def clip(self, cid: str) -> dict[str, np.ndarray]:
         """The clip's extracted arrays and its true jaw track, loaded once (each guidance scale reuses them)."""
         if cid not in self._clips:
-            with np.load(self.ex_dir / "clips" / f"{cid}.npz") as z:
-                out = {k: z[k] for k in z.files}
+            out = self.extracted.load(cid)
             out["jaw"] = jaw_target(self.store.load(cid), len(out["motion"]))
             self._clips[cid] = out
         return self._clips[cid]

@@ -20,12 +20,10 @@ For each clip, the real frames are encoded and re-drawn from the clip's first fr
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from experiments.analyser_accuracy import corr
 from renderers.lia import LiaRenderer
@@ -33,18 +31,15 @@ from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor, to_uint8
-from sandbox.pipeline.components import build_rep, load_state
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
+from sandbox.pipeline.reopen import reopen
 
 
 def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
-    """The fitted lia rep, its renderer and the dataset of a run directory (config.yaml + artifacts.json)."""
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    art = json.loads((run_dir / "artifacts.json").read_text())
-    rep = build_rep(cfg)
-    load_state(rep, Path(art["fit"]["path"]) / "rep.pt")
-    return rep.eval(), LiaRenderer(rep), ClipStore(Path(art["data"]["path"]) / "dataset")
+    """The fitted lia rep, its renderer and the dataset of a run directory (sandbox.pipeline.reopen)."""
+    run = reopen(run_dir)
+    return run.rep, run.renderer, run.store
 
 
 def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int):

@@ -2,7 +2,7 @@
 
     z_R = E(I_S).w                         identity latent of the source (+ E's multi-scale features)
     xi  = MLP(rho_D (+) z_R)  in R^n        rho_D = the driving frame's 3dmm motion (pose + exp + gaze),
-                                            normalised by the representation's Normalizer
+                                            z-scored with statistics of the navigator's training motion
     eta = sum_i xi_i m_i                   m_i: learned orthonormal dictionary (QR, sandbox.nets.basis)
     I_D = dec(z_R + eta, feats(I_S))       the flow-warp decoder family shared with lia
 
@@ -16,7 +16,6 @@ where the iris is drawn, not an angular gaze error.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,8 +41,6 @@ from sandbox.trainers.image_module import (
     reconstruction_metrics,
     train_image_module,
 )
-
-log = logging.getLogger(__name__)
 
 NAV_COMPONENTS = COMPONENTS + ("iris",)
 MOTION_FROM = ("gt", "analyser")
@@ -129,14 +126,14 @@ class NavigatorRenderer(Renderer):
 
     @forwards_kwargs(NavigatorConfig)
     def __init__(self, rep, **cfg):
-        """rep: the MorphableRepresentation (encodes training clips; its fitted Normalizer statistics are
-        copied at fit time to map motion to rho); cfg: NavigatorConfig fields."""
+        """rep: the MorphableRepresentation (encodes the training clips); cfg: NavigatorConfig fields."""
         super().__init__()
         object.__setattr__(self, "rep", rep)  # not a sub-module: its state lives in its own checkpoint
         self.config = NavigatorConfig(**cfg)
         self.net = Navigator(self.config)
-        # rho's statistics are frozen with the weights they were trained with (a later refit of the
-        # representation's normaliser, e.g. by the extract stage, must not shift the renderer's input)
+        # the navigator's own input standardisation, fitted on the motion it trains on and saved with
+        # its weights: the renderer is fitted before the extract stage fits the motion normaliser, and
+        # what it draws must not depend on that normaliser
         self.rho_norm = Normalizer(DIM)
 
     def _device(self) -> torch.device:
@@ -178,11 +175,7 @@ class NavigatorRenderer(Renderer):
         pairs = FramePairs(data, split, self.config.size, fixed=fixed, seed=seed)
         motion = [self.rep.encode_clip(clip, source=motion_from) for clip in pairs.clips]
         if not bool(self.rho_norm.fitted):
-            if bool(self.rep.norm.fitted):
-                self.rho_norm.load_state_dict(self.rep.norm.state_dict())
-            else:
-                log.warning("the 3dmm normaliser is not fitted (rep.fit was not run): fitting the navigator's on %s", split)
-                self.rho_norm.fit(torch.cat(motion))
+            self.rho_norm.fit(torch.cat(motion))
         return MotionPairs(pairs, [self.rho_norm.normalize(m) for m in motion])
 
     def fit(

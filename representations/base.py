@@ -15,7 +15,11 @@ from sandbox.data.frames import to_tensor
 
 
 class Normalizer(nn.Module):
-    """Per-dimension z-scoring with statistics fitted on training motion; saved in the state dict."""
+    """Per-dimension z-scoring with statistics fitted on training motion; saved in the state dict.
+
+    One owner fits it: the extract stage (sandbox.pipeline.extract), which sees every training frame and
+    saves the statistics to one file of its artifact. Fitted statistics are read-only: ``fit`` refuses
+    to overwrite them (``refit=True`` for a deliberate second fit)."""
 
     def __init__(self, dim: int, eps: float = 1e-4):
         super().__init__()
@@ -25,8 +29,10 @@ class Normalizer(nn.Module):
         self.register_buffer("fitted", torch.tensor(False))
 
     @torch.no_grad()
-    def fit(self, motion: torch.Tensor) -> "Normalizer":
+    def fit(self, motion: torch.Tensor, refit: bool = False) -> "Normalizer":
         """motion: [N, dim] (all training frames stacked)."""
+        if bool(self.fitted) and not refit:
+            raise RuntimeError("the normaliser is fitted already; its statistics are read-only (refit=True to overwrite)")
         m = motion.reshape(-1, motion.shape[-1]).double()
         self.mean.copy_(m.mean(0).float())
         self.std.copy_(m.std(0).clamp_min(self.eps).float())

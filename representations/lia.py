@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -214,7 +213,6 @@ class LiaRepresentation(Representation):
         run_dir: str | Path | None = None,
         num_workers: int = 0,
         val_pairs: int = 64,
-        norm_frames: int = 4096,
         seed: int = 0,
         landmark_flow: float = 0.0,
         landmark_nonrigid: float = 0.0,
@@ -223,8 +221,9 @@ class LiaRepresentation(Representation):
         motion_readout: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
-        """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer, fit the
-        normaliser on encoded training frames, and report train loss + val reconstruction metrics.
+        """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
+        loss + val reconstruction metrics. The motion normaliser is not fitted here (the extract stage
+        owns it: it encodes every training frame).
         ``trainer_kwargs`` go to :func:`sandbox.trainers.factory.make_trainer`.
 
         ``landmark_flow`` > 0 adds a sandbox-specific term (not in LIA/FLOAT): the decoder's warp fields
@@ -267,15 +266,9 @@ class LiaRepresentation(Representation):
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
         )
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
-        self._fit_normalizer(pairs, norm_frames)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
         return metrics
-
-    def _fit_normalizer(self, pairs: FramePairs, max_frames: int) -> None:
-        idx = np.linspace(0, len(pairs) - 1, min(max_frames, len(pairs))).round().astype(int)
-        frames = torch.stack([pairs[int(i)]["driving"] for i in idx])
-        self.norm.fit(self.encode(frames))
 
     @torch.no_grad()
     def evaluate(self, data, split: str = "val", max_pairs: int = 64, batch_size: int = 16) -> dict[str, float]:

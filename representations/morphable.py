@@ -6,8 +6,8 @@ Layout (dim 20):  pose 0:6   rotation vector (3, radians) + translation (3, cm, 
                   gaze 18:20 (pitch, yaw) radians; positive yaw moves the irises toward the image right
 Scale: the camera is a fixed pinhole (f = FOCAL x frame size), so there is no separate scale: the apparent
 size of the head is set by the z translation (~50 cm from the camera; farther = smaller). Translations
-are in cm and rotations in radians, hence very different magnitudes: the Normalizer (fitted by ``fit``
-on training clips) z-scores every dimension before a generator sees it.
+are in cm and rotations in radians, hence very different magnitudes: the Normalizer (fitted by the
+extract stage on the training clips) z-scores every dimension before a generator sees it.
 
 Encoding: the face analyser (MediaPipe + model fit) on pixels, or the synthetic world's ground truth
 (``encode_clip`` with ``encode_from="gt"``). Both live in the same absolute space (same head model and
@@ -76,32 +76,22 @@ class MorphableRepresentation(Representation):
     learned = False
     default_renderer = "mesh_warp"  # training-free; renderer=navigator is the learned alternative
 
-    def __init__(self, encode_from: str = "analyser", video: bool = True, max_fit_clips: int | None = 16):
-        """encode_from: what ``encode_clip`` (and ``fit``'s normaliser statistics) use by default:
-        "analyser" (pixels -> MediaPipe -> model fit; works on any video) or "gt" (the synthetic
-        world's ground truth). video: the analyser tracks landmarks across the frames of one call.
-        max_fit_clips: training clips the normaliser statistics are computed on (None = all)."""
+    def __init__(self, encode_from: str = "analyser", video: bool = True):
+        """encode_from: what ``encode_clip`` uses by default: "analyser" (pixels -> MediaPipe -> model
+        fit; works on any video) or "gt" (the synthetic world's ground truth). video: the analyser
+        tracks landmarks across the frames of one call."""
         if encode_from not in ENCODE_FROM:
             raise ConfigError(f"encode_from must be one of {ENCODE_FROM}, got {encode_from!r}")
         super().__init__(DIM, {"pose": POSE, "exp": EXP, "gaze": GAZE})
         self.encode_from = encode_from
         self.video = video
-        self.max_fit_clips = max_fit_clips
         self.head = HeadModel.load()
         weight, bias = eye_feature_map(self.head)
         # the aux map is a function of the (fixed) head model: buffers, but not worth a checkpoint entry
         self.register_buffer("aux_weight", torch.as_tensor(weight, dtype=torch.float32), persistent=False)
         self.register_buffer("aux_bias", torch.as_tensor(bias, dtype=torch.float32), persistent=False)
 
-    # -- learning: nothing to train, only the normaliser's statistics -----------------------------
-    def fit(self, data, split: str = "train") -> dict[str, float]:
-        """Fit the normaliser on the motion of up to ``max_fit_clips`` clips of ``split``."""
-        ids = data.ids(split)
-        if self.max_fit_clips is not None:
-            ids = ids[: self.max_fit_clips]
-        motion = torch.cat([self.encode_clip(data.load(cid)) for cid in ids])
-        self.norm.fit(motion)
-        return {"frames": float(len(motion)), "clips": float(len(ids))}
+    # nothing to learn: fit() is the base class's no-op (the extract stage fits the normaliser)
 
     # -- mapping ----------------------------------------------------------------------------------
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
@@ -220,8 +210,8 @@ class MorphableRepresentation(Representation):
 
     # -- checkpoints --------------------------------------------------------------------------------
     def save(self, path) -> None:
-        torch.save({"config": {"encode_from": self.encode_from, "video": self.video,
-                               "max_fit_clips": self.max_fit_clips}, "state_dict": self.state_dict()}, path)  # fmt: skip
+        torch.save({"config": {"encode_from": self.encode_from, "video": self.video},
+                    "state_dict": self.state_dict()}, path)
 
     @classmethod
     def load(cls, path, map_location: str | torch.device = "cpu") -> "MorphableRepresentation":

@@ -21,9 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sandbox.config import check_call, check_instantiable, locate
-from sandbox.constants import EMOTIONS
-from sandbox.errors import ConfigError, InputFileError, SandboxError
+from sandbox.errors import ConfigError, SandboxError
 from sandbox.registry import (
     CONF_DIR,
     GROUPS,
@@ -116,36 +114,14 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def preflight(cfg: DictConfig) -> None:
-    """Every key consumed, every required file present, every combination of inputs complete."""
-    from sandbox.data.windows import WindowDataset
-    from sandbox.pipeline.components import check_gen
-    from sandbox.trainers.factory import make_trainer
-    from sandbox.trainers.generator_module import GeneratorModule
+    """Every key consumed, every required file present, every combination of inputs complete: each
+    stage checks its own inputs (``check(cfg)`` of each stage module), in pipeline order."""
+    from sandbox.pipeline import CHECKS, ORDER
 
     if cfg.stage not in STAGE_NAMES:
         raise ConfigError(f"unknown stage {cfg.stage!r}; stages: {', '.join(STAGE_NAMES)}.")
-    check_instantiable(cfg.data, "data", offered=("out", "out_dir"))
-    check_instantiable(cfg.rep, "rep")
-    check_instantiable(cfg.renderer, "renderer", offered=("rep",))
-    check_gen(cfg)  # keys, and that the rep has the parts / aux features this generator asks for
-    check_instantiable(cfg.features, "features")
-    check_instantiable(cfg.eval, "eval")
-    check_call(locate(str(cfg.rep._target_)).fit, cfg.fit.rep, "fit.rep")
-    check_call(locate(str(cfg.renderer._target_)).fit, cfg.fit.renderer, "fit.renderer")
-    check_call(make_trainer, cfg.trainer, "trainer")
-    check_call(GeneratorModule, cfg.train.module, "train.module")
-    check_call(WindowDataset, cfg.train.windows, "train.windows")
-    if cfg.source is not None and cfg.audio is None:
-        raise ConfigError(f"source={cfg.source} needs driving audio too: add audio=PATH.wav (any common audio format).")
-    if "root" in cfg.data:  # a dataset that must exist already
-        from sandbox.pipeline.data import existing_dataset
-
-        existing_dataset(str(cfg.data.root))
-    for key, kind in (("source", "source image"), ("audio", "audio file")):
-        if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
-            raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
-    if cfg.emotion is not None and cfg.emotion not in EMOTIONS:
-        raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)}.")
+    for stage in ORDER:
+        CHECKS[stage](cfg)
 
 
 def cache_root(cfg: DictConfig) -> Path:

@@ -164,6 +164,34 @@ def test_end_to_end_then_reuse(dataset, tmp_path):
     assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build"]
 
 
+def test_reopen_gives_the_runs_own_components(dataset, tmp_path):
+    from sandbox.pipeline.reopen import reopen
+
+    cache = tmp_path / "cache"
+    ctx = run(*overrides(dataset, cache, tmp_path / "r"))
+    r = reopen(ctx.run_dir)
+    assert r.store.ids("test") == ["c3"] and r.extracted.splits == ctx.results["extract"].splits
+    # one normaliser: the extract stage's file; the fit artifact's rep carries none
+    assert bool(r.rep.norm.fitted)
+    torch.testing.assert_close(r.rep.norm.mean, ctx.rep.norm.mean)
+    torch.testing.assert_close(r.rep.norm.std, ctx.rep.norm.std)
+    fitted_only = torch.load(ctx.artifacts["fit"] / "rep.pt", weights_only=True)
+    assert not bool(fitted_only["norm.fitted"])
+    with pytest.raises(RuntimeError, match="read-only"):
+        r.rep.norm.fit(torch.randn(5, 4))
+    trained = ctx.results["train"].gen.state_dict()
+    for k, v in r.gen.state_dict().items():
+        torch.testing.assert_close(v, trained[k])
+    assert r.metrics["rows"]["run"]["nfe"] == 1
+    # a stage the run never reached, and a directory that is no run, say what to do
+    early = run(*overrides(dataset, cache, tmp_path / "early", "stage=fit"))
+    with pytest.raises(InputFileError, match="stage=extract"):
+        reopen(early.run_dir).extracted
+    assert not bool(reopen(early.run_dir).rep.norm.fitted)
+    with pytest.raises(InputFileError, match="not a run directory"):
+        reopen(tmp_path / "nowhere")
+
+
 def test_stage_runs_alone(dataset, tmp_path):
     cache = tmp_path / "cache"
     ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=extract"))

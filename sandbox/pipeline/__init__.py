@@ -1,7 +1,8 @@
 """The stage pipeline: data -> fit -> extract -> train -> sample -> render -> eval.
 
-Each stage module has ``run(ctx)``; asking for a stage (``ctx.require``) runs or reuses its
-prerequisites. data/fit/extract/train are cached by content hash (sandbox.pipeline.cache);
+Each stage module has ``check(cfg)``, which refuses bad input before any work (``sandbox.run``'s
+preflight calls them in order), and ``run(ctx)``; asking for a stage (``ctx.require``) runs or reuses
+its prerequisites. data/fit/extract/train are cached by content hash (sandbox.pipeline.cache);
 sample/render/eval write into the run directory.
 """
 from __future__ import annotations
@@ -18,5 +19,9 @@ STAGES = {
     "render": render.run,
     "eval": eval.run,
 }
+CHECKS = {name: module.check for name, module in (
+    ("data", data), ("fit", fit), ("extract", extract), ("train", train), ("sample", sample), ("render", render),
+    ("eval", eval),
+)}
 
-__all__ = ["STAGES", "ORDER", "Context"]
+__all__ = ["CHECKS", "STAGES", "ORDER", "Context"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandbox.config import instantiate
+from omegaconf import DictConfig
+
+from sandbox.config import check_instantiable, instantiate
 from sandbox.data.clips import ClipStore
 from sandbox.errors import InputFileError
 from sandbox.pipeline.cache import content_hash, targets_in
@@ -20,6 +22,13 @@ def existing_dataset(root: str) -> Path:
             "with sandbox.data.clips (write_clip + write_index), or use data=synthetic."
         )
     return path
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: the data node's keys, and a dataset that must exist already."""
+    check_instantiable(cfg.data, "data", offered=("out", "out_dir"))
+    if "root" in cfg.data:
+        existing_dataset(str(cfg.data.root))
 
 
 def run(ctx: Context) -> ClipStore:
@@ -38,5 +47,10 @@ def run(ctx: Context) -> ClipStore:
 
     art = ctx.build("data", key, build, resumable=True)
     ctx.hashes["data"], ctx.artifacts["data"] = key, art
+    return load(art)
+
+
+def load(art: Path) -> ClipStore:
+    """The dataset of a data artifact directory (built inside it, or a directory it names)."""
     info = json.loads((art / "info.json").read_text())
     return ClipStore(info["root"] or art / "dataset")

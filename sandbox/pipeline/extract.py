@@ -1,5 +1,8 @@
 """Stage 3, extract: encode every clip to motion [T, dim], fit the normaliser on the train split,
-compute per-frame audio features; one ``clips/<id>.npz`` per clip (motion stored normalised)."""
+compute per-frame audio features; one ``clips/<id>.npz`` per clip (motion stored normalised).
+
+This stage is the normaliser's one owner: it sees every training frame, saves the statistics to
+``normalizer.pt`` in its artifact, and every later stage (and a reopened run) reads them from there."""
 from __future__ import annotations
 
 import json
@@ -8,13 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from tqdm import tqdm
 
-from sandbox.config import instantiate
+from sandbox.config import check_instantiable, instantiate
 from sandbox.constants import EMOTIONS
 from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import load_state, save_state
 from sandbox.pipeline.context import Context, progress_disabled
+
+NORMALIZER = "normalizer.pt"  # the motion normaliser's statistics (Normalizer state dict)
 
 
 @dataclass
@@ -46,6 +52,11 @@ def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:
     return a.astype(np.float32)
 
 
+def check(cfg: DictConfig) -> None:
+    """Preflight: the audio features' keys."""
+    check_instantiable(cfg.features, "features")
+
+
 def run(ctx: Context) -> Extracted:
     cfg = ctx.cfg
     store = ctx.require("data")
@@ -72,7 +83,7 @@ def run(ctx: Context) -> Extracted:
             r = dict(r, motion=rep.normalize(torch.from_numpy(r["motion"])).numpy(),
                      x_ref=rep.normalize(torch.from_numpy(r["x_ref"])).numpy())
             np.savez(work / "clips" / f"{cid}.npz", **r)
-        save_state(rep, work / "rep.pt")  # the fitted normaliser lives in the rep's state
+        save_state(rep.norm, work / NORMALIZER)
         some = next(iter(raw.values()))
         index = {"splits": store.splits, "dim": int(some["motion"].shape[1]), "audio_dim": int(some["audio"].shape[1])}
         (work / "index.json").write_text(json.dumps(index, indent=1))
@@ -80,6 +91,11 @@ def run(ctx: Context) -> Extracted:
 
     art = ctx.build("extract", key, build)
     ctx.hashes["extract"], ctx.artifacts["extract"] = key, art
-    load_state(ctx.rep, art / "rep.pt")
+    return load(art, ctx.rep)
+
+
+def load(art: Path, rep) -> Extracted:
+    """The extracted clips of an artifact directory; puts its normaliser statistics into ``rep``."""
+    load_state(rep.norm, art / NORMALIZER)
     index = json.loads((art / "index.json").read_text())
     return Extracted(art, index["splits"], index["dim"], index["audio_dim"])

@@ -1,11 +1,15 @@
-"""Stage 2, fit: learn the representation (and a separately learned renderer) on the train clips."""
+"""Stage 2, fit: learn the representation (and a separately learned renderer) on the train clips
+(resumes an interrupted fit from its last checkpoint with ``fit.resume``)."""
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.config import check_call, to_dict
+from omegaconf import DictConfig
+
+from sandbox.config import check_call, check_instantiable, locate, to_dict
+from sandbox.errors import ConfigError
 from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import (
     build_renderer,
@@ -37,14 +41,51 @@ def fit_kwargs(fn, node, where: str, run_dir: Path, seed: int, trainer: dict) ->
     return kw
 
 
+def _checkpoints(fn) -> bool:
+    """Whether a fit trains through make_trainer: it forwards ``**kwargs`` and is not the base no-op."""
+    from renderers.base import Renderer
+    from representations.base import Representation
+
+    params = inspect.signature(fn).parameters.values()
+    return fn not in (Representation.fit, Renderer.fit) and any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def trainer_settings(cfg: DictConfig) -> dict:
+    """make_trainer settings for the fits: ``cfg.trainer`` + ``fit.checkpoint_every``, which is refused
+    where no fit of this crossing trains through make_trainer (it would do nothing)."""
+    trainer = to_dict(cfg.trainer)
+    every = cfg.fit.checkpoint_every
+    if every is None:
+        return trainer
+    if int(every) < 1:
+        raise ConfigError(f"fit.checkpoint_every={every} must be a positive number of steps (or null).")
+    fits = [locate(str(cfg.rep._target_)).fit]
+    if renderer_learned(cfg):
+        fits.append(locate(str(cfg.renderer._target_)).fit)
+    if not any(_checkpoints(f) for f in fits):
+        raise ConfigError(f"fit.checkpoint_every={every}: nothing this crossing fits writes checkpoints; remove it.")
+    return {**trainer, "checkpoint_every_n_steps": int(every)}
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: the representation's and renderer's keys, their fits' keyword arguments and the fit
+    checkpoint interval."""
+    check_instantiable(cfg.rep, "rep")
+    check_instantiable(cfg.renderer, "renderer", offered=("rep",))
+    check_call(locate(str(cfg.rep._target_)).fit, cfg.fit.rep, "fit.rep")
+    check_call(locate(str(cfg.renderer._target_)).fit, cfg.fit.renderer, "fit.renderer")
+    trainer_settings(cfg)
+
+
 def run(ctx: Context) -> Fitted:
     cfg = ctx.cfg
     store = ctx.require("data")
     learned = renderer_learned(cfg)
+    trainer = trainer_settings(cfg)
+    # fit.resume / fit.checkpoint_every change no result: not in the key
     key = content_hash("fit", ctx.hashes["data"], cfg.rep, cfg.fit.rep, cfg.seed,
                        cfg.renderer if learned else None, cfg.fit.renderer if learned else None,
                        ctx.code(cfg.rep._target_, *([cfg.renderer._target_] if learned else [])))
-    trainer = to_dict(cfg.trainer)
 
     def build(work: Path) -> dict:
         seed_everything(int(cfg.seed))
@@ -58,11 +99,17 @@ def run(ctx: Context) -> Fitted:
         save_state(renderer, work / "renderer.pt")
         return info
 
-    art = ctx.build("fit", key, build)
+    art = ctx.build("fit", key, build, resumable=bool(cfg.fit.resume))
     ctx.hashes["fit"], ctx.artifacts["fit"] = key, art
-    ctx.rep = build_rep(cfg)
-    load_state(ctx.rep, art / "rep.pt")
-    ctx.rep.eval()
-    renderer = build_renderer(cfg, ctx.rep)
+    ctx.rep, fitted = load(cfg, art)
+    return fitted
+
+
+def load(cfg: DictConfig, art: Path) -> tuple[object, Fitted]:
+    """(the fitted representation, Fitted with its renderer) of a fit artifact directory. The rep's
+    normaliser is not fitted yet: the extract stage's load puts its statistics in."""
+    rep = build_rep(cfg)
+    load_state(rep, art / "rep.pt")
+    renderer = build_renderer(cfg, rep.eval())
     load_state(renderer, art / "renderer.pt")
-    return Fitted(art, renderer.eval())
+    return rep, Fitted(art, renderer.eval())

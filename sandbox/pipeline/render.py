@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from sandbox.data.frames import to_tensor, to_uint8
+from sandbox.errors import ConfigError
 from sandbox.pipeline.context import Context, progress_disabled
 from sandbox.video import write_mp4
 
@@ -19,6 +21,12 @@ class Rendered:
     name: str
     mp4: Path
     frames_per_s: float
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: a usable batch size (the renderer itself was checked with the fit stage)."""
+    if int(cfg.render.batch_size) < 1:
+        raise ConfigError(f"render.batch_size={cfg.render.batch_size} must be at least 1.")
 
 
 @torch.no_grad()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 from sandbox.config import instantiate, to_dict
-from sandbox.constants import SAMPLES_PER_FRAME
+from sandbox.constants import EMOTIONS, SAMPLES_PER_FRAME
 from sandbox.data.frames import to_tensor
+from sandbox.errors import ConfigError, InputFileError
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.extract import audio_features, emotion_onehot
@@ -25,6 +27,17 @@ class Sample:
     npz: Path  # motion [T, dim] (un-normalised) + motion_norm, real_motion(_norm) if any, audio, source uint8 [H, W, 3]
     nfe: int
     frames_per_s: float
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: a photo comes with audio, the files exist, the emotion is one of the seven."""
+    if cfg.source is not None and cfg.audio is None:
+        raise ConfigError(f"source={cfg.source} needs driving audio too: add audio=PATH.wav (any common audio format).")
+    for key, kind in (("source", "source image"), ("audio", "audio file")):
+        if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
+            raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
+    if cfg.emotion is not None and cfg.emotion not in EMOTIONS:
+        raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)}.")
 
 
 def load_source(path: str, size: int) -> np.ndarray:

@@ -5,14 +5,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from sandbox.config import check_call, to_dict
 from sandbox.data.windows import WindowDataset
 from sandbox.pipeline.cache import content_hash, targets_in
-from sandbox.pipeline.components import build_gen, load_state, save_state
+from sandbox.pipeline.components import build_gen, check_gen, load_state, save_state
 from sandbox.pipeline.context import Context
-from sandbox.trainers.factory import make_trainer, seed_everything
+from sandbox.trainers.factory import keep_logs, make_trainer, seed_everything
 from sandbox.trainers.generator_module import GeneratorModule
 
 
@@ -20,6 +21,15 @@ from sandbox.trainers.generator_module import GeneratorModule
 class Trained:
     path: Path
     gen: object
+
+
+def check(cfg: DictConfig) -> None:
+    """Preflight: the generator's keys (and what it asks of the representation), the shared audio
+    encoder, the trainer, the training module and the window sampler."""
+    check_gen(cfg)
+    check_call(make_trainer, cfg.trainer, "trainer")
+    check_call(GeneratorModule, cfg.train.module, "train.module")
+    check_call(WindowDataset, cfg.train.windows, "train.windows")
 
 
 def loaders(cfg, ex, gen) -> tuple[DataLoader, DataLoader | None]:
@@ -34,14 +44,6 @@ def loaders(cfg, ex, gen) -> tuple[DataLoader, DataLoader | None]:
     val_ds = WindowDataset(val_clips, gen.n_prev, gen.n_cur, **{**wkw, "samples_per_epoch": n_val},
                            deterministic=True, seed=int(cfg.seed))
     return train, DataLoader(val_ds, shuffle=False, **{**lkw, "num_workers": 0})
-
-
-def keep_logs(logs: Path) -> None:
-    """Lightning's CSVLogger truncates metrics.csv when a run resumes: keep the earlier part aside
-    (eval reads every ``metrics*.csv``) so loss curves survive an interruption."""
-    f = logs / "metrics.csv"
-    if f.is_file():
-        f.rename(logs / f"metrics.part{len(list(logs.glob('metrics.part*.csv')))}.csv")
 
 
 def run(ctx: Context) -> Trained:
@@ -77,6 +79,11 @@ def run(ctx: Context) -> Trained:
 
     art = ctx.build("train", key, build, resumable=bool(cfg.train.resume))
     ctx.hashes["train"], ctx.artifacts["train"] = key, art
-    gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
+    return load(cfg, art, ex, ctx.rep)
+
+
+def load(cfg, art: Path, ex, rep) -> Trained:
+    """The trained generator of an artifact directory (``ex``: the Extracted it was trained on)."""
+    gen = build_gen(cfg, ex.dim, ex.audio_dim, rep)
     load_state(gen, art / "gen.pt")
     return Trained(art, gen.eval())
