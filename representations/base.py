@@ -19,14 +19,24 @@ class Normalizer(nn.Module):
 
     One owner fits it: the extract stage (sandbox.pipeline.extract), which sees every training frame and
     saves the statistics to one file of its artifact. Fitted statistics are read-only: ``fit`` refuses
-    to overwrite them (``refit=True`` for a deliberate second fit)."""
+    to overwrite them (``refit=True`` for a deliberate second fit).
 
-    def __init__(self, dim: int, eps: float = 1e-4):
+    ``minmax`` (optional indices): those dimensions are min-max scaled to [0, 1] on the fitting data
+    instead (JoyVASA's pose dims). They reuse the affine buffers: ``mean`` holds their minimum and
+    ``std`` their range, so normalize / denormalize are the same formulas for every dimension. The
+    indices are a buffer too, so statistics fitted with another scheme refuse to load."""
+
+    def __init__(self, dim: int, eps: float = 1e-4, minmax=None):
         super().__init__()
         self.eps = eps
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
         self.register_buffer("fitted", torch.tensor(False))
+        if minmax is not None:
+            minmax = torch.as_tensor(minmax, dtype=torch.long).reshape(-1)
+            if len(minmax) and (minmax.min() < 0 or minmax.max() >= dim or len(minmax.unique()) != len(minmax)):
+                raise ValueError(f"minmax indices must be distinct and in 0..{dim - 1}, got {minmax.tolist()}")
+        self.register_buffer("minmax", minmax)  # None: plain z-scoring, and no key in the state dict
 
     @torch.no_grad()
     def fit(self, motion: torch.Tensor, refit: bool = False) -> "Normalizer":
@@ -36,6 +46,10 @@ class Normalizer(nn.Module):
         m = motion.reshape(-1, motion.shape[-1]).double()
         self.mean.copy_(m.mean(0).float())
         self.std.copy_(m.std(0).clamp_min(self.eps).float())
+        if self.minmax is not None and len(self.minmax):
+            lo, hi = m[:, self.minmax].min(0).values, m[:, self.minmax].max(0).values
+            self.mean[self.minmax] = lo.float()
+            self.std[self.minmax] = (hi - lo).clamp_min(self.eps).float()
         self.fitted.fill_(True)
         return self
 

@@ -29,7 +29,7 @@ GENS = {
     "conformer": ["gen=conformer"],
     "two_stage": ["gen=two_stage"],
 }
-CROSSINGS = [(r, g) for r in ("lia", "3dmm") for g in GENS] + [("3dmm", "gohd")]
+CROSSINGS = [(r, g) for r in ("lia", "3dmm", "keypoint") for g in GENS] + [("3dmm", "gohd")]
 _REPS: dict[str, object] = {}
 
 
@@ -161,3 +161,16 @@ def test_cli_two_stage_on_lia_end_to_end(tmp_path):
     assert json.loads((train / "info.json").read_text())["steps"] == 30
     header = (train / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "train/disc/total" in header and "train/ssim" in header  # stage 2 trained adversarially
+
+
+def test_cli_keypoint_end_to_end(tmp_path):
+    """rep=keypoint through every stage: extractor + warp networks fitted, motion extracted, generator
+    trained, samples drawn by keypoint_warp and scored (a few fit steps: shapes and plumbing only)."""
+    out = tmp_path / "run"
+    assert main(["rep=keypoint", "gen=flow", "preset=smoke", "scale.fit_steps=4", "fit.rep.val_pairs=4",
+                 f"paths.cache={tmp_path / 'cache'}", f"out={out}"]) == 0  # fmt: skip
+    assert list((out / "samples").glob("*.mp4")) and (out / "report.md").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rows"]["run"]["nfe"] > 0 and "reconstruction" in metrics["rows"]
+    fit = Path(json.loads((out / "artifacts.json").read_text())["fit"]["path"])
+    assert json.loads((fit / "info.json").read_text())["rep"]["steps"] == 4

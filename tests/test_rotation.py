@@ -2,6 +2,7 @@ import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
 
 from sandbox.geometry import rotation as R
 
@@ -55,3 +56,33 @@ def test_sign_conventions():
     assert (R.euler_to_matrix(np.array([0, 0.3, 0])) @ nose)[1] < -0.2  # pitch: up (y down)
     top = np.array([0.0, -1.0, 0.0])
     assert (R.euler_to_matrix(np.array([0, 0, 0.3])) @ top)[0] > 0.2  # roll: clockwise in the image
+
+
+# ---------------------------------------------------------------- LivePortrait keypoint convention (degrees)
+deg = st.floats(-180, 180, allow_nan=False)
+
+
+@given(deg, deg, deg)
+def test_angles_to_matrix_matches_scipy(pitch, yaw, roll):
+    m = R.angles_to_matrix(*torch.tensor([pitch, yaw, roll], dtype=torch.float64)).numpy()
+    assert np.allclose(m, Rotation.from_euler("xyz", [pitch, yaw, roll], degrees=True).as_matrix().T, atol=1e-12)
+    assert np.allclose(m, Rotation.from_euler("XYZ", [-pitch, -yaw, -roll], degrees=True).as_matrix(), atol=1e-12)
+
+
+@given(st.floats(-179, 179), st.floats(-89, 89), st.floats(-179, 179))
+def test_angles_round_trip(pitch, yaw, roll):
+    a = torch.tensor([pitch, yaw, roll], dtype=torch.float64)
+    back = torch.stack(R.matrix_to_angles(R.angles_to_matrix(*a)))
+    assert torch.allclose(back, a, atol=1e-7)
+
+
+def test_angles_batched_signs_and_gradient():
+    p = torch.zeros(4, 5, dtype=torch.float64, requires_grad=True)
+    m = R.angles_to_matrix(p, 10.0, torch.zeros(5, dtype=torch.float64))  # broadcasts to [4, 5]
+    assert m.shape == (4, 5, 3, 3)
+    m[..., 1, 2].sum().backward()
+    assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+    front, top = torch.tensor([0.0, 0.0, -1.0]), torch.tensor([0.0, -1.0, 0.0])  # rows: x' = x R
+    assert (front @ R.angles_to_matrix(0.0, 30.0, 0.0))[0] < -0.4  # +yaw: front toward the image left
+    assert (front @ R.angles_to_matrix(30.0, 0.0, 0.0))[1] > 0.4  # +pitch: front down (y down)
+    assert (top @ R.angles_to_matrix(0.0, 0.0, 30.0))[0] > 0.4  # +roll: clockwise in the image

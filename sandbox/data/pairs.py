@@ -52,7 +52,9 @@ def component_masks(lmk2d: np.ndarray, src_hw: tuple[int, int], size: int, dilat
 
 class FramePairs(Dataset):
     """Items: {"source", "driving": float [3, S, S] in [0, 1]; "masks": float [2, S, S] (mouth, eyes)
-    of the driving frame}. Length = number of driving frames in the split."""
+    of the driving frame; "lmk_source", "lmk_driving" [478, 2] in [-1, 1] and "has_lmk"; "motion_delta"
+    (driving minus source 3dmm motion, standardised), "pose" [2, 6] (source, driving: rotation vector,
+    translation) and "has_motion"}. Length = number of driving frames in the split."""
 
     def __init__(
         self,
@@ -112,8 +114,10 @@ class FramePairs(Dataset):
         m = self.motions[ci]
         if m is not None:
             motion_delta, has_motion = (m[t] - m[s]) / self.motion_scale, 1.0
+            pose = np.stack([m[s, :6], m[t, :6]])
         else:
             motion_delta, has_motion = np.zeros(self.motion_dim, np.float32), 0.0
+            pose = np.zeros((2, 6), np.float32)
         return {
             "source": to_tensor(resize_frame(clip.frames[s], self.size)),
             "driving": to_tensor(resize_frame(drv, self.size)),
@@ -123,4 +127,5 @@ class FramePairs(Dataset):
             "has_lmk": torch.tensor(has_lmk),
             "motion_delta": torch.from_numpy(motion_delta),
             "has_motion": torch.tensor(has_motion),
+            "pose": torch.from_numpy(pose),  # (source, driving) head pose: rotation vector + translation
         }

@@ -8,6 +8,9 @@ right, y down, z away from the camera (OpenCV). Euler angles are (yaw, pitch, ro
 The matrix is R = Ry(-yaw) @ Rx(-pitch) @ Rz(roll) (elementary right-handed rotations about the
 y-down axes), i.e. scipy's intrinsic "YXZ" with angles (-yaw, -pitch, roll).
 All functions accept batches: leading dimensions are preserved.
+
+The implicit-keypoint space (LivePortrait) has its own convention, in degrees and for row vectors:
+see :func:`angles_to_matrix`. It is not the (yaw, pitch, roll) convention above; do not mix them.
 """
 from __future__ import annotations
 
@@ -98,3 +101,44 @@ def euler_to_matrix_torch(ypr: "torch.Tensor") -> "torch.Tensor":
     """[..., 3] (yaw, pitch, roll) -> [..., 3, 3]; same convention as :func:`euler_to_matrix`."""
     yaw, pitch, roll = ypr.unbind(-1)
     return _axis_rot(-yaw, 1) @ _axis_rot(-pitch, 0) @ _axis_rot(roll, 2)
+
+
+# ---------------------------------------------------------------- LivePortrait keypoint convention (degrees)
+
+
+def angles_to_matrix(pitch, yaw, roll) -> "torch.Tensor":
+    """(pitch, yaw, roll) in DEGREES, tensors of any broadcastable shapes -> R [..., 3, 3] for ROW vectors.
+
+    LivePortrait's convention: pitch -> Rx, yaw -> Ry, roll -> Rz (elementary right-handed rotations),
+    R = (Rz Ry Rx)^T, applied as x' = x R to keypoints stored as rows [K, 3]. Frame: x to the image
+    right, y down, z into the screen, coordinates in [-1, 1]. For column vectors the same map is
+    x'^T = Rz Ry Rx x^T: an extrinsic x-then-y-then-z rotation.
+    scipy:  R == Rotation.from_euler("xyz", [pitch, yaw, roll], degrees=True).as_matrix().T
+              == Rotation.from_euler("XYZ", [-pitch, -yaw, -roll], degrees=True).as_matrix()
+    Signs, for a point in front of the face (0, 0, -1) (toward the viewer) and the top (0, -1, 0):
+    positive yaw moves the front toward the image LEFT (x' = -sin yaw), positive pitch moves it DOWN
+    (y' = +sin pitch), positive roll moves the top toward the image right (clockwise in the image).
+    Angles are unique for |yaw| < 90 (the middle rotation): see :func:`matrix_to_angles`."""
+    import torch
+
+    dev = next((a.device for a in (pitch, yaw, roll) if isinstance(a, torch.Tensor)), None)
+    t = [torch.as_tensor(a, device=dev) for a in (pitch, yaw, roll)]
+    dtype = torch.promote_types(torch.promote_types(t[0].dtype, t[1].dtype), t[2].dtype)
+    dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
+    p, y, r = torch.broadcast_tensors(*(a.to(dtype) for a in t))
+    rz_ry_rx = _axis_rot(torch.deg2rad(r), 2) @ _axis_rot(torch.deg2rad(y), 1) @ _axis_rot(torch.deg2rad(p), 0)
+    return rz_ry_rx.transpose(-1, -2)
+
+
+def matrix_to_angles(R: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+    """Inverse of :func:`angles_to_matrix`: R [..., 3, 3] (row-vector convention) -> (pitch, yaw, roll)
+    in degrees, each [...]. Exact round trip for |yaw| < 90, pitch and roll in (-180, 180]; at
+    |yaw| = 90 (gimbal lock) only pitch - roll (or pitch + roll) is determined. Differentiable away
+    from the lock (yaw by atan2, not asin, so its gradient stays finite up to it)."""
+    import torch
+
+    m = R.transpose(-1, -2)  # Rz Ry Rx
+    pitch = torch.atan2(m[..., 2, 1], m[..., 2, 2])
+    yaw = torch.atan2(-m[..., 2, 0], torch.sqrt(m[..., 2, 1] ** 2 + m[..., 2, 2] ** 2))
+    roll = torch.atan2(m[..., 1, 0], m[..., 0, 0])
+    return torch.rad2deg(pitch), torch.rad2deg(yaw), torch.rad2deg(roll)

@@ -24,8 +24,9 @@ from sandbox.losses.image import (
 )
 from sandbox.losses.motion import masked_mean
 
-# batch -> predicted driving frames, or for landmark supervision a dict with "image", "flows"
-# ([(flow, mask)] per decoder scale) and optionally "displacement" ([B, N, 2] predicted landmark motion)
+# batch -> predicted driving frames, or a dict with "image" and optionally, for landmark supervision,
+# "flows" ([(flow, mask)] per decoder scale) and "displacement" ([B, N, 2] predicted landmark motion), and
+# "extra_losses" ({name: (weight, scalar)}: the model's own terms, added with their weights and logged)
 Predict = Callable[[dict[str, torch.Tensor]], "torch.Tensor | dict"]
 
 
@@ -91,6 +92,10 @@ class ImageReconstructionModule(L.LightningModule):
             per = (out["motion_readout"] - batch["motion_delta"]).pow(2).mean(1)
             terms["readout"] = masked_mean(per, batch["has_motion"])
             terms["loss"] = terms["loss"] + self.motion_readout * terms["readout"]
+        if isinstance(out, dict):  # a model's own weighted terms (e.g. the keypoint auto-encoder's priors)
+            for name, (weight, value) in out.get("extra_losses", {}).items():
+                terms[name] = value
+                terms["loss"] = terms["loss"] + weight * value
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
         self.history.append(float(terms["loss"].detach()))
         return terms["loss"]
