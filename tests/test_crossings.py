@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -174,3 +175,12 @@ def test_cli_keypoint_end_to_end(tmp_path):
     assert metrics["rows"]["run"]["nfe"] > 0 and "reconstruction" in metrics["rows"]
     fit = Path(json.loads((out / "artifacts.json").read_text())["fit"]["path"])
     assert json.loads((fit / "info.json").read_text())["rep"]["steps"] == 4
+    # experiments.keypoint_check reopens the run: pose errors on every test frame and the three-row strip
+    from experiments.keypoint_check import main as check
+
+    check(["--run", str(out), "--strip", str(tmp_path / "strip.png"), "--json", str(tmp_path / "pose.json")])
+    pose = json.loads((tmp_path / "pose.json").read_text())
+    assert pose["frames"] > 0 and all(np.isfinite(pose[f"{a}_mae"]) for a in ("pitch", "yaw", "roll"))
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "strip.png").shape == (3 * 64, 8 * 64, 3)
