@@ -291,6 +291,9 @@ def test_errors_before_any_work(dataset, tmp_path):
         compose_config([a for a in base if not a.startswith("data.root")])
     with pytest.raises(InputFileError, match="not a dataset directory"):
         compose_config([a if not a.startswith("data.root") else f"data.root={tmp_path}" for a in base])
+    for hydra_key in ("hydra.run.dir=elsewhere", "hydra.sweep.dir=elsewhere", "hydra/launcher=basic"):
+        with pytest.raises(ConfigError, match="out=DIR"):  # accepted and ignored before: refused now
+            compose_config(base + [hydra_key])
     assert not (tmp_path / "cache").exists()
 
 
@@ -364,3 +367,11 @@ def test_user_source_without_a_face_names_the_file(dataset, tmp_path):
     save_wav(wav, np.zeros(16000 // 2, np.float32))
     with pytest.raises(NoFaceError, match="wall.png"):
         run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}"))
+
+
+@pytest.mark.parametrize("gen", ["flow", "diffusion"])
+def test_ablation_switch_is_a_visible_key(gen):
+    """The README's FLOAT table 3 ablation, `gen.conditioning=cross_attn`, overrides a key the config shows."""
+    cfg = compose_config(["rep=lia", f"gen={gen}", "preset=smoke", "gen.conditioning=cross_attn"])
+    assert cfg.gen.conditioning == "cross_attn"
+    assert compose_config(["rep=lia", f"gen={gen}", "preset=smoke"]).gen.conditioning == "adaln"
