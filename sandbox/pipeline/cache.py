@@ -2,7 +2,9 @@
 
 A stage builds into ``<hash>.partial/`` and renames it when complete, so a killed run never leaves a
 directory that looks finished. Resumable stages (dataset build, training) keep ``.partial`` across
-runs and continue from what is there; the others start it afresh.
+runs and continue from what is there; the others start it afresh. Building takes a lock per stage key
+(``<hash>.lock``, the filelock package): jobs that run at the same time on one cache (a parallel sweep,
+a cluster array on a shared file system) wait for the one building and then reuse its artifact.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from filelock import FileLock, Timeout
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 log = logging.getLogger("sandbox.pipeline")
@@ -56,10 +59,31 @@ def build_or_reuse(
         return Path(reuse_from) / stage / key
     final = Path(root) / stage / key
     if is_done(final):
-        log.info("reusing %s %s", stage, key)
-        if events is not None:
-            events.append(("reuse", stage, key))
-        return final
+        return _reuse(final, stage, key, events)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.with_name(key + ".lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for another process building %s %s", stage, key)
+        lock.acquire()
+    try:
+        if is_done(final):  # the other process finished it
+            return _reuse(final, stage, key, events)
+        return _build(final, stage, key, build, resumable, events)
+    finally:
+        lock.release()
+
+
+def _reuse(final: Path, stage: str, key: str, events: list | None) -> Path:
+    log.info("reusing %s %s", stage, key)
+    if events is not None:
+        events.append(("reuse", stage, key))
+    return final
+
+
+def _build(final: Path, stage: str, key: str, build: Callable[[Path], dict | None], resumable: bool,
+           events: list | None) -> Path:  # fmt: skip
     work = final.with_name(key + ".partial")
     if work.exists() and not resumable:
         shutil.rmtree(work)
