@@ -22,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -30,6 +29,7 @@ from renderers.base import Renderer
 from representations.base import Normalizer
 from representations.morphable import DIM, MorphableReference
 from sandbox.config import forwards_kwargs
+from sandbox.data.frames import resize_square
 from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.errors import ConfigError
 from sandbox.face import topology
@@ -140,11 +140,7 @@ class NavigatorRenderer(Renderer):
         return self.net.directions.weight.device
 
     def _resize(self, img: torch.Tensor) -> torch.Tensor:
-        s = self.config.size
-        img = img.to(self._device(), torch.float32)
-        if img.shape[-2:] != (s, s):
-            img = F.interpolate(img, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        return img
+        return resize_square(img, self.config.size, self._device())
 
     def _predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(batch["source"], batch["rho"])

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from representations.base import Normalizer, Representation
 from sandbox.config import forwards_kwargs
+from sandbox.data.frames import resize_square
 from sandbox.geometry.rotation import angles_to_matrix, matrix_to_angles
 from sandbox.nets.keypoint_extractor import (
     KeypointExtractor,
@@ -242,11 +242,7 @@ class KeypointRepresentation(Representation):
 
     # -- mapping --------------------------------------------------------------------------------
     def _prepare(self, frames: torch.Tensor) -> torch.Tensor:
-        frames = frames.to(device=self.x_c_mean.device, dtype=torch.float32)
-        s = self.config.size
-        if frames.shape[-2:] != (s, s):
-            frames = F.interpolate(frames, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        return frames
+        return resize_square(frames, self.config.size, self.x_c_mean.device)
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, batch_size: int = 32) -> torch.Tensor:

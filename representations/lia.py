@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from representations.base import Representation
 from sandbox.config import forwards_kwargs
+from sandbox.data.frames import resize_square
 from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.face.topology import N_LANDMARKS
 from sandbox.nets.basis import orthonormal_basis
@@ -164,12 +164,7 @@ class LiaRepresentation(Representation):
 
     # -- mapping --------------------------------------------------------------------------------
     def _prepare(self, frames: torch.Tensor) -> torch.Tensor:
-        device = self.ae.basis_weight.device
-        frames = frames.to(device=device, dtype=torch.float32)
-        s = self.config.size
-        if frames.shape[-2:] != (s, s):
-            frames = F.interpolate(frames, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        return frames
+        return resize_square(frames, self.config.size, self.ae.basis_weight.device)
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
