@@ -35,11 +35,8 @@ class KeypointWarpRenderer(Renderer):
         driven = rep.drive(reference, motion.to(device, torch.float32))
         x_c = reference.x_c.to(device)
         x_s = rep.keypoints(x_c, reference.motion.to(device))[None]
-        volume = reference.features.to(device)[None]
-        out = []
-        for i in range(0, len(driven), batch_size):
-            x_d = rep.keypoints(x_c, driven[i : i + batch_size])
-            n = len(x_d)
-            out.append(rep.warp(volume.expand(n, *volume.shape[1:]), x_s.expand(n, -1, -1), x_d)["image"].cpu())
+        volume = reference.features.to(device)[None]  # batch 1: the warp networks share it over the frames
+        out = [rep.warp(volume, x_s, rep.keypoints(x_c, driven[i : i + batch_size]))["image"].cpu()
+               for i in range(0, len(driven), batch_size)]  # fmt: skip
         s = rep.config.size
         return torch.cat(out).clamp(0, 1) if out else torch.zeros(0, 3, s, s)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from representations.keypoint import GUIDE_LANDMARKS
 from sandbox.data.pairs import COMPONENTS, FramePairs
 from sandbox.geometry.rotation import matrix_to_angles, rotvec_to_matrix_torch
 from sandbox.losses.keypoint import (
@@ -77,18 +78,19 @@ class KeypointObjective(nn.Module):
         self.extractor, self.warp = rep.extractor, rep.warp
         self.weights, self.levels, self.kp_depth, self.kp_margin = dict(weights), pyramid_levels, kp_depth, kp_margin
         self.affine = dict(equivariance_affine)
-        from representations.keypoint import GUIDE_LANDMARKS
-
         self.guide_kp = list(GUIDE_LANDMARKS)
         self.guide_lmk = list(GUIDE_LANDMARKS.values())
+
+    def pair_keypoints(self, out: dict[str, torch.Tensor], motion: torch.Tensor, b: int):
+        """(x_s, x_d) of an extractor pass whose first b items are sources and next b drivings, both
+        from the SOURCE's canonical keypoints (LivePortrait)."""
+        x_c = out["kp"][:b]
+        return self.rep.keypoints(x_c, motion[:b]), self.rep.keypoints(x_c, motion[b : 2 * b])
 
     def draw(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
         """The driving frame drawn from the source (no auxiliary terms): reconstruction metrics."""
         out = self.extractor(torch.cat([source, driving]))
-        motion = self.rep._motion_from(out)
-        b = source.shape[0]
-        x_c = out["kp"][:b]
-        x_s, x_d = self.rep.keypoints(x_c, motion[:b]), self.rep.keypoints(x_c, motion[b:])
+        x_s, x_d = self.pair_keypoints(out, self.rep._motion_from(out), source.shape[0])
         return self.warp(self.warp.appearance(source), x_s, x_d)["image"]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
@@ -97,8 +99,7 @@ class KeypointObjective(nn.Module):
         theta = random_affine(b, **self.affine, device=src.device)
         out = self.extractor(torch.cat([src, drv, warp_affine(drv, theta)]))
         motion = self.rep._motion_from(out)
-        x_c = out["kp"][:b]
-        x_s, x_d = self.rep.keypoints(x_c, motion[:b]), self.rep.keypoints(x_c, motion[b : 2 * b])
+        x_s, x_d = self.pair_keypoints(out, motion, b)
         image = self.warp(self.warp.appearance(src), x_s, x_d)["image"]
         own_d = self.rep.keypoints(out["kp"][b : 2 * b], motion[b : 2 * b])
         own_w = self.rep.keypoints(out["kp"][2 * b :], motion[2 * b :])

@@ -88,7 +88,7 @@ class _open:
 def compose_config(overrides: list[str]) -> DictConfig:
     """Check names, compose, pick the default renderer, check the crossing and every component's keys.
     Raises ConfigError / InputFileError before any work."""
-    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith("hydra.") or o.lstrip("+~").startswith("hydra/")]
+    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     if hydra_keys:  # composed with Hydra's compose API: its run-directory and launcher keys would do nothing
         raise ConfigError(f"{hydra_keys[0]}: sandbox.run does not use Hydra's own keys; choose the run directory "
                           "with out=DIR and the parent of new run directories with paths.outputs=DIR.")

@@ -10,18 +10,9 @@ from __future__ import annotations
 from sandbox.pipeline import data, eval, extract, fit, render, sample, train
 from sandbox.pipeline.context import ORDER, Context
 
-STAGES = {
-    "data": data.run,
-    "fit": fit.run,
-    "extract": extract.run,
-    "train": train.run,
-    "sample": sample.run,
-    "render": render.run,
-    "eval": eval.run,
-}
-CHECKS = {name: module.check for name, module in (
-    ("data", data), ("fit", fit), ("extract", extract), ("train", train), ("sample", sample), ("render", render),
-    ("eval", eval),
-)}
+MODULES = {"data": data, "fit": fit, "extract": extract, "train": train, "sample": sample, "render": render,
+           "eval": eval}
+STAGES = {name: module.run for name, module in MODULES.items()}
+CHECKS = {name: module.check for name, module in MODULES.items()}
 
 __all__ = ["CHECKS", "STAGES", "ORDER", "Context"]
