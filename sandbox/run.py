@@ -3,6 +3,7 @@
     python -m sandbox.run rep=lia gen=flow [renderer=NAME] [data=synthetic] [trainer=cpu|gpu|ddp]
         [preset=smoke|default|paper] [stage=all|data|fit|extract|train|sample|render|eval]
         [source=IMG audio=WAV [emotion=happy]] [out=DIR] [any.config.key=value ...]
+    python -m sandbox.run -m KEY=a,b [KEY2=range(0,3) ...]   # a sweep (sandbox/sweep.py)
 
 Names are checked before Hydra composes (an unknown one lists the available names), the renderer
 defaults to the representation's, and every component config is checked against its target's
@@ -18,6 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -29,8 +31,11 @@ from sandbox.registry import (
     check_name,
     default_renderer,
 )
+from sandbox.sweep import MULTIRUN_FLAGS
+from sandbox.sweep import main as sweep_main
 
 log = logging.getLogger("sandbox.run")
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval")
 
@@ -88,10 +93,13 @@ class _open:
 def compose_config(overrides: list[str]) -> DictConfig:
     """Check names, compose, pick the default renderer, check the crossing and every component's keys.
     Raises ConfigError / InputFileError before any work."""
-    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    from sandbox.sweep import is_hydra_key
+
+    hydra_keys = [o for o in overrides if is_hydra_key(o)]
     if hydra_keys:  # composed with Hydra's compose API: its run-directory and launcher keys would do nothing
-        raise ConfigError(f"{hydra_keys[0]}: sandbox.run does not use Hydra's own keys; choose the run directory "
-                          "with out=DIR and the parent of new run directories with paths.outputs=DIR.")
+        raise ConfigError(f"{hydra_keys[0]}: a single run does not use Hydra's own keys; choose the run directory "
+                          "with out=DIR and the parent of new run directories with paths.outputs=DIR. "
+                          "Sweeps (-m) take hydra.sweep.dir and hydra/launcher.")
     for group, name in group_choices(overrides).items():
         check_name(group, name)
     cfg, choices = _compose(overrides)
@@ -145,8 +153,9 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(str(cfg.paths.outputs)) / f"{cfg.choice.rep}-{cfg.choice.gen}-{stamp}"
 
 
-def run_pipeline(cfg: DictConfig):
-    """Run ``cfg.stage`` (with its prerequisites) and return the Context."""
+def run_pipeline(cfg: DictConfig, overrides: list[str] | None = None):
+    """Run ``cfg.stage`` (with its prerequisites) and return the Context. ``overrides`` (the command
+    line) are recorded in the run directory's overrides.yaml, which ``sandbox.report`` groups by."""
     from sandbox.pipeline import STAGES, Context
     from sandbox.pipeline.context import is_ddp_worker
 
@@ -158,12 +167,26 @@ def run_pipeline(cfg: DictConfig):
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    if overrides is not None:
+        kept = [o for o in overrides if o.lstrip("+~").partition("=")[0] != "out"]
+        (out / "overrides.yaml").write_text(yaml.safe_dump(kept))
     ctx = Context(cfg=cfg, run_dir=out, cache_root=cache_root(cfg), choices=dict(cfg.choice), stages=STAGES)
+    handler = logging.FileHandler(out / "run.log")  # the run's own log, beside what it wrote
+    handler.setFormatter(logging.Formatter("%(asctime)s " + LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
     log.info("run directory %s, cache %s", out, ctx.cache_root)
     try:
         ctx.require(target)
+    except SandboxError as exc:
+        log.error("the run stopped: %s", exc)
+        raise
+    except Exception:
+        log.exception("the run failed")
+        raise
     finally:
         write_artifacts(ctx)
+        logging.getLogger().removeHandler(handler)
+        handler.close()
     return ctx
 
 
@@ -216,11 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(usage())
         return 0
-    logging.basicConfig(level=os.environ.get("SANDBOX_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=os.environ.get("SANDBOX_LOG", "INFO"), format=LOG_FORMAT)
     warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning-internal deprecation, not ours
+    if any(a in MULTIRUN_FLAGS for a in argv):
+        return sweep_main(argv)
     try:
         cfg = compose_config(argv)
-        ctx = run_pipeline(cfg)
+        ctx = run_pipeline(cfg, argv)
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,21 @@ from sandbox.constants import FPS, SAMPLE_RATE
 from sandbox.errors import InputFileError
 
 AAC_FRAME = 1024  # samples per AAC frame
+# Frames smaller than this are written upscaled by an integer factor: yuv420p keeps colour at half
+# resolution, which at 64 px erases the lips (the analysed mouth of a real 64 px clip correlates 0.39
+# with its jaw track after encoding, 0.76 when written at 128 px, 0.80 before encoding).
+MIN_SIDE = 128
+
+
+def _upscaled(frames: np.ndarray, min_side: int) -> np.ndarray:
+    side = min(frames.shape[1:3])
+    if side >= min_side or side == 0:
+        return frames
+    import cv2
+
+    k = -(-min_side // side)
+    size = (frames.shape[2] * k, frames.shape[1] * k)
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames])
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -29,9 +44,11 @@ def write_mp4(
     fps: int = FPS,
     sr: int = SAMPLE_RATE,
     crf: int = 18,
+    min_side: int = MIN_SIDE,
 ) -> Path:
-    """frames uint8 [T, H, W, 3] RGB; audio float32 [N] mono at ``sr`` (muxed as AAC). Written to a
-    temporary name then renamed, so a killed run leaves no truncated mp4 behind."""
+    """frames uint8 [T, H, W, 3] RGB; audio float32 [N] mono at ``sr`` (muxed as AAC). Frames whose
+    smaller side is below ``min_side`` are upscaled (bicubic) by the smallest integer factor that
+    reaches it. Written to a temporary name then renamed, so a killed run leaves no truncated mp4."""
     import av
 
     path = Path(path)
@@ -40,7 +57,7 @@ def write_mp4(
         raise ValueError(f"frames must be [T, H, W, 3] uint8, got shape {frames.shape}")
     if frames.dtype != np.uint8:
         frames = (np.clip(frames, 0.0, 1.0) * 255 + 0.5).astype(np.uint8) if frames.dtype.kind == "f" else frames.astype(np.uint8)
-    frames = _even(frames)
+    frames = _even(_upscaled(frames, min_side))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     with av.open(str(tmp), mode="w") as out:

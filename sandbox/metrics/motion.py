@@ -153,3 +153,16 @@ def blink_rate(
             count += 1
             last = s
     return count / (n_valid / fps) * 60.0
+
+
+def fit_jaw_readout(motions: list[np.ndarray], jaws: list[np.ndarray]) -> np.ndarray:
+    """Least-squares line [d + 1] (weights, bias) from motion frames [T, d] to the jaw-open coefficient:
+    reads how open the jaw is out of any motion space, without a renderer."""
+    x = np.concatenate([np.asarray(m, np.float64) for m in motions])
+    y = np.concatenate([np.asarray(j, np.float64)[: len(m)] for m, j in zip(motions, jaws)])
+    return np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)[0]
+
+
+def read_jaw(readout: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """[T] jaw-open read out of motion [T, d] with a :func:`fit_jaw_readout` line."""
+    return np.c_[np.asarray(m, np.float64), np.ones(len(m))] @ readout

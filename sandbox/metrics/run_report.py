@@ -7,8 +7,14 @@ metrics.json layout (``METRICS_VERSION`` "1"), one per run directory::
       "rows": {"<row>": {"<metric>": number | string | null, ...}, ...},
       "definitions": {"<metric>": {"text": "...", "higher_is_better": true | false | null}, ...},
       "flags": ["...", ...],            # optional
+      "per_clip": {"<row>": {"<metric>": [value per test clip], ...}, ...},   # optional
+      "ci": {"<row>": {"<metric>": [low, high], ...}, ...},   # optional: 95% bootstrap interval of the row value
       "extra": {...}                    # optional, free-form (device name, config, ...)
     }
+
+A row's value is the mean over the test clips (set-level metrics such as P-FID: the value of the
+pooled clips, one-element lists in ``per_clip``); ``ci`` is its bootstrap interval over the clips
+(sandbox.metrics.stats).
 
 Rows are the run itself and its baselines (e.g. "run", "ground_truth", "static", "energy"). A metric's
 ``higher_is_better`` is true (shown as an up arrow), false (down arrow) or null: neither, the value
@@ -28,7 +34,7 @@ import numpy as np
 from sandbox.constants import FPS
 from sandbox.errors import InputFileError
 
-METRICS_VERSION = "2"  # 2: sync_confidence has its chance level (shifted track) taken off
+METRICS_VERSION = "3"  # 3: every test clip, per_clip + ci; sync chance by phase-randomised tracks, noise-gated
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 MISSING_FLAG_THRESHOLD = 0.2
@@ -41,7 +47,10 @@ _DEFINITIONS: dict[str, Definition] = {
                     "positive = video lags audio (mean over clips)", None),
     "sync_abs_offset": ("mean |best-lag offset| in frames", False),
     "sync_confidence": ("peak minus median normalised cross-correlation over lags -15..15 (LSE-C analogue), "
-                        "minus the same for the jaw-open track shifted out of alignment (chance ~0)", True),
+                        "minus the same for phase-randomised jaw-open tracks (chance), times the share of the "
+                        "mouth track's variance above the analyser's noise on still renders (a still mouth ~0)", True),
+    "sync_motion_fraction": ("share of the mouth-aperture variance above the analyser's noise on still renders "
+                             "(0 = the mouth does not move)", None),
     "sync_corr0": ("correlation of mouth aperture with the jaw-open track at lag 0", True),
     "missing_fraction": ("fraction of frames where the face analyser found no face", False),
     # motion realism (GoHD / FLOAT)
@@ -53,6 +62,11 @@ _DEFINITIONS: dict[str, Definition] = {
     "ssim_exp": ("1-D SSIM of expression vs ground truth over 25-frame windows, per dimension (GoHD SSIM_e)", True),
     "jitter": ("mean landmark acceleration |x[t+1]-2x[t]+x[t-1]| in pixels/frame^2", False),
     "blink_rate": ("blinks per minute (openness dips below 0.5 x median, 0.3 s refractory)", None),
+    # motion space (no renderer, no analyser): the jaw read out of the motion by a line fitted on training motion
+    "jaw_corr0": ("correlation at lag 0 of the jaw read out of the row's motion with the audio's jaw-open track", True),
+    "jaw_best_corr": ("best correlation of that read-out jaw with the jaw-open track over lags -10..10", True),
+    "jaw_std_ratio": ("spread of the read-out jaw over that of the clip's real motion (1 = real amplitude)", None),
+    "motion_fd": ("Frechet distance of normalised motion frames to the test clips' real (encoded) motion", False),
     # image reconstruction (same-identity reenactment)
     "psnr": ("peak signal-to-noise ratio vs ground-truth frames, dB (per frame, capped at 100)", True),
     "ssim": ("image SSIM vs ground-truth frames (7x7 window, colour averaged)", True),
@@ -112,6 +126,8 @@ def write_metrics_json(
     definitions: Mapping[str, Any] | None = None,
     flags: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    per_clip: Mapping[str, Mapping[str, Sequence]] | None = None,
+    ci: Mapping[str, Mapping[str, Sequence]] | None = None,
 ) -> Path:
     """Write ``run_dir/metrics.json`` in the layout above (definitions default to the canonical ones)."""
     path = Path(run_dir) / METRICS_FILE
@@ -122,6 +138,10 @@ def write_metrics_json(
         "definitions": _definitions_to_json(definitions if definitions is not None else _DEFINITIONS),
         "flags": list(flags),
     }
+    if per_clip:
+        doc["per_clip"] = _json_safe(per_clip)
+    if ci:
+        doc["ci"] = _json_safe(ci)
     if extra:
         doc["extra"] = _json_safe(extra)
     path.write_text(json.dumps(doc, indent=1, allow_nan=False))
@@ -181,14 +201,28 @@ def table_columns(rows: Mapping[str, Mapping[str, Any]], definitions: Mapping[st
     return known + sorted(present - set(known))
 
 
-def markdown_table(rows: Mapping[str, Mapping[str, Any]], definitions: Mapping[str, Any] | None = None) -> str:
-    """One markdown table: a line per row, a column per metric, direction arrows in the header."""
+def with_interval(v: Any, interval: Sequence | None) -> str:
+    """``0.238 ± 0.041`` (half the width of a 95% interval; the interval may be asymmetric: the CSV and
+    metrics.json keep both ends), or the bare value without one."""
+    text = format_value(v)
+    if interval is None or len(interval) != 2 or any(x is None for x in interval) or text == "–":
+        return text
+    return f"{text} ± {format_value((float(interval[1]) - float(interval[0])) / 2)}"
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, Any]], definitions: Mapping[str, Any] | None = None,
+                   ci: Mapping[str, Mapping[str, Sequence]] | None = None, columns: Sequence[str] | None = None,
+                   best: Mapping[str, str] | None = None) -> str:
+    """One markdown table: a line per row, a column per metric, direction arrows in the header; with
+    ``ci``, each value carries its 95% interval; ``best`` {metric: row} puts that cell in bold."""
     defs = normalise_definitions(definitions if definitions is not None else _DEFINITIONS)
-    cols = table_columns(rows, defs)
+    cols = list(columns) if columns is not None else table_columns(rows, defs)
     head = ["row"] + [f"{c} {_ARROWS[defs[c][1]]}" if c in defs else c for c in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
+    ci, best = ci or {}, best or {}
     for name, r in rows.items():
-        cells = [format_value(r.get(c)) if _is_scalar(r.get(c)) else "–" for c in cols]
+        cells = [with_interval(r.get(c), ci.get(name, {}).get(c)) if _is_scalar(r.get(c)) else "–" for c in cols]
+        cells = [f"**{x}**" if best.get(c) == name and x != "–" else x for c, x in zip(cols, cells)]
         lines.append("| " + " | ".join([format_value(str(name))] + cells) + " |")
     return "\n".join(lines)
 
@@ -245,6 +279,7 @@ def write_report(
     flags: Sequence[str] = (),
     title: str | None = None,
     notes: Sequence[str] = (),
+    ci: Mapping[str, Mapping[str, Sequence]] | None = None,
 ) -> Path:
     """Write ``run_dir/report.md``: the metric table, a Flags section (given flags plus automatic
     missing-face flags), ``notes`` (markdown lines: links, plots, settings) and the definitions of
@@ -252,8 +287,9 @@ def write_report(
     run_dir = Path(run_dir)
     defs = normalise_definitions(definitions if definitions is not None else _DEFINITIONS)
     all_flags = list(dict.fromkeys([*flags, *missing_flags(rows)]))
-    parts = [f"# {title or run_dir.name}", "", markdown_table(rows, defs), "",
-             "↑ higher is better, ↓ lower is better, ≈ closest to the ground-truth row is better; – = not measured.",
+    parts = [f"# {title or run_dir.name}", "", markdown_table(rows, defs, ci), "",
+             "↑ higher is better, ↓ lower is better, ≈ closest to the ground-truth row is better; – = not measured; "
+             "± half the width of the 95% bootstrap interval over the test clips.",
              "", "## Flags", ""]
     parts += [flag_item(f) for f in all_flags] or ["None."]
     if notes:

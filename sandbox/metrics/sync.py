@@ -11,11 +11,16 @@ Conventions
 * ``offset``: the lag in ``[-max_lag, max_lag]`` with the highest correlation (ties -> smallest |lag|,
   so a flat curve gives 0).
 * ``confidence`` = peak correlation minus the median correlation over all lags (LSE-C analogue), minus
-  ``chance_confidence``: the same statistic for the viseme track circularly shifted by at least
-  ``max_lag + 10`` frames (mean over ``N_CHANCE_SHIFTS`` shifts). Peak minus median is positive even for
-  an unrelated mouth (the best of 31 noisy lags: ~0.16 on 150 frames), so the chance level is taken
-  off: a mouth that follows the audio scores high, a static or unrelated mouth ~0. Clips too short for
-  such shifts (< 2 * (max_lag + 10) + 1 frames) have chance 0.
+  ``chance_confidence``: the same statistic for ``N_SURROGATES`` phase-randomised copies of the viseme
+  track (same power spectrum, so the same autocorrelation, but no alignment with the mouth; a fixed
+  seed keeps the metric deterministic). Peak minus median is positive even for an unrelated mouth (the
+  best of 31 noisy lags), so the chance level is taken off, on clips of any length (circular shifts,
+  used before, need > 2 * (max_lag + 10) frames and left short clips uncorrected).
+* ``noise_std`` (optional): the analyser's aperture noise, the std of the detrended track measured on
+  still renders (eval takes it from the ``static`` row). ``motion_fraction`` = 1 - (noise_std / std)^2,
+  floored at 0, is the share of the track's variance above that noise; the confidence is multiplied
+  by it, so a mouth that does not move scores ~0 whatever the correlations of its noise (and a mouth
+  barely above the noise scores little). Without ``noise_std`` it is 1.
 * ``corr0`` = correlation at lag 0; ``peak_corr`` = correlation at ``offset``.
 * ``missing_fraction`` = fraction of frames where the mouth track is not finite (face not found).
 
@@ -30,8 +35,8 @@ import numpy as np
 from sandbox.constants import FPS
 
 MIN_OVERLAP = 8  # frames valid in both tracks needed before a correlation is trusted
-N_CHANCE_SHIFTS = 8  # circular shifts of the viseme track that estimate the chance confidence
-CHANCE_MARGIN = 10  # frames beyond max_lag a chance shift keeps away from alignment
+N_SURROGATES = 32  # phase-randomised viseme tracks that estimate the chance confidence
+SURROGATE_SEED = 0
 _VAR_EPS = 1e-12
 
 
@@ -101,19 +106,50 @@ def _summarise(lags: np.ndarray, corr: np.ndarray) -> dict[str, float]:
     }
 
 
+def phase_randomised(v: np.ndarray, n: int, seed: int = SURROGATE_SEED) -> np.ndarray:
+    """[n, T] surrogates of ``v``: same amplitude spectrum, uniformly random phases (NaNs -> the mean)."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(v)
+    x = np.where(ok, v, v[ok].mean() if ok.any() else 0.0)
+    spec = np.fft.rfft(x - x.mean())
+    phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, (n, spec.size))
+    phases[:, 0] = 0.0  # the mean stays real
+    if x.size % 2 == 0:
+        phases[:, -1] = 0.0  # ... and so does the Nyquist bin
+    out = np.fft.irfft(np.abs(spec) * np.exp(1j * phases), n=x.size) + x.mean()
+    return np.where(ok, out, np.nan)
+
+
 def chance_confidence(m: np.ndarray, v: np.ndarray, max_lag: int) -> float:
-    """Mean peak-minus-median of ``m`` against ``v`` circularly shifted out of alignment (see module doc)."""
+    """Mean peak-minus-median of ``m`` against phase-randomised copies of ``v`` (see module doc)."""
     T = min(m.size, v.size)
-    lo, hi = max_lag + CHANCE_MARGIN, T - max_lag - CHANCE_MARGIN
-    if hi < lo:
+    if T < MIN_OVERLAP:
         return 0.0
-    shifts = np.unique(np.linspace(lo, hi, N_CHANCE_SHIFTS).round().astype(int))
-    return float(np.mean([_summarise(*correlation_curve(m[:T], np.roll(v[:T], s), max_lag)[:2])["confidence"]
-                          for s in shifts]))  # fmt: skip
+    return float(np.mean([_summarise(*correlation_curve(m[:T], s, max_lag)[:2])["confidence"]
+                          for s in phase_randomised(v[:T], N_SURROGATES)]))
+
+
+def motion_fraction(m: np.ndarray, noise_std: float | None) -> float:
+    """Share of the (detrended) track's variance above the analyser's noise: 1 - (noise / std)^2, >= 0."""
+    if noise_std is None:
+        return 1.0
+    var = float(np.nanvar(m)) if np.isfinite(m).sum() > 1 else 0.0
+    if var <= _VAR_EPS:
+        return 0.0
+    return float(max(0.0, 1.0 - noise_std**2 / var))
+
+
+def aperture_noise(tracks: list[np.ndarray], detrend_frames: int | None = FPS) -> float | None:
+    """The analyser's aperture noise: pooled std of detrended mouth tracks of still renders."""
+    parts = [detrend(np.asarray(t, np.float64).ravel(), detrend_frames) for t in tracks]
+    x = np.concatenate(parts) if parts else np.zeros(0)
+    x = x[np.isfinite(x)]
+    return float(np.std(x)) if x.size > 1 else None
 
 
 def lip_sync(
-    m: np.ndarray, v: np.ndarray, max_lag: int = 15, detrend_frames: int | None = FPS
+    m: np.ndarray, v: np.ndarray, max_lag: int = 15, detrend_frames: int | None = FPS,
+    noise_std: float | None = None,
 ) -> dict[str, float]:
     """Lip-sync offset / confidence of mouth track ``m`` [T] against viseme track ``v`` [T]."""
     m = np.asarray(m, dtype=np.float64).ravel()
@@ -122,7 +158,8 @@ def lip_sync(
     lags, corr, _ = correlation_curve(md, vd, max_lag)
     out = _summarise(lags, corr)
     out["chance_confidence"] = chance_confidence(md, vd, max_lag)
-    out["confidence"] -= out["chance_confidence"]
+    out["motion_fraction"] = motion_fraction(md, noise_std)
+    out["confidence"] = (out["confidence"] - out["chance_confidence"]) * out["motion_fraction"]
     out["missing_fraction"] = missing
     return out
 
@@ -131,11 +168,12 @@ def lip_sync_dataset(
     pairs: list[tuple[np.ndarray, np.ndarray]],
     max_lag: int = 15,
     detrend_frames: int | None = FPS,
+    noise_std: float | None = None,
 ) -> dict:
     """Per-clip lip sync averaged over clips, plus a pooled curve.
 
     Returns the mean of each per-clip value (``offset``, ``abs_offset``, ``confidence``, ``corr0``,
-    ``peak_corr``, ``missing_fraction``), ``pooled_offset`` / ``pooled_confidence`` read off the
+    ``peak_corr``, ``motion_fraction``, ``missing_fraction``), ``per_clip`` (each clip's values), ``pooled_offset`` / ``pooled_confidence`` read off the
     pooled curve (per-lag correlations averaged with weights = valid overlapping frames, so long
     clips count more), and ``lags`` / ``pooled_curve`` as lists for plotting.
     """
@@ -147,7 +185,7 @@ def lip_sync_dataset(
     den = np.zeros(lags.size)
     for m, v in pairs:
         m = np.asarray(m, dtype=np.float64).ravel()
-        r = lip_sync(m, v, max_lag, detrend_frames)
+        r = lip_sync(m, v, max_lag, detrend_frames, noise_std)
         r["abs_offset"] = abs(r["offset"])
         per_clip.append(r)
         _, c, n = correlation_curve(detrend(m, detrend_frames), detrend(v, detrend_frames), max_lag)
@@ -161,4 +199,5 @@ def lip_sync_dataset(
     out["lags"] = lags.tolist()
     out["pooled_curve"] = pooled.tolist()
     out["n_clips"] = len(per_clip)
+    out["per_clip"] = per_clip
     return out

@@ -46,7 +46,8 @@ from sandbox.metrics.run_report import (
     write_report,
 )
 from sandbox.metrics.speed import device_name
-from sandbox.metrics.sync import lip_sync_dataset
+from sandbox.metrics.stats import hierarchical_ci, set_statistic_ci
+from sandbox.metrics.sync import aperture_noise, correlation_curve, lip_sync
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
 from sandbox.pipeline.render import render_motion
@@ -182,36 +183,69 @@ def _mean(vals) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def score_row(analyses: list, jaws: list[np.ndarray], reference: tuple[np.ndarray, np.ndarray] | None,
-              truth: list | None = None, max_lag: int = 15) -> dict:
-    """The analyser-based metrics of one row: lip sync vs the jaw tracks, Frechet distances to the
-    reference (pose, exp) set, sequence SSIM vs the ground-truth analyses of the same clips, jitter,
-    blink rate and missing faces."""
-    # Short clips: lags up to a third of the shortest clip, so every correlation rests on >= 2/3 of its
-    # frames (at 17 frames and lag 15 a still face's noise "peaks" at 0.8); the detrending window no
-    # longer than the clip (sync.moving_average_nan breaks on longer windows).
-    shortest = min(len(j) for j in jaws)
-    max_lag, detrend = max(1, min(max_lag, shortest // 3)), min(FPS, shortest)
-    sync = lip_sync_dataset([(a.mouth_aperture, j) for a, j in zip(analyses, jaws)], max_lag, detrend)
-    found = np.concatenate([a.found for a in analyses])
-    row = {
-        "sync_offset": sync["offset"], "sync_abs_offset": sync["abs_offset"],
-        "sync_confidence": sync["confidence"], "sync_corr0": sync["corr0"],
-        "missing_fraction": float(1.0 - found.mean()) if found.size else 1.0,
-        "jitter": _mean([_or_none(motion.jitter, a.lmk2d) for a in analyses]),
-        "blink_rate": _mean([_or_none(motion.blink_rate, a.blink) for a in analyses]),
-    }
-    if reference is not None:
-        row["p_fid"] = _or_none(motion.frechet_distance, np.concatenate([a.pose for a in analyses]), reference[0])
-        row["e_fid"] = _or_none(motion.frechet_distance, np.concatenate([a.exp for a in analyses]), reference[1])
+def clip_scores(a, jaw: np.ndarray, truth=None, max_lag: int = 15, detrend: int = FPS,
+                noise: float | None = None) -> dict:
+    """The analyser-based metrics of one clip of a row: lip sync vs its jaw track (gated by the
+    analyser's aperture ``noise``), sequence SSIM vs the ground-truth analysis, jitter, blink rate and
+    missing faces."""
+    sync = lip_sync(a.mouth_aperture, jaw, max_lag, detrend, noise)
+    out = {"sync_offset": sync["offset"], "sync_abs_offset": abs(sync["offset"]),
+           "sync_confidence": sync["confidence"], "sync_corr0": sync["corr0"],
+           "sync_motion_fraction": sync["motion_fraction"],
+           "missing_fraction": float(1.0 - np.mean(a.found)) if len(a.found) else 1.0,
+           "jitter": _or_none(motion.jitter, a.lmk2d), "blink_rate": _or_none(motion.blink_rate, a.blink)}
     if truth is not None:
-        def ssim(x, y):
-            n = min(len(x), len(y))
-            return _or_none(motion.sequence_ssim, x[:n], y[:n])
+        n = min(len(a.pose), len(truth.pose))
+        out["ssim_pose"] = _or_none(motion.sequence_ssim, a.pose[:n], truth.pose[:n])
+        out["ssim_exp"] = _or_none(motion.sequence_ssim, eye_features(a)[:n], eye_features(truth)[:n])
+    return out
 
-        row["ssim_pose"] = _mean([ssim(a.pose, t.pose) for a, t in zip(analyses, truth)])
-        row["ssim_exp"] = _mean([ssim(eye_features(a), eye_features(t)) for a, t in zip(analyses, truth)])
-    return row
+
+def sync_window(jaws: list[np.ndarray], max_lag: int) -> tuple[int, int]:
+    """(lags searched, detrending window) for a set of clips: lags up to a third of the shortest clip,
+    so every correlation rests on >= 2/3 of its frames, and a window no longer than the clip."""
+    shortest = min(len(j) for j in jaws)
+    return max(1, min(max_lag, shortest // 3)), min(FPS, shortest)
+
+
+def score_row(analyses: list, jaws: list[np.ndarray], reference: tuple[np.ndarray, np.ndarray] | None,
+              truth: list | None = None, max_lag: int = 15, noise: float | None = None) -> dict[str, list]:
+    """Per-clip metrics of one row ({metric: [value per clip]}), plus the set-level Frechet distances
+    (pose, exp) of the pooled clips to the reference set as one-element lists."""
+    lag, window = sync_window(jaws, max_lag)
+    per = [clip_scores(a, j, truth[i] if truth is not None else None, lag, window, noise)
+           for i, (a, j) in enumerate(zip(analyses, jaws))]
+    out = {k: [p.get(k) for p in per] for k in per[0]}
+    if reference is not None:
+        out["p_fid"] = [_or_none(motion.frechet_distance, np.concatenate([a.pose for a in analyses]), reference[0])]
+        out["e_fid"] = [_or_none(motion.frechet_distance, np.concatenate([a.exp for a in analyses]), reference[1])]
+    return out
+
+
+def fid_ci(analyses: list, reference: tuple[np.ndarray, np.ndarray]) -> dict[str, tuple]:
+    """Bootstrap intervals of P-FID / E-FID over the row's clips."""
+    return {name: set_statistic_ci([getattr(a, field) for a in analyses],
+                                   lambda xs, i=i: motion.frechet_distance(np.concatenate(xs), reference[i]))
+            for i, (name, field) in enumerate((("p_fid", "pose"), ("e_fid", "exp")))}
+
+
+SET_LEVEL = ("p_fid", "e_fid", "motion_fd")  # one value per row (pooled clips), CI by resampling clips
+
+
+def summarise(per_clip: dict[str, dict[str, list]], set_ci: dict[str, dict[str, tuple]]
+              ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(rows: mean per metric, ci: [low, high] per metric) from per-clip values."""
+    rows, ci = {}, {}
+    for row, metrics in per_clip.items():
+        rows[row], ci[row] = {}, {}
+        for k, vals in metrics.items():
+            if k in SET_LEVEL:
+                rows[row][k] = vals[0]
+                ci[row][k] = set_ci.get(row, {}).get(k, (None, None))
+            else:
+                mean, lo, hi = hierarchical_ci([vals])
+                rows[row][k], ci[row][k] = mean, (lo, hi)
+    return rows, ci
 
 
 def resized(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -223,15 +257,46 @@ def resized(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def image_scores(frames: list[np.ndarray], clips: list[EvalClip]) -> dict:
-    """PSNR / SSIM / L1 of a row's frames vs the real frames, averaged over clips."""
-    pairs = [(resized(f[: c.n], c.real.shape[1:3]), c.real[: len(f)]) for f, c in zip(frames, clips)
-             if c.real is not None]
-    if not pairs:
-        return {}
-    n = [min(len(f), len(r)) for f, r in pairs]
-    return {k: float(np.mean([fn(f[:m], r[:m]) for (f, r), m in zip(pairs, n)]))
-            for k, fn in (("psnr", image.psnr), ("ssim", image.ssim), ("l1", image.l1))}
+def image_scores(frames: list[np.ndarray], clips: list[EvalClip]) -> dict[str, list]:
+    """Per-clip PSNR / SSIM / L1 of a row's frames vs the real frames."""
+    out: dict[str, list] = {"psnr": [], "ssim": [], "l1": []}
+    for f, c in zip(frames, clips):
+        if c.real is None:
+            continue
+        f = resized(f[: c.n], c.real.shape[1:3])
+        m = min(len(f), len(c.real))
+        for k, fn in (("psnr", image.psnr), ("ssim", image.ssim), ("l1", image.l1)):
+            out[k].append(float(fn(f[:m], c.real[:m])))
+    return {k: v for k, v in out.items() if v}
+
+
+def motion_space_scores(motions: dict[str, list[np.ndarray]], clips: list[EvalClip], rep, readout
+                        ) -> tuple[dict[str, dict[str, list]], dict[str, dict[str, tuple]]]:
+    """Motion-space measures per row (no renderer, no analyser; over every test clip): the jaw read out
+    of the motion (``readout``, a least-squares line fitted on training motion) against the audio's
+    jaw track at lag 0 and at the best lag within +-10 frames, its spread relative to the real motion's
+    read-out, and the Frechet distance of normalised motion frames to the clips' real motion."""
+    import torch
+
+    reals = [c.real_motion for c in clips if c.real_motion is not None]
+    if len(reals) < len(clips) or readout is None:
+        return {}, {}
+    norm = [rep.normalize(torch.from_numpy(r.astype(np.float32))).numpy() for r in reals]
+    real_jaw_std = [np.std(motion.read_jaw(readout, n)) for n in norm]
+    per, cis = {}, {}
+    for row, ms in motions.items():
+        gen = [rep.normalize(torch.from_numpy(np.asarray(m[: c.n], np.float32))).numpy() for m, c in zip(ms, clips)]
+        jaws = [motion.read_jaw(readout, g) for g in gen]
+        curves = [correlation_curve(j, c.jaw[: len(j)], 10) for j, c in zip(jaws, clips)]
+        per[row] = {
+            "jaw_corr0": [float(cc[1][cc[0] == 0][0]) for cc in curves],
+            "jaw_best_corr": [float(cc[1].max()) for cc in curves],
+            "jaw_std_ratio": [float(np.std(j) / max(s, 1e-9)) for j, s in zip(jaws, real_jaw_std)],
+            "motion_fd": [_or_none(motion.frechet_distance, np.concatenate(gen), np.concatenate(norm))],
+        }
+        cis[row] = {"motion_fd": set_statistic_ci(list(range(len(gen))), lambda idx, g=gen: motion.frechet_distance(
+            np.concatenate([g[i] for i in idx]), np.concatenate([norm[i] for i in idx])))}
+    return per, cis
 
 
 # ------------------------------------------------------------------------------------------ the suite
@@ -263,18 +328,27 @@ def full_eval(
         frames = render_motion(rep, inputs.renderer, clip.source, motion[: clip.n], bs)
         return seen(frames, clip.audio, eval_dir / row / f"{name or clip.name}.mp4")
 
-    frames, line = row_frames(inputs, clips, render, eval_dir, energy_fit_clips)
-    if "energy" not in frames:
+    motions, line = row_motions(inputs, clips, energy_fit_clips)
+    if "energy" not in motions:
         flags.append("energy baseline skipped: no training clips with a varying jaw-open track")
+    frames = row_frames(clips, motions, render, eval_dir, inputs.videos)
     t_analyse = time.perf_counter()
     analyses = {row: [analyser.analyse(f) for f in fs] for row, fs in frames.items()}
     reference, ref_ids = reference_set(inputs.store, analyser, n_val_reference, max_frames, eval_dir)
     truth = analyses.get("ground_truth")
     jaws = [c.jaw for c in clips]
-    rows = {row: score_row(a, jaws, reference, truth, max_lag) | (image_scores(frames[row], clips)
-                                                                     if row != "ground_truth" else {})
-            for row, a in analyses.items()}  # in the order frames were made: run, ground_truth, ...
-    log.info("analysed %d rows in %.1f s", len(rows), time.perf_counter() - t_analyse)
+    noise = aperture_noise([a.mouth_aperture for a in analyses["static"]], sync_window(jaws, max_lag)[1])
+    per_clip = {row: score_row(a, jaws, reference, truth, max_lag, noise)
+                | (image_scores(frames[row], clips) if row != "ground_truth" else {})
+                for row, a in analyses.items()}  # in the order frames were made: run, ground_truth, ...
+    set_ci = {row: fid_ci(a, reference) for row, a in analyses.items()} if reference is not None else {}
+    log.info("analysed %d rows in %.1f s", len(per_clip), time.perf_counter() - t_analyse)
+    readout = jaw_readout(inputs, energy_fit_clips)
+    m_per, m_ci = motion_space_scores(motions, clips, rep, readout)
+    for row, vals in m_per.items():
+        per_clip[row] |= vals
+        set_ci.setdefault(row, {}).update(m_ci.get(row, {}))
+    rows, ci = summarise(per_clip, set_ci)
 
     rows["run"] |= diversity(inputs, clips[0], analyses["run"][0], analyser, diversity_seeds, render)
     for r in ("static", "energy"):
@@ -299,28 +373,52 @@ def full_eval(
         "clips": [c.name for c in clips], "frames_per_clip": [c.n for c in clips],
         "reference_clips": ref_ids,
         "energy_line_norm": float(np.linalg.norm(line.b)) if line is not None else None,
+        "sync_noise": noise,
         "eval_seconds": time.perf_counter() - t_start,
     }
-    write_metrics_json(run_dir, rows, DEFINITIONS, flags, extra)
-    write_report(run_dir, rows, DEFINITIONS, flags, title=_title(cfg), notes=_notes(inputs, frames, clips, extra))
+    write_metrics_json(run_dir, rows, DEFINITIONS, flags, extra, per_clip=per_clip, ci=ci)
+    write_report(run_dir, rows, DEFINITIONS, flags, title=_title(cfg), notes=_notes(inputs, frames, clips, extra),
+                 ci=ci)
     log.info("eval took %.1f s", extra["eval_seconds"])
-    return {"rows": rows, "flags": flags, "extra": extra}
+    return {"rows": rows, "ci": ci, "per_clip": per_clip, "flags": flags, "extra": extra}
 
 
-def row_frames(inputs: EvalInputs, clips: list[EvalClip], render, eval_dir: Path, energy_fit_clips: int
-               ) -> tuple[dict[str, list[np.ndarray]], baselines.JawLine | None]:
-    """{row: frames per clip} as the user would watch them, and the energy baseline's jaw line."""
-    frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(inputs.videos, clips)]}
+def row_motions(inputs: EvalInputs, clips: list[EvalClip], energy_fit_clips: int
+                ) -> tuple[dict[str, list[np.ndarray]], baselines.JawLine | None]:
+    """{row: un-normalised motion per clip} for the rows the renderer draws (the ground truth is filmed,
+    not drawn), and the energy baseline's jaw line."""
+    motions = {"run": [np.load(s.npz)["motion"][: c.n] for s, c in zip(inputs.samples, clips)]}
     if all(c.real is not None for c in clips):
-        frames["ground_truth"] = [seen(c.real, c.audio, eval_dir / "ground_truth" / f"{c.name}.mp4") for c in clips]
-        frames["reconstruction"] = [render(c.real_motion, c, "reconstruction") for c in clips]
+        motions["reconstruction"] = [c.real_motion for c in clips]
     x_refs = [reference_motion(inputs.rep, to_tensor(c.source)).numpy() for c in clips]
-    frames["static"] = [render(static_motion(x, c.n), c, "static") for x, c in zip(x_refs, clips)]
+    motions["static"] = [static_motion(x, c.n) for x, c in zip(x_refs, clips)]
     line = fit_energy_line(inputs, energy_fit_clips)
     if line is not None:
-        frames["energy"] = [render(baselines.energy_motion(x, c.audio, c.n, line), c, "energy")
-                            for x, c in zip(x_refs, clips)]
-    return frames, line
+        motions["energy"] = [baselines.energy_motion(x, c.audio, c.n, line) for x, c in zip(x_refs, clips)]
+    return motions, line
+
+
+def row_frames(clips: list[EvalClip], motions: dict[str, list[np.ndarray]], render, eval_dir: Path,
+               run_videos: list | None = None) -> dict[str, list[np.ndarray]]:
+    """{row: frames per clip} as the user would watch them (the run's from its own mp4s)."""
+    frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(run_videos, clips)]}
+    if all(c.real is not None for c in clips):
+        frames["ground_truth"] = [seen(c.real, c.audio, eval_dir / "ground_truth" / f"{c.name}.mp4") for c in clips]
+    for row, ms in motions.items():
+        if row != "run":
+            frames[row] = [render(m, c, row) for m, c in zip(ms, clips)]
+    return frames
+
+
+def jaw_readout(inputs: EvalInputs, n_clips: int) -> np.ndarray | None:
+    """The motion -> jaw-open line (sandbox.metrics.motion.fit_jaw_readout) on normalised motion of up
+    to ``n_clips`` training clips."""
+    ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
+    motions = [inputs.extracted.load(cid)["motion"] for cid in ids]
+    jaws = [jaw_target(inputs.store.load(cid, frames=False), len(m)) for cid, m in zip(ids, motions)]
+    if not motions or np.std(np.concatenate(jaws)) < 1e-6:
+        return None
+    return motion.fit_jaw_readout(motions, jaws)
 
 
 def reference_set(store, analyser, n: int, max_frames: int | None, eval_dir: Path
@@ -341,14 +439,14 @@ def reference_set(store, analyser, n: int, max_frames: int | None, eval_dir: Pat
 
 def diversity(inputs: EvalInputs, clip: EvalClip, run_analysis, analyser, n_seeds: int, render) -> dict:
     """Var across seeds of the analysed pose / expression for the first clip (the run's own video is
-    seed ``sample.seed``; the others are drawn and rendered the same way)."""
+    seed ``seeds.sample``; the others are drawn and rendered the same way)."""
     if n_seeds < 2 or inputs.gen is None:
         return {}
     cfg = inputs.cfg
     feat = instantiate(cfg.features, "features")
     poses, exps = [run_analysis.pose], [run_analysis.exp]
     for k in range(1, n_seeds):
-        seed = int(cfg.sample.seed) + k
+        seed = int(cfg.seeds.sample) + k
         m, _, _ = generate_motion(inputs.rep, inputs.gen, feat, clip.source, clip.audio, clip.emotion,
                                             cfg.sample.steps, to_dict(cfg.sample.guidance) or None, seed)
         a = analyser.analyse(render(m, clip, "seeds", f"{clip.name}_seed{seed}"))

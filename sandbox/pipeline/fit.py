@@ -83,17 +83,17 @@ def run(ctx: Context) -> Fitted:
     learned = renderer_learned(cfg)
     trainer = trainer_settings(cfg)
     # fit.resume / fit.checkpoint_every change no result: not in the key
-    key = content_hash("fit", ctx.hashes["data"], cfg.rep, cfg.fit.rep, cfg.seed,
+    key = content_hash("fit", ctx.hashes["data"], cfg.rep, cfg.fit.rep, cfg.seeds.fit,
                        cfg.renderer if learned else None, cfg.fit.renderer if learned else None,
                        ctx.code(cfg.rep._target_, *([cfg.renderer._target_] if learned else [])))
 
     def build(work: Path) -> dict:
-        seed_everything(int(cfg.seed))
+        seed_everything(int(cfg.seeds.fit))
         rep = build_rep(cfg)
-        info = {"rep": rep.fit(store, **fit_kwargs(rep.fit, cfg.fit.rep, "fit.rep", work / "rep_fit", int(cfg.seed), trainer)) or {}}
+        info = {"rep": rep.fit(store, **fit_kwargs(rep.fit, cfg.fit.rep, "fit.rep", work / "rep_fit", int(cfg.seeds.fit), trainer)) or {}}
         renderer = build_renderer(cfg, rep)
         if getattr(renderer, "learned", False):
-            kw = fit_kwargs(renderer.fit, cfg.fit.renderer, "fit.renderer", work / "renderer_fit", int(cfg.seed), trainer)
+            kw = fit_kwargs(renderer.fit, cfg.fit.renderer, "fit.renderer", work / "renderer_fit", int(cfg.seeds.fit), trainer)
             info["renderer"] = renderer.fit(store, rep, **kw) or {}
         save_state(rep, work / "rep.pt")
         save_state(renderer, work / "renderer.pt")

@@ -62,7 +62,7 @@ def drives(ctx: Context):
         src = load_source(cfg.source, size) if cfg.source else np.asarray(first.frames[0])
         return [(Path(cfg.audio).stem, src, audio, cfg.emotion or "neutral", None)]
     out = []
-    for cid in test[: int(cfg.sample.n_clips)]:
+    for cid in test if cfg.sample.n_clips is None else test[: int(cfg.sample.n_clips)]:
         clip = store.load(cid)
         real = ctx.rep.denormalize(torch.from_numpy(ex.load(cid)["motion"])).numpy()
         out.append((cid, np.asarray(clip.frames[0]), clip.audio, clip.meta.get("emotion"), real))
@@ -98,7 +98,7 @@ def run(ctx: Context) -> list[Sample]:
     samples = []
     for name, src, audio, emotion, real in drives(ctx):
         motion, nfe, dt = generate_motion(rep, gen, feat, src, audio, emotion, steps=cfg.sample.steps,
-                                          guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.sample.seed))
+                                          guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.seeds.sample))
         norm = rep.normalize(torch.from_numpy(motion))
         path = out_dir / f"{name}.npz"
         extra = {"motion_norm": norm.numpy()}

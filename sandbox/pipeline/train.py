@@ -35,14 +35,14 @@ def check(cfg: DictConfig) -> None:
 def loaders(cfg, ex, gen) -> tuple[DataLoader, DataLoader | None]:
     wkw = check_call(WindowDataset, cfg.train.windows, "train.windows")
     lkw = to_dict(cfg.train.loader)
-    train_ds = WindowDataset(ex.split("train"), gen.n_prev, gen.n_cur, seed=int(cfg.seed), **wkw)
+    train_ds = WindowDataset(ex.split("train"), gen.n_prev, gen.n_cur, seed=int(cfg.seeds.train), **wkw)
     train = DataLoader(train_ds, shuffle=False, drop_last=True, persistent_workers=lkw.get("num_workers", 0) > 0, **lkw)
     val_clips = ex.split("val")
     if not val_clips:
         return train, None
     n_val = max(lkw.get("batch_size", 8), min(len(train_ds), 4 * lkw.get("batch_size", 8)))
     val_ds = WindowDataset(val_clips, gen.n_prev, gen.n_cur, **{**wkw, "samples_per_epoch": n_val},
-                           deterministic=True, seed=int(cfg.seed))
+                           deterministic=True, seed=int(cfg.seeds.train))
     return train, DataLoader(val_ds, shuffle=False, **{**lkw, "num_workers": 0})
 
 
@@ -50,12 +50,12 @@ def run(ctx: Context) -> Trained:
     cfg = ctx.cfg
     ex = ctx.require("extract")
     train_cfg = {k: v for k, v in to_dict(cfg.train).items() if k != "resume"}
-    key = content_hash("train", ctx.hashes["extract"], cfg.gen, cfg.audio_encoder, train_cfg, cfg.seed,
+    key = content_hash("train", ctx.hashes["extract"], cfg.gen, cfg.audio_encoder, train_cfg, cfg.seeds.train,
                        ctx.code(*targets_in(cfg.gen), *targets_in(cfg.audio_encoder), "sandbox.pipeline.components",
                                 "sandbox.data.windows", "sandbox.trainers.generator_module"))
 
     def build(work: Path) -> dict:
-        seed_everything(int(cfg.seed))
+        seed_everything(int(cfg.seeds.train))
         gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
         module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
         train_dl, val_dl = loaders(cfg, ex, gen)

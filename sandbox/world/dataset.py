@@ -112,18 +112,23 @@ def _speak(plan: ClipPlan, cfg: WorldConfig, rng: np.random.Generator):
     pro = emotion_prosody(plan.emotion)
     kwargs = voice.synth_kwargs(pro)
     n_words = (8, 18)
-    speech = None
-    for _ in range(6):
+    best, miss = None, np.inf  # the candidate closest to the window if none lands in it
+    for _ in range(8):
         text = make_sentence(rng, n_words=n_words, pool=plan.split)
         speech = synthesize(text, **kwargs)
         dur = len(speech.audio) / 16000
+        gap = max(cfg.min_seconds - dur, dur - cfg.max_seconds, 0.0)
+        if dur > cfg.max_seconds:  # cropped to max_seconds later: a long candidate only costs the crop
+            gap = 0.1 * gap
+        if gap < miss:
+            best, miss = speech, gap
         if dur < cfg.min_seconds:
             n_words = (n_words[0] + 3, n_words[1] + 4)
         elif dur > cfg.max_seconds:
             n_words = (max(2, n_words[0] - 3), max(3, n_words[1] - 4))
         else:
             break
-    return speech
+    return best
 
 
 def make_clip(plan: ClipPlan, cfg: WorldConfig) -> Clip:

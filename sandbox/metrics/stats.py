@@ -1,0 +1,63 @@
+"""Confidence intervals for comparisons: a percentile bootstrap over clips, and over training seeds
+and clips together (two levels: resample the seeds, then the clips within each drawn seed), so a
+table's interval carries both the clip-to-clip and the seed-to-seed spread.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+LEVEL = 0.95
+N_RESAMPLES = 2000
+SEED = 0  # fixed: the same numbers give the same interval
+
+
+def _finite(xs: Sequence[float | None]) -> np.ndarray:
+    a = np.asarray([x for x in xs if x is not None], dtype=np.float64)
+    return a[np.isfinite(a)]
+
+
+def hierarchical_ci(groups: Sequence[Sequence[float | None]], level: float = LEVEL,
+                    n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high) of the grand mean of ``groups`` (one list of per-clip values per seed).
+
+    The mean weighs every seed equally (the mean of per-seed means). The interval resamples seeds with
+    replacement and, inside each drawn seed, its clips; with one group it is the ordinary bootstrap over
+    clips. Missing values (None / NaN) are dropped; a group with none left is dropped. Fewer than two
+    values in all: the mean and no interval."""
+    gs = [g for g in (_finite(g) for g in groups) if g.size]
+    if not gs:
+        return None, None, None
+    mean = float(np.mean([g.mean() for g in gs]))
+    if sum(g.size for g in gs) < 2:
+        return mean, None, None
+    rng = np.random.default_rng(seed)
+    k = len(gs)
+    stats = np.empty(n_resamples)
+    for i in range(n_resamples):
+        picks = rng.integers(0, k, k) if k > 1 else np.zeros(1, int)
+        stats[i] = np.mean([gs[j][rng.integers(0, gs[j].size, gs[j].size)].mean() for j in picks])
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return mean, float(lo), float(hi)
+
+
+def set_statistic_ci(items: Sequence, statistic: Callable[[Sequence], float], level: float = LEVEL,
+                     n_resamples: int = 200, seed: int = SEED) -> tuple[float | None, float | None]:
+    """(low, high) of a statistic of a whole set (e.g. a Frechet distance of pooled clips), resampling the
+    items (clips) with replacement; resamples where the statistic fails are skipped."""
+    if len(items) < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_resamples):
+        try:
+            v = float(statistic([items[j] for j in rng.integers(0, len(items), len(items))]))
+        except ValueError:
+            continue
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < n_resamples // 2:
+        return None, None
+    lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
