@@ -138,8 +138,12 @@ class TwoStageGenerator(Generator):
         aux_fn: AuxFn | None = None,
         audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
+        use_aux: bool = True,
     ):
         """``stage``: 1 or 2 fixed, or None for the step-based switch after ``stage1_steps`` training calls.
+        With ``stage=1`` stage 2 is never trained, so sampling holds f at the reference's f_0.
+        ``use_aux``: f is an input of stage 1 (GoHD); False feeds zeros instead (with ``stage=1``: GoHD
+        table 3's "w/o Stage 2 & f", a plain audio -> expression regressor).
         ``aux_fn``: the representation's differentiable aux_features (enables stage 1's L_eye and a
         fallback f_0 at sampling)."""
         super().__init__(dim, audio_dim, n_prev, n_cur)
@@ -153,6 +157,7 @@ class TwoStageGenerator(Generator):
                             stage1=lambda_stage1)
         self.ssim_window = ssim_window
         self.aux_fn = aux_fn
+        self.use_aux = use_aux
 
         # stage 1: Φ_a and E_map
         self.audio_encoder, audio_hidden = build_audio_encoder(audio_dim, hidden, audio_encoder, audio_hidden)
@@ -203,6 +208,8 @@ class TwoStageGenerator(Generator):
     # -- the networks -----------------------------------------------------------------------------
     def express(self, audio_enc: torch.Tensor, x_ref: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         """Stage 1, frame-wise (eq. 5): [B, N, h_a], [B, dim], [B, N, k] -> x [B, N, dim]."""
+        if not self.use_aux:
+            aux = torch.zeros_like(aux)
         return self.expression_map(per_frame_condition(audio_enc, x_ref, aux))
 
     def generate_aux(self, audio_enc, x_ref, aux0, z, state=None):
@@ -309,6 +316,8 @@ class TwoStageGenerator(Generator):
         def window(prev_motion, prev_audio, cur_audio, valid_len):
             nonlocal state, calls
             calls += 1
+            if self.fixed_stage == 1:  # stage 2 never trained: f stays at the reference's
+                return self.express(cur_audio, cond["x_ref"], aux0[:, None].expand(-1, cur_audio.shape[1], -1))
             z = torch.randn(b, cur_audio.shape[1], self.noise_dim, generator=gen, device=device)
             aux_hat, new_state = self.generate_aux(cur_audio, cond["x_ref"], aux0, z, state)
             if valid_len == cur_audio.shape[1]:

@@ -73,6 +73,11 @@ def test_suite_completes_when_no_face_is_found(dataset, tmp_path):  # noqa: F811
     assert "| row | sync_offset ≈ | sync_abs_offset ↓ | sync_confidence ↑" in report
     assert "(samples/c3.mp4)" in report and "](plots/sync.png)" in report
     assert f"| {out.name} / static |" in to_markdown(*aggregate([out], None, None)[:2])
+    # a second run on the same data, fit and extraction renders and analyses only its own row
+    again = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r2", "eval.diversity_seeds=2", "seeds.sample=5"))
+    assert ("reuse", "eval_baselines") in {e[:2] for e in again.events}
+    doc2 = json.loads((again.run_dir / "metrics.json").read_text())
+    assert doc2["rows"]["static"] == rows["static"] and (again.run_dir / "eval/static/c3.mp4").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,26 @@ def test_sample_shapes_nfe_and_lstm_state_carried_across_windows():
         gen.sample({k: v for k, v in cond.items() if k != "aux_ref"})
 
 
+def test_ablations_stage1_only_holds_f_and_no_aux_ignores_it():
+    """GoHD table 3's variants: stage 1 alone samples with f held at the reference (its stage 2 never
+    trained), and without f as input the expression does not depend on it."""
+    g = torch.Generator().manual_seed(4)
+    cond = dict(audio=torch.randn(1, 20, A, generator=g), x_ref=torch.randn(1, D, generator=g),
+                emotion=torch.zeros(1, 7), aux_ref=torch.randn(1, K, generator=g))
+    gen = make_gen(stage=1)
+    with torch.no_grad():
+        gen.to_delta.weight.normal_(0, 0.5)  # a stage 2 that would move f, were it used
+    a, b = gen.sample(cond, seed=0).motion, gen.sample(cond, seed=1).motion
+    assert torch.equal(a, b)  # no noise enters: f is the reference's, stage 1 is deterministic
+    held = gen.express(gen.audio_encoder(cond["audio"]), cond["x_ref"], cond["aux_ref"][:, None].expand(-1, 20, -1))
+    assert torch.allclose(a, held, atol=1e-6)
+    plain = make_gen(stage=1, use_aux=False)
+    enc = plain.audio_encoder(cond["audio"])
+    f1, f2 = torch.randn(1, 20, K, generator=g), torch.randn(1, 20, K, generator=g)
+    assert torch.equal(plain.express(enc, cond["x_ref"], f1), plain.express(enc, cond["x_ref"], f2))
+    assert not torch.equal(gen.express(enc, cond["x_ref"], f1), gen.express(enc, cond["x_ref"], f2))
+
+
 # -- composition --------------------------------------------------------------------------------------
 PARTS = {"pose": slice(0, 2), "exp": slice(2, 5), "gaze": slice(5, 7)}
 

@@ -19,11 +19,15 @@ and are counted in ``missing_fraction``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import pickle
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig
@@ -86,6 +90,10 @@ class EvalInputs:
     gen: object = None
     store: object = None  # sandbox.data.clips.ClipStore
     extracted: object = None  # sandbox.pipeline.extract.Extracted
+    # (key parts, build(work_dir)) -> a cached directory: the rows that do not depend on the generator
+    # (ground truth, reconstruction, static, energy, the P-FID reference) are rendered and analysed once
+    # per data + fit + extract and reused by every run on them. None: built inside the run directory.
+    cache: Callable[[tuple, Callable[[Path], dict | None]], Path] | None = None
 
 
 @dataclass
@@ -324,17 +332,19 @@ def full_eval(
     flags: list[str] = []
     bs = int(cfg.render.batch_size)
 
-    def render(motion: np.ndarray, clip: EvalClip, row: str, name: str | None = None) -> np.ndarray:
-        frames = render_motion(rep, inputs.renderer, clip.source, motion[: clip.n], bs)
-        return seen(frames, clip.audio, eval_dir / row / f"{name or clip.name}.mp4")
+    def render(motion: np.ndarray, clip: EvalClip, path: Path) -> np.ndarray:
+        return seen(render_motion(rep, inputs.renderer, clip.source, motion[: clip.n], bs), clip.audio, path)
 
     motions, line = row_motions(inputs, clips, energy_fit_clips)
     if "energy" not in motions:
         flags.append("energy baseline skipped: no training clips with a varying jaw-open track")
-    frames = row_frames(clips, motions, render, eval_dir, inputs.videos)
     t_analyse = time.perf_counter()
-    analyses = {row: [analyser.analyse(f) for f in fs] for row, fs in frames.items()}
-    reference, ref_ids = reference_set(inputs.store, analyser, n_val_reference, max_frames, eval_dir)
+    frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(inputs.videos, clips)]}
+    analyses = {"run": [analyser.analyse(f) for f in frames["run"]]}
+    base = baseline_rows(inputs, clips, motions, render, analyser, n_val_reference, max_frames, eval_dir)
+    frames |= base["frames"]
+    analyses |= base["analyses"]
+    reference, ref_ids = base["reference"], base["reference_clips"]
     truth = analyses.get("ground_truth")
     jaws = [c.jaw for c in clips]
     noise = aperture_noise([a.mouth_aperture for a in analyses["static"]], sync_window(jaws, max_lag)[1])
@@ -350,7 +360,8 @@ def full_eval(
         set_ci.setdefault(row, {}).update(m_ci.get(row, {}))
     rows, ci = summarise(per_clip, set_ci)
 
-    rows["run"] |= diversity(inputs, clips[0], analyses["run"][0], analyser, diversity_seeds, render)
+    rows["run"] |= diversity(inputs, clips[0], analyses["run"][0], analyser, diversity_seeds,
+                             lambda m, c, name: render(m, c, eval_dir / "seeds" / f"{name}.mp4"))
     for r in ("static", "energy"):
         if r in rows:
             rows[r] |= {"pose_diversity": 0.0, "exp_diversity": 0.0}
@@ -398,16 +409,44 @@ def row_motions(inputs: EvalInputs, clips: list[EvalClip], energy_fit_clips: int
     return motions, line
 
 
-def row_frames(clips: list[EvalClip], motions: dict[str, list[np.ndarray]], render, eval_dir: Path,
-               run_videos: list | None = None) -> dict[str, list[np.ndarray]]:
-    """{row: frames per clip} as the user would watch them (the run's from its own mp4s)."""
-    frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(run_videos, clips)]}
-    if all(c.real is not None for c in clips):
-        frames["ground_truth"] = [seen(c.real, c.audio, eval_dir / "ground_truth" / f"{c.name}.mp4") for c in clips]
-    for row, ms in motions.items():
-        if row != "run":
-            frames[row] = [render(m, c, row) for m, c in zip(ms, clips)]
-    return frames
+def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, list[np.ndarray]], render,
+                  analyser, n_val_reference: int, max_frames: int | None, eval_dir: Path) -> dict:
+    """The rows that do not depend on the generator, as the user would watch them (mp4s under
+    ``eval/<row>/``), analysed, with the P-FID reference set: {"frames", "analyses", "reference",
+    "reference_clips"}. Built once per data + fit + extract when ``inputs.cache`` is given."""
+    rows = [r for r in motions if r != "run"]
+    has_real = all(c.real is not None for c in clips)
+    layout = (["ground_truth"] if has_real else []) + rows
+
+    def build(work: Path) -> dict:
+        analysed = {}
+        for row in layout:
+            if row == "ground_truth":
+                fs = [seen(c.real, c.audio, work / row / f"{c.name}.mp4") for c in clips]
+            else:
+                fs = [render(m, c, work / row / f"{c.name}.mp4") for m, c in zip(motions[row], clips)]
+            analysed[row] = [analyser.analyse(f) for f in fs]
+        reference, ref_ids = reference_set(inputs.store, analyser, n_val_reference, max_frames, work)
+        with (work / "analyses.pkl").open("wb") as f:
+            pickle.dump({"analyses": analysed, "reference": reference, "reference_clips": ref_ids}, f)
+        return {"rows": layout, "clips": [c.name for c in clips]}
+
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(m, np.float32).tobytes() for r in rows for m in motions[r]))
+    key = (layout, [(c.name, c.n) for c in clips], n_val_reference, max_frames, digest.hexdigest())
+    if inputs.cache is not None:
+        art = inputs.cache(key, build)
+        for sub in [*layout, "reference"]:
+            if (art / sub).is_dir():
+                shutil.copytree(art / sub, eval_dir / sub, dirs_exist_ok=True)  # the run's own copy to watch
+    else:
+        art = eval_dir
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        build(eval_dir)
+    with (art / "analyses.pkl").open("rb") as f:
+        out = pickle.load(f)
+    (eval_dir / "analyses.pkl").unlink(missing_ok=True)
+    out["frames"] = {row: [read_video(eval_dir / row / f"{c.name}.mp4")[0][: c.n] for c in clips] for row in layout}
+    return out
 
 
 def jaw_readout(inputs: EvalInputs, n_clips: int) -> np.ndarray | None:
@@ -421,7 +460,7 @@ def jaw_readout(inputs: EvalInputs, n_clips: int) -> np.ndarray | None:
     return motion.fit_jaw_readout(motions, jaws)
 
 
-def reference_set(store, analyser, n: int, max_frames: int | None, eval_dir: Path
+def reference_set(store, analyser, n: int, max_frames: int | None, out_dir: Path
                   ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[str]]:
     """Pooled analysed (pose, exp) of the first ``n`` val clips (train clips if there is no val split)."""
     if store is None or n <= 0:
@@ -432,7 +471,7 @@ def reference_set(store, analyser, n: int, max_frames: int | None, eval_dir: Pat
         clip = store.load(cid)
         k = min(clip.num_frames, max_frames) if max_frames else clip.num_frames
         a = analyser.analyse(seen(np.asarray(clip.frames[:k]), clip.audio[: k * SAMPLES_PER_FRAME],
-                                  eval_dir / "reference" / f"{cid}.mp4"))
+                                  out_dir / "reference" / f"{cid}.mp4"))
         poses.append(a.pose), exps.append(a.exp)
     return ((np.concatenate(poses), np.concatenate(exps)) if ids else None), ids
 
@@ -449,7 +488,7 @@ def diversity(inputs: EvalInputs, clip: EvalClip, run_analysis, analyser, n_seed
         seed = int(cfg.seeds.sample) + k
         m, _, _ = generate_motion(inputs.rep, inputs.gen, feat, clip.source, clip.audio, clip.emotion,
                                             cfg.sample.steps, to_dict(cfg.sample.guidance) or None, seed)
-        a = analyser.analyse(render(m, clip, "seeds", f"{clip.name}_seed{seed}"))
+        a = analyser.analyse(render(m, clip, f"{clip.name}_seed{seed}"))
         poses.append(a.pose), exps.append(a.exp)
     n = min(len(p) for p in poses)
     return {"pose_diversity": _or_none(motion.diversity, np.stack([p[:n] for p in poses])),
@@ -507,7 +546,16 @@ def run(ctx: Context) -> dict:
     samples = ctx.require("sample")
     videos = ctx.require("render")
     fn = instantiate(ctx.cfg.eval, "eval")
+    base = (ctx.hashes["data"], ctx.hashes["fit"], ctx.hashes["extract"], ctx.cfg.render.batch_size,
+            ctx.code("sandbox.pipeline.eval.baseline_rows", "sandbox.analysis.face.FaceAnalyser"))
+
+    def cache(key: tuple, build) -> Path:
+        from sandbox.pipeline.cache import content_hash
+
+        return ctx.build("eval_baselines", content_hash("eval_baselines", base, key), build)
+
     inputs = EvalInputs(ctx.run_dir, ctx.cfg, samples, videos, ctx.artifacts["train"], ctx.rep,
                         fit_dir=ctx.artifacts.get("fit"), renderer=ctx.require("fit").renderer,
-                        gen=ctx.require("train").gen, store=ctx.require("data"), extracted=ctx.require("extract"))
+                        gen=ctx.require("train").gen, store=ctx.require("data"), extracted=ctx.require("extract"),
+                        cache=cache)
     return fn(inputs)
