@@ -192,6 +192,24 @@ def test_reopen_gives_the_runs_own_components(dataset, tmp_path):
         reopen(tmp_path / "nowhere")
 
 
+def test_python_api_runs_reopens_and_animates(dataset, tmp_path):
+    """sandbox.run_crossing is the CLI's run (same cache, run directory, overrides record); Run.animate
+    reproduces the sample stage's motion for the same source, audio and seed, and writes the mp4."""
+    import sandbox
+    from sandbox.video import read_video
+
+    r = sandbox.run_crossing(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=sample"))
+    assert (r.run_dir / "overrides.yaml").is_file() and (r.run_dir / "run.log").is_file()
+    with np.load(r.run_dir / "samples" / "c3.npz") as z:
+        source, audio, motion, emotion = z["source"], z["audio"], z["motion"], str(z["emotion"])
+    out = sandbox.reopen(r.run_dir).animate(source, audio, emotion=emotion, mp4=tmp_path / "a.mp4")
+    np.testing.assert_allclose(out.motion, motion, atol=1e-5)
+    assert out.frames.shape[0] == len(motion) and out.frames.dtype == np.uint8 and out.nfe == 1
+    assert read_video(out.mp4)[0].shape[0] == len(motion)
+    with pytest.raises(ConfigError, match="emotion=bored"):
+        r.animate(source, audio, emotion="bored")
+
+
 def test_stage_runs_alone(dataset, tmp_path):
     cache = tmp_path / "cache"
     ctx = run(*overrides(dataset, cache, tmp_path / "r", "stage=extract"))

@@ -381,3 +381,25 @@ def test_plots_write_pngs(tmp_path: Path):
     series = rep.read_lightning_csv(csv_path)
     assert list(series["val/loss"][0]) == [1.0] and list(series["train/loss"][1]) == [1.0, 0.5]
     assert rep.plot_losses([csv_path, csv_path], tmp_path / "losses.png").is_file()
+
+
+# ------------------------------------------------------------------------------------ intervals
+
+def test_hierarchical_interval_carries_the_seed_spread():
+    """Seeds that disagree widen the interval beyond what pooling their clips would give; an interval
+    contains its mean; too few values give no interval."""
+    from sandbox.metrics.stats import difference_ci, hierarchical_ci
+
+    rng = np.random.default_rng(0)
+    agree = [list(0.5 + 0.05 * rng.standard_normal(10)) for _ in range(3)]
+    disagree = [list(c + 0.05 * rng.standard_normal(10)) for c in (0.3, 0.5, 0.7)]
+    m, lo, hi = hierarchical_ci(agree)
+    assert lo < m < hi and hi - lo < 0.1
+    m2, lo2, hi2 = hierarchical_ci(disagree)
+    _, plo, phi = hierarchical_ci([sum(disagree, [])])  # the same values as if from one seed
+    assert (hi2 - lo2) > 1.5 * (phi - plo) and lo2 < m2 < hi2
+    assert hierarchical_ci([[0.4, None, float("nan")]]) == (0.4, None, None)
+    d, dlo, dhi = difference_ci(disagree, agree)
+    assert dlo < 0 < dhi  # the seeds' spread hides a 0.0 difference
+    d, dlo, dhi = difference_ci([[x + 0.3 for x in g] for g in agree], agree)
+    assert d == pytest.approx(0.3) and 0.2 < dlo < d < dhi

@@ -32,14 +32,35 @@ def hierarchical_ci(groups: Sequence[Sequence[float | None]], level: float = LEV
     mean = float(np.mean([g.mean() for g in gs]))
     if sum(g.size for g in gs) < 2:
         return mean, None, None
-    rng = np.random.default_rng(seed)
-    k = len(gs)
-    stats = np.empty(n_resamples)
-    for i in range(n_resamples):
-        picks = rng.integers(0, k, k) if k > 1 else np.zeros(1, int)
-        stats[i] = np.mean([gs[j][rng.integers(0, gs[j].size, gs[j].size)].mean() for j in picks])
-    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = np.quantile(resampled_means(gs, n_resamples, np.random.default_rng(seed)), [(1 - level) / 2, (1 + level) / 2])
     return mean, float(lo), float(hi)
+
+
+def resampled_means(groups: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+    """[n] bootstrap replicates of the mean of per-group means: groups drawn with replacement (when
+    there are several), then the values inside each drawn group."""
+    k = len(groups)
+    out = np.empty(n)
+    for i in range(n):
+        picks = rng.integers(0, k, k) if k > 1 else np.zeros(1, int)
+        out[i] = np.mean([groups[j][rng.integers(0, groups[j].size, groups[j].size)].mean() for j in picks])
+    return out
+
+
+def difference_ci(a: Sequence[Sequence[float | None]], b: Sequence[Sequence[float | None]], level: float = LEVEL,
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float | None, float | None, float | None]:
+    """(mean(a) - mean(b), low, high): the two arms resampled independently as in :func:`hierarchical_ci`."""
+    ga = [g for g in (_finite(g) for g in a) if g.size]
+    gb = [g for g in (_finite(g) for g in b) if g.size]
+    if not ga or not gb:
+        return None, None, None
+    diff = float(np.mean([g.mean() for g in ga]) - np.mean([g.mean() for g in gb]))
+    if sum(g.size for g in ga) < 2 or sum(g.size for g in gb) < 2:
+        return diff, None, None
+    rng = np.random.default_rng(seed)
+    d = resampled_means(ga, n_resamples, rng) - resampled_means(gb, n_resamples, rng)
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
+    return diff, float(lo), float(hi)
 
 
 def set_statistic_ci(items: Sequence, statistic: Callable[[Sequence], float], level: float = LEVEL,

@@ -8,6 +8,7 @@
     run.extracted        # the extracted clips (normalised motion, audio features)
     run.gen              # the trained generator
     run.metrics          # metrics.json, where the eval stage ran
+    out = run.animate("photo.png", "speech.wav", emotion="happy", mp4="talk.mp4")   # frames, audio, motion
 
 A run directory holds ``config.yaml`` (the resolved config) and ``artifacts.json`` (stage -> hash and
 cache path), so the run is reopened from the artifacts it used, whatever the code's current cache keys
@@ -16,14 +17,26 @@ are. Each stage loads with the same function the pipeline uses after building it
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from omegaconf import DictConfig, OmegaConf
 
 from sandbox.errors import InputFileError
 from sandbox.pipeline import data, extract, fit, train
 from sandbox.pipeline.cache import is_done
+
+
+@dataclass
+class Animation:
+    frames: np.ndarray  # uint8 [T, H, W, 3]
+    audio: np.ndarray  # float32 [N] at 16 kHz
+    motion: np.ndarray  # [T, dim], the representation's (un-normalised) motion
+    nfe: int
+    mp4: Path | None = None
 
 
 class Run:
@@ -77,6 +90,34 @@ class Run:
     @cached_property
     def gen(self):
         return train.load(self.cfg, self.artifact("train"), self.extracted, self.rep).gen
+
+    def animate(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
+                mp4: str | Path | None = None, steps: int | None = None, guidance: dict | None = None,
+                seed: int | None = None) -> Animation:
+        """Animate a photo (a path, cropped around its face as the CLI does, or uint8 [H, W, 3] already
+        cropped) with speech (a path in any common format, or 16 kHz float [N]) through this run's
+        generator and renderer; ``steps`` / ``guidance`` / ``seed`` default to the run's sample settings.
+        Writes ``mp4`` when given."""
+        from sandbox.audio.io import load_audio
+        from sandbox.config import instantiate, to_dict
+        from sandbox.pipeline.render import render_motion
+        from sandbox.pipeline.sample import check, generate_motion, load_source
+        from sandbox.video import write_mp4
+
+        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion}))
+        s = self.cfg.sample
+        if not isinstance(source, np.ndarray):
+            size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
+            source = load_source(str(source), size)
+        wav = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
+        features = instantiate(self.cfg.features, "features")
+        motion, nfe, _ = generate_motion(self.rep, self.gen, features, source, wav, emotion,
+                                         s.steps if steps is None else steps,
+                                         guidance if guidance is not None else (to_dict(s.guidance) or None),
+                                         int(self.cfg.seeds.sample) if seed is None else seed)
+        frames = render_motion(self.rep, self.renderer, source, motion, int(self.cfg.render.batch_size))
+        path = write_mp4(Path(mp4), frames, wav) if mp4 is not None else None
+        return Animation(frames, wav, motion, nfe, path)
 
     @property
     def metrics(self) -> dict:

@@ -1,0 +1,218 @@
+"""The papers' ablation tables, regenerated with seeds and confidence intervals.
+
+    python -m experiments.studies NAME [--seeds 3] [--study-preset ARGS] [--out docs/results]
+    python -m experiments.studies --list
+
+Each study runs its arms as Hydra sweeps (``python -m sandbox.run -m <arm> seeds.train=0,1,2``, one
+sweep directory per arm under ``outputs/studies/<name>/``), so every arm shares the data, the
+representation fit and the baseline rows of the eval through the cache, and only the generator (its
+training seed included) varies. It then aggregates them (sandbox.report: mean ± 95% CI over training
+seeds and test clips) and writes ``docs/results/<name>.md`` (+ .csv, .png): the command, the wall
+time, the table, and for each of the paper's claims whether the sandbox reproduces its direction,
+read off a bootstrap interval of the difference (an effect is claimed only when that interval
+excludes 0). The representation is fitted once (``seeds.fit`` stays 0): the intervals cover the
+generator's training seed and the test clips, not the fit's seed.
+
+Studies run on ``STUDY_PRESET``: the default preset's data and representation fit (shared with the
+main job through the cache) with fewer generator steps, so a study fits 2 CPU cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.metrics.run_report import read_metrics_json
+from sandbox.metrics.stats import difference_ci
+from sandbox.report import aggregate, find_runs, plot, to_markdown, write_csv
+
+# the default preset (data, fit) with a shorter generator training and a lighter eval
+STUDY_PRESET = ["preset=default", "scale.train_steps=600", "eval.diversity_seeds=1"]
+WALL_FILE = "wall_seconds.txt"  # an arm's sweep time, summed into the page
+METRICS = ["sync_confidence", "sync_abs_offset", "jaw_corr0", "jaw_best_corr", "jaw_std_ratio", "motion_fd",
+           "p_fid", "e_fid", "ssim_exp", "jitter", "nfe", "gen_fps"]
+
+
+@dataclass
+class Claim:
+    """The paper's direction: ``better`` beats ``worse`` on ``metric`` (in the metric's direction)."""
+
+    metric: str
+    better: str
+    worse: str
+    higher_is_better: bool = True
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    paper: str  # where the table is and what it found
+    arms: dict[str, list[str]]  # arm name -> overrides
+    claims: list[Claim] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=lambda: list(METRICS))
+    note: str = ""
+
+
+STUDIES = {s.name: s for s in [
+    Study("conditioning", "Frame-wise AdaLN vs cross-attention conditioning (FLOAT table 3)",
+          "FLOAT table 3: frame-wise AdaLN beats cross-attention on every metric (e.g. LSE-C 8.22 vs 7.60, "
+          "FVD 162 vs 197 on HDTF).",
+          {f"{rep} {c}": [f"rep={rep}", "gen=flow", f"gen.conditioning={c}"]
+           for rep in ("lia", "3dmm") for c in ("adaln", "cross_attn")},
+          [Claim(m, f"{rep} adaln", f"{rep} cross_attn", hib) for rep in ("lia", "3dmm")
+           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True))]),
+    Study("framework", "Flow matching vs eps- vs x0-prediction diffusion on one backbone (FLOAT table 3)",
+          "FLOAT table 3: flow matching beats both diffusion parameterisations (eps and x0) on lip sync "
+          "and FVD, at fewer function evaluations.",
+          {"flow": ["rep=lia", "gen=flow"],
+           "diffusion eps": ["rep=lia", "gen=diffusion", "gen.prediction=eps"],
+           "diffusion x0": ["rep=lia", "gen=diffusion", "gen.prediction=x0"]},
+          [Claim(m, "flow", other, hib) for other in ("diffusion eps", "diffusion x0")
+           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True))]),
+    Study("nfe", "Number of function evaluations vs quality and speed (FLOAT table 5)",
+          "FLOAT table 5: quality is nearly flat from NFE 10 upward and degrades at very low NFE (2); "
+          "speed falls as NFE grows.",
+          {f"NFE {n}": ["rep=lia", "gen=flow", f"sample.steps={n}"] for n in (2, 5, 10, 20)},
+          [Claim("motion_fd", "NFE 10", "NFE 2", False), Claim("gen_fps", "NFE 2", "NFE 20", True)]),
+    Study("guidance", "Audio x emotion guidance scales (FLOAT table 6)",
+          "FLOAT table 6: raising the audio guidance scale improves lip sync up to a point (best around 2) "
+          "at some cost in realism; the emotion scale trades expressiveness against realism.",
+          {f"audio {a} emotion {e}": ["rep=lia", "gen=flow", f"sample.guidance.audio={a}",
+                                      f"sample.guidance.emotion={e}"]
+           for a in (1.0, 2.0, 4.0) for e in (1.0, 2.0)},
+          [Claim("jaw_corr0", "audio 2.0 emotion 1.0", "audio 1.0 emotion 1.0", True),
+           Claim("motion_fd", "audio 1.0 emotion 1.0", "audio 4.0 emotion 1.0", False)]),
+    Study("gohd_two_stage", "GoHD's two-stage expression generator, ablated (GoHD tables 3 and 6)",
+          "GoHD table 3: the regressor alone (w/o stage 2 & f) syncs lips best but its eye motion is poor "
+          "(low SSIM_e); without stage 1 lip sync is worse; the full model has both. Table 6: removing "
+          "any discriminator lowers SSIM_e slightly.",
+          {"full": ["rep=3dmm", "gen=two_stage"],
+           "w/o stage 2 & f": ["rep=3dmm", "gen=two_stage", "gen.stage=1", "gen.use_aux=false"],
+           "w/o stage 2": ["rep=3dmm", "gen=two_stage", "gen.stage=1"],
+           "w/o stage 1": ["rep=3dmm", "gen=two_stage", "gen.stage=2"],
+           "w/o discriminators": ["rep=3dmm", "gen=two_stage", "gen.lambda_adv_eye=0", "gen.lambda_adv_motion=0",
+                                  "gen.lambda_adv_aux=0"]},
+          [Claim("ssim_exp", "full", "w/o stage 2 & f"), Claim("jaw_corr0", "full", "w/o stage 1"),
+           Claim("jaw_corr0", "w/o stage 2 & f", "full"), Claim("ssim_exp", "full", "w/o discriminators")]),
+    Study("crossing", "Every representation x every generator (the crossing matrix)",
+          "No paper runs this: each paper glues one representation to one generator. The matrix shows "
+          "whether a generator's rank depends on the motion space it runs in.",
+          {f"{rep} {gen}": [f"rep={rep}", f"gen={gen}"]
+           for rep in ("lia", "3dmm", "keypoint") for gen in ("flow", "diffusion", "conformer", "two_stage")}
+          | {"3dmm gohd": ["rep=3dmm", "gen=gohd"], "keypoint gohd": ["rep=keypoint", "gen=gohd"]},
+          metrics=METRICS + ["psnr"]),
+]}
+
+
+def arm_dir(root: Path, study: str, arm: str) -> Path:
+    return root / study / arm.replace(" ", "_").replace("/", "-").replace("&", "and")
+
+
+def run_arm(overrides: list[str], preset: list[str], seeds: int, where: Path) -> None:
+    """One Hydra sweep over the training seeds of an arm (skipped when all its runs are done)."""
+    done = [p for p in where.glob("*/metrics.json")] if where.is_dir() else []
+    if len(done) >= seeds:
+        print(f"  {where.name}: {len(done)} runs already there")
+        return
+    cmd = [sys.executable, "-m", "sandbox.run", "-m", *preset, *overrides,
+           f"seeds.train={','.join(str(s) for s in range(seeds))}", f"hydra.sweep.dir={where}"]
+    print("  $ " + " ".join(cmd[1:]), flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=dict(os.environ, SANDBOX_NO_PROGRESS="1"))
+    (where / WALL_FILE).write_text(f"{time.perf_counter() - t0:.1f}\n")
+
+
+def verdicts(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
+    """A line per claim: reproduced / opposite / no clear difference, with the difference's interval."""
+    out = []
+    for c in study.claims:
+        if c.better not in arm_runs or c.worse not in arm_runs:
+            continue
+        groups = {}
+        for arm in (c.better, c.worse):
+            groups[arm] = [read_metrics_json(r).get("per_clip", {}).get("run", {}).get(c.metric) or
+                           [read_metrics_json(r)["rows"]["run"].get(c.metric)] for r in arm_runs[arm]]
+        d, lo, hi = difference_ci(groups[c.better], groups[c.worse])
+        if d is None:
+            out.append(f"- {c.metric}: {c.better} vs {c.worse}: not measured.")
+            continue
+        sign = 1 if c.higher_is_better else -1
+        span = f"difference {d:+.3g} (95% CI {lo:+.3g} to {hi:+.3g})" if lo is not None else f"difference {d:+.3g}"
+        if lo is not None and sign * lo > 0 and sign * hi > 0:
+            verdict = "**reproduced**"
+        elif lo is not None and sign * lo < 0 and sign * hi < 0:
+            verdict = "**opposite** to the paper"
+        else:
+            verdict = "no clear difference (the interval spans 0): not reproduced"
+        out.append(f"- {c.metric} ({'higher' if c.higher_is_better else 'lower'} is better), "
+                   f"paper: {c.better} beats {c.worse}. Sandbox: {span}: {verdict}.")
+    return out
+
+
+def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int) -> Path:
+    dirs = {arm: arm_dir(root, study.name, arm) for arm in study.arms}
+    arm_runs = {arm: find_runs([d]) for arm, d in dirs.items() if list(d.glob("*/metrics.json"))}
+    seconds = sum(float((d / WALL_FILE).read_text()) for d in dirs.values() if (d / WALL_FILE).is_file())
+    missing = [arm for arm in study.arms if arm not in arm_runs]
+    lines, defs = [], {}
+    for arm, runs in arm_runs.items():
+        ls, defs, _ = aggregate(runs, ("run",), study.metrics)
+        for ln in ls:
+            ln.label = arm
+        lines += ls
+    stem = out_dir / study.name
+    write_csv(lines, stem.with_suffix(".csv"))
+    plot(lines, defs, stem.with_suffix(".png"))
+    ref, _, _ = aggregate(arm_runs[next(iter(arm_runs))][:1], ("ground_truth", "static"), study.metrics)
+    page = [f"# {study.title}", "", f"Regenerate: `{command}`", "",
+            f"Wall time on this machine (2 CPU cores; the data and the lia fit come from the main job's cache): "
+            f"{seconds / 60:.0f} min for the arms below. {seeds} training seeds per arm; every held-out test "
+            f"clip. Preset: `{' '.join(STUDY_PRESET)}`.", "",
+            *([f"**Not run yet**: {', '.join(missing)} (the same command runs them).", ""] if missing else []),
+            f"**Paper.** {study.paper}", "", "## Table", "", to_markdown(lines, defs).rstrip(), "",
+            f"![{study.name}]({study.name}.png)", "",
+            "Reference rows of the same data (one run: the ground-truth video, and the still source):", "",
+            to_markdown(ref, defs).split("\n\nMean")[0], "", "## Does the sandbox reproduce the paper?", ""]
+    page += verdicts(study, arm_runs) or ["No directional claim of the paper is tested here."]
+    if study.note:
+        page += ["", study.note]
+    page += ["", f"Per-arm, per-seed runs: `outputs/studies/{study.name}/`; numbers: [{study.name}.csv]({study.name}.csv)."]
+    path = stem.with_suffix(".md")
+    path.write_text("\n".join(page) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name", nargs="?", choices=sorted(STUDIES))
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--arms", default=None, help="comma-separated arm names (default: all)")
+    ap.add_argument("--root", type=Path, default=Path("outputs/studies"))
+    ap.add_argument("--out", type=Path, default=Path("docs/results"))
+    ap.add_argument("--page-only", action="store_true", help="write the page from the runs already there")
+    a = ap.parse_args(argv)
+    if a.list or a.name is None:
+        for s in STUDIES.values():
+            print(f"{s.name:16s} {len(s.arms)} arms  {s.title}")
+        return 0
+    study = STUDIES[a.name]
+    arms = a.arms.split(",") if a.arms else list(study.arms)
+    command = f"python -m experiments.studies {a.name}" + (f" --seeds {a.seeds}" if a.seeds != 3 else "")
+    if not a.page_only:
+        for arm in arms:
+            print(f"{study.name}: {arm}", flush=True)
+            run_arm(study.arms[arm], STUDY_PRESET, a.seeds, arm_dir(a.root, study.name, arm))
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = write_page(study, a.root, a.out, command, a.seeds)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
