@@ -22,7 +22,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-
 from omegaconf import DictConfig, OmegaConf
 
 from sandbox.errors import InputFileError
