@@ -215,16 +215,25 @@ def _run_worker(cfg: DictConfig, target: str):
 
 
 def write_artifacts(ctx) -> None:
-    """artifacts.json (stage -> hash + cache path) and a ``checkpoints`` link to the generator's."""
+    """artifacts.json (stage -> hash + cache path), a ``checkpoints`` link to the generator's, and
+    ``logs/`` links to the training logs (CSV and TensorBoard) of the fit and the generator, so
+    ``tensorboard --logdir outputs`` finds every run's curves."""
     info = {s: {"hash": ctx.hashes[s], "path": str(ctx.artifacts[s].resolve())} for s in ctx.hashes}
     (ctx.run_dir / "artifacts.json").write_text(json.dumps(info, indent=1))
-    if "train" in ctx.artifacts:
-        link = ctx.run_dir / "checkpoints"
-        if not link.exists() and not link.is_symlink():
-            try:
-                link.symlink_to((ctx.artifacts["train"] / "checkpoints").resolve(), target_is_directory=True)
-            except OSError:  # no symlinks here: artifacts.json has the path
-                pass
+    links = {"checkpoints": ("train", "checkpoints")}
+    for stage, sub in (("fit", "rep_fit"), ("fit", "renderer_fit"), ("train", "")):
+        for kind, folder in (("csv", "logs"), ("tensorboard", "tb")):
+            links[f"logs/{sub or stage}_{kind}"] = (stage, f"{sub}/{folder}" if sub else folder)
+    for name, (stage, rel) in links.items():
+        target = ctx.artifacts[stage] / rel if stage in ctx.artifacts else None
+        link = ctx.run_dir / name
+        if target is None or not target.is_dir() or link.exists() or link.is_symlink():
+            continue
+        link.parent.mkdir(exist_ok=True)
+        try:
+            link.symlink_to(target.resolve(), target_is_directory=True)
+        except OSError:  # no symlinks here: artifacts.json has the paths
+            pass
 
 
 def usage() -> str:

@@ -139,6 +139,8 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert rows["ground_truth"]["missing_fraction"] < 0.2 and rows["ground_truth"]["p_fid"] is not None
     assert doc["extra"]["fit"]["rep"]["val_psnr"] > 0 and "val/total" in doc["extra"]["losses"]
     assert all((run_dir / "plots" / f).is_file() for f in ("sync.png", "pose.png", "loss.png"))
+    assert (run_dir / "logs" / "train_csv" / "metrics.csv").is_file() and (run_dir / "logs" / "train_tensorboard").is_dir()
+    assert "building train" in (run_dir / "run.log").read_text()
     n_test = len(doc["extra"]["clips"])
     assert n_test >= 1 and all(len(v) == n_test for v in doc["per_clip"]["run"].values() if len(v) > 1)
     assert {"jaw_corr0", "motion_fd"} <= set(rows["run"]) and rows["reconstruction"]["jaw_std_ratio"] == 1.0
