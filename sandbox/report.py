@@ -227,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is not None:
         out = args.out.with_suffix("") if args.out.suffix in (".md", ".csv", ".png") else args.out
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".md").write_text(text)
+        command = "python -m sandbox.report " + " ".join(sys.argv[1:] if argv is None else argv)
+        out.with_suffix(".md").write_text(f"Made by `{command}`\n\n{text}\n![{out.name}]({out.name}.png)\n")
         write_csv(lines, out.with_suffix(".csv"))
         plot(lines, defs, out.with_suffix(".png"))
     return 0

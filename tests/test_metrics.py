@@ -337,7 +337,8 @@ def test_report_groups_seeds_into_configurations_with_intervals(tmp_path: Path, 
     out = tmp_path / "table"
     assert cli.main([str(sweep), "--out", str(out), "--metrics", "sync_confidence,p_fid"]) == 0
     text = capsys.readouterr().out
-    assert text == out.with_suffix(".md").read_text() and out.with_suffix(".png").is_file()
+    page = out.with_suffix(".md").read_text()
+    assert page.startswith("Made by `python -m sandbox.report ") and text in page and out.with_suffix(".png").is_file()
     line = {ln.split("|")[1].strip(): ln for ln in text.splitlines() if ln.startswith("| gen=")}
     assert set(line) == {"gen=flow", "gen=diffusion"}  # rep=lia is shared: not in the label
     assert "**0.5" in line["gen=flow"] and "±" in line["gen=flow"] and "**" not in line["gen=diffusion"].split("|")[2]
