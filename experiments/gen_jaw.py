@@ -31,7 +31,7 @@ import torch
 
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
-from sandbox.metrics.motion import frechet_distance
+from sandbox.metrics.motion import fit_jaw_readout, frechet_distance, read_jaw
 from sandbox.metrics.sync import correlation_curve
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.reopen import reopen
@@ -68,11 +68,10 @@ class RunMotion:
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
             audio_scale: float | None = None) -> dict[str, float]:  # fmt: skip
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
-    x = np.concatenate([c["motion"] for c in train])
-    line = np.linalg.lstsq(np.c_[x, np.ones(len(x))], np.concatenate([c["jaw"] for c in train]), rcond=None)[0]
+    line = fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
 
     def read(m: np.ndarray) -> np.ndarray:
-        return np.c_[m, np.ones(len(m))] @ line
+        return read_jaw(line, m)
 
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
     generated, reals = [], []
