@@ -162,17 +162,16 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
     missing = [arm for arm in study.arms if arm not in arm_runs]
     lines, defs = [], {}
     for arm, runs in arm_runs.items():
-        ls, defs, _ = aggregate(runs, ("run",), study.metrics)
-        for ln in ls:
-            ln.label = arm
+        ls, defs, _ = aggregate(runs, ("run",), study.metrics, label=arm)
         lines += ls
     stem = out_dir / study.name
     write_csv(lines, stem.with_suffix(".csv"))
     plot(lines, defs, stem.with_suffix(".png"))
-    ref, _, _ = aggregate(arm_runs[next(iter(arm_runs))][:1], ("ground_truth", "static"), study.metrics)
+    ref, _, _ = aggregate(arm_runs[next(iter(arm_runs))][:1], ("ground_truth", "static"), study.metrics,
+                          label="reference")
     page = [f"# {study.title}", "", f"Regenerate: `{command}`", "",
             f"Wall time on this machine (2 CPU cores; the data and the lia fit come from the main job's cache): "
-            f"{seconds / 60:.0f} min for the arms below. {seeds} training seeds per arm; every held-out test "
+            f"{seconds / 60:.1f} min for the arms below. {seeds} training seeds per arm; every held-out test "
             f"clip. Preset: `{' '.join(STUDY_PRESET)}`.", "",
             *([f"**Not run yet**: {', '.join(missing)} (the same command runs them).", ""] if missing else []),
             f"**Paper.** {study.paper}", "", "## Table", "", to_markdown(lines, defs).rstrip(), "",

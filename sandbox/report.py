@@ -95,22 +95,25 @@ def labels(configs: list[tuple[str, ...]]) -> list[str]:
 
 
 def aggregate(paths: Sequence[str | Path], rows: Sequence[str] | None = ("run",),
-              metrics: Sequence[str] | None = DEFAULT_METRICS) -> tuple[list[Line], dict, list[str]]:
-    """-> (lines, metric definitions, flags). ``rows``/``metrics`` None: all there are."""
+              metrics: Sequence[str] | None = DEFAULT_METRICS, label: str | None = None
+              ) -> tuple[list[Line], dict, list[str]]:
+    """-> (lines, metric definitions, flags). ``rows``/``metrics`` None: all there are. ``label``: treat
+    every run found as a replicate of one configuration of that name (instead of grouping by overrides)."""
     runs = find_runs(paths)
     docs = {r: read_metrics_json(r) for r in runs}
     groups: dict[tuple, list[Path]] = {}
     for r in runs:
-        groups.setdefault(configuration(r), []).append(r)
+        groups.setdefault((label,) if label is not None else configuration(r), []).append(r)
     defs = metric_definitions()
     for doc in docs.values():
         for k, v in normalise_definitions(doc.get("definitions")).items():
             defs.setdefault(k, v)
     lines = []
-    for label, members in zip(labels(list(groups)), groups.values()):
+    names = [label] if label is not None else labels(list(groups))
+    for name, members in zip(names, groups.values()):
         present = list(dict.fromkeys(row for m in members for row in docs[m]["rows"]))
         for row in [r for r in present if rows is None or r in rows]:
-            line = Line(label, row, members)
+            line = Line(name, row, members)
             cols = metrics or list(dict.fromkeys(k for m in members for k in docs[m]["rows"].get(row, {})))
             for k in cols:
                 line.values[k] = _interval([docs[m] for m in members], row, k)
