@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   "static, energy) or 'all' (default: run)")
     ap.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated metrics or 'all'")
     ap.add_argument("--out", type=Path, default=None, help="also write OUT.md, OUT.csv and OUT.png")
+    ap.add_argument("--note", default="", help="a paragraph for OUT.md under the command (e.g. how the runs were made)")
     args = ap.parse_args(argv)
     rows = None if args.rows == "all" else args.rows.split(",")
     metrics = None if args.metrics == "all" else args.metrics.split(",")
@@ -230,8 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is not None:
         out = args.out.with_suffix("") if args.out.suffix in (".md", ".csv", ".png") else args.out
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = "python -m sandbox.report " + " ".join(sys.argv[1:] if argv is None else argv)
-        out.with_suffix(".md").write_text(f"Made by `{command}`\n\n{text}\n![{out.name}]({out.name}.png)\n")
+        command = "python -m sandbox.report " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+        note = f"{args.note}\n\n" if args.note else ""
+        out.with_suffix(".md").write_text(f"Made by `{command}`\n\n{note}{text}\n![{out.name}]({out.name}.png)\n")
         write_csv(lines, out.with_suffix(".csv"))
         plot(lines, defs, out.with_suffix(".png"))
     return 0
