@@ -164,6 +164,16 @@ def test_end_to_end_then_reuse(dataset, tmp_path):
     assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build"]
 
 
+def test_library_upgrade_rebuilds_instead_of_reusing(dataset, tmp_path, monkeypatch):
+    import sandbox.pipeline.cache as cache
+
+    first = run(*overrides(dataset, tmp_path / "cache", tmp_path / "a", "stage=fit"))
+    real = cache.library_versions()
+    monkeypatch.setattr(cache, "library_versions", lambda: {**real, "torch": real["torch"] + ".upgraded"})
+    second = run(*overrides(dataset, tmp_path / "cache", tmp_path / "b", "stage=fit"))
+    assert [e[0] for e in second.events] == ["build", "build"] and second.hashes["fit"] != first.hashes["fit"]
+
+
 def test_reopen_gives_the_runs_own_components(dataset, tmp_path):
     from sandbox.pipeline.reopen import reopen
 

@@ -139,6 +139,23 @@ def _imports(path: Path, module: str) -> set[str]:
     return {m for m in out if m.split(".")[0] in PROJECT_PACKAGES}
 
 
+# libraries whose upgrades change results (numerics, the face landmarks, schedulers, audio features):
+# their versions are part of every stage key, so an upgrade rebuilds instead of reusing stale artifacts
+KEYED_LIBRARIES = ("torch", "mediapipe", "diffusers", "librosa", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in KEYED_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
 def code_hash(*targets: str) -> str:
     """Hash of the source of the modules defining ``targets`` (dotted paths) and every project module
     they import, transitively: editing a model's code invalidates the artifacts it produced."""

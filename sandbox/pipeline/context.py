@@ -41,11 +41,14 @@ class Context:
     # writes the shared cache) and reads the shared cache; None in the main process
     private_root: Path | None = None
 
-    def code(self, *targets: Any) -> str | None:
-        """Fingerprint of the code behind ``targets`` for cache keys (None when ``hash_code=false``)."""
-        from sandbox.pipeline.cache import code_hash
+    def code(self, *targets: Any) -> dict:
+        """What a cache key holds besides the config: the versions of the libraries that change results
+        (sandbox.pipeline.cache.KEYED_LIBRARIES), and a fingerprint of the code behind ``targets``
+        (None when ``hash_code=false``)."""
+        from sandbox.pipeline.cache import code_hash, library_versions
 
-        return code_hash(*(str(t) for t in targets)) if self.cfg.hash_code else None
+        return {"libraries": library_versions(),
+                "code": code_hash(*(str(t) for t in targets)) if self.cfg.hash_code else None}
 
     def build(self, stage: str, key: str, build: Callable[[Path], dict | None], resumable: bool = False) -> Path:
         """The stage's cached artifact (built if missing): cache.build_or_reuse, DDP-worker aware."""
