@@ -74,7 +74,7 @@ STUDIES = {s.name: s for s in [
            "diffusion eps": ["rep=lia", "gen=diffusion", "gen.prediction=eps"],
            "diffusion x0": ["rep=lia", "gen=diffusion", "gen.prediction=x0"]},
           [Claim(m, "flow", other, hib) for other in ("diffusion eps", "diffusion x0")
-           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True))]),
+           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True), ("gen_fps", True))]),
     Study("nfe", "Number of function evaluations vs quality and speed (FLOAT table 5)",
           "FLOAT table 5: quality is nearly flat from NFE 10 upward and degrades at very low NFE (2); "
           "speed falls as NFE grows.",

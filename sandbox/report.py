@@ -191,10 +191,12 @@ def plot(lines: list[Line], defs: dict, path: Path) -> None:
             if any(ln.values[k][0] is not None for ln in lines if k in ln.values)]
     if not cols:
         return
-    n = len(cols)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 1, 0.45 * len(lines) + 1.5), sharey=True, squeeze=False)
+    ncols = min(4, len(cols))
+    nrows = -(-len(cols) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols + 1.5, (0.4 * len(lines) + 1.0) * nrows),
+                             sharey=True, squeeze=False)
     names = [_key(ln) for ln in lines]
-    for ax, k in zip(axes[0], cols):
+    for ax, k in zip(axes.ravel(), cols):
         for y, ln in enumerate(lines):
             m, lo, hi = ln.values.get(k, (None, None, None))
             if m is None:
@@ -204,7 +206,10 @@ def plot(lines: list[Line], defs: dict, path: Path) -> None:
         arrow = {True: " ↑", False: " ↓"}.get(defs.get(k, ("", None))[1], "")
         ax.set_title(k + arrow, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_yticks(range(len(names)), [n_[:40] for n_ in names], fontsize=8)
+    for ax in axes.ravel()[len(cols):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_yticks(range(len(names)), [n_[:40] for n_ in names], fontsize=8)
     axes[0][0].invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
