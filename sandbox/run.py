@@ -173,7 +173,12 @@ def run_pipeline(cfg: DictConfig, overrides: list[str] | None = None):
     ctx = Context(cfg=cfg, run_dir=out, cache_root=cache_root(cfg), choices=dict(cfg.choice), stages=STAGES)
     handler = logging.FileHandler(out / "run.log")  # the run's own log, beside what it wrote
     handler.setFormatter(logging.Formatter("%(asctime)s " + LOG_FORMAT))
+    handler.setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)
+    ours = logging.getLogger("sandbox")
+    level = ours.level
+    if ours.getEffectiveLevel() > logging.INFO:  # e.g. from Python without basicConfig: run.log still gets INFO
+        ours.setLevel(logging.INFO)
     log.info("run directory %s, cache %s", out, ctx.cache_root)
     try:
         ctx.require(target)
@@ -187,6 +192,7 @@ def run_pipeline(cfg: DictConfig, overrides: list[str] | None = None):
         write_artifacts(ctx)
         logging.getLogger().removeHandler(handler)
         handler.close()
+        ours.setLevel(level)
     return ctx
 
 

@@ -137,7 +137,7 @@ def run(*args) -> object:
 def test_end_to_end_then_reuse(dataset, tmp_path):
     cache = tmp_path / "cache"
     ctx = run(*overrides(dataset, cache, tmp_path / "run1"))
-    assert [e[:2] for e in ctx.events] == [("build", s) for s in ("data", "fit", "extract", "train")]
+    assert [e[:2] for e in ctx.events] == [("build", s) for s in ("data", "fit", "extract", "train", "eval_baselines")]
     assert ctx.choices["renderer"] == "tiny"  # the rep's only renderer, picked without renderer=
     out = ctx.run_dir
     for f in ("config.yaml", "metrics.json", "report.md", "plots/loss.png", "plots/sync.png", "artifacts.json"):
@@ -157,11 +157,11 @@ def test_end_to_end_then_reuse(dataset, tmp_path):
     assert np.abs(clip["motion"][:, 0]).max() > 0.5  # not all zeros: fit's gain survived the cache
     # second run: every cached stage is reused, the run directory is new
     ctx2 = run(*overrides(dataset, cache, tmp_path / "run2"))
-    assert [e[:2] for e in ctx2.events] == [("reuse", s) for s in ("data", "fit", "extract", "train")]
+    assert [e[:2] for e in ctx2.events] == [("reuse", s) for s in ("data", "fit", "extract", "train", "eval_baselines")]
     assert ctx2.hashes == ctx.hashes
     # a generator change re-trains but reuses everything before it
     ctx3 = run(*overrides(dataset, cache, tmp_path / "run3", "gen.hidden=6"))
-    assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build"]
+    assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build", "reuse"]  # baselines: no generator
 
 
 def test_library_upgrade_rebuilds_instead_of_reusing(dataset, tmp_path, monkeypatch):

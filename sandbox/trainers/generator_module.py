@@ -42,7 +42,10 @@ def ema_with_warmup(decay: float):
         n = int(num_averaged)
         d = min(decay, (1 + n) / (10 + n))
         for e, p in zip(ema_params, params):
-            e.lerp_(p.detach().to(e.dtype), 1.0 - d)
+            if e.is_floating_point():
+                e.lerp_(p.detach().to(e.dtype), 1.0 - d)
+            else:  # integer buffers are counters (two_stage's stage schedule): copied, not averaged
+                e.copy_(p)
 
     return update
 
