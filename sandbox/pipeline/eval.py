@@ -148,19 +148,22 @@ def load_clips(inputs: EvalInputs, max_frames: int | None) -> list[EvalClip]:
     return out
 
 
-def fit_energy_line(inputs: EvalInputs, n_clips: int) -> baselines.JawLine | None:
-    """The jaw -> motion line (see sandbox.metrics.baselines) from up to ``n_clips`` training clips."""
+def training_jaws(inputs: EvalInputs, n_clips: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(normalised extracted motion, jaw-open track) of up to ``n_clips`` training clips: what the energy
+    baseline's line and the motion-space jaw read-out are fitted on."""
+    ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
+    motions = [inputs.extracted.load(cid)["motion"] for cid in ids]
+    return motions, [jaw_target(inputs.store.load(cid, frames=False), len(m)) for cid, m in zip(ids, motions)]
+
+
+def fit_energy_line(inputs: EvalInputs, train: tuple[list, list]) -> baselines.JawLine | None:
+    """The jaw -> motion line (see sandbox.metrics.baselines) on un-normalised training motion."""
     import torch
 
-    ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
-    motions, jaws = [], []
-    for cid in ids:
-        m = inputs.rep.denormalize(torch.from_numpy(inputs.extracted.load(cid)["motion"])).numpy()
-        motions.append(m)
-        jaws.append(jaw_target(inputs.store.load(cid, frames=False), len(m)))
+    motions, jaws = train
     if not motions or np.std(np.concatenate(jaws)) < 1e-6:
         return None
-    return baselines.fit_jaw_line(motions, jaws)
+    return baselines.fit_jaw_line([inputs.rep.denormalize(torch.from_numpy(m)).numpy() for m in motions], jaws)
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -184,11 +187,6 @@ def _or_none(fn, *args) -> float | None:
     except ValueError:
         return None
     return v if np.isfinite(v) else None
-
-
-def _mean(vals) -> float | None:
-    vals = [v for v in vals if v is not None and np.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
 
 
 def clip_scores(a, jaw: np.ndarray, truth=None, max_lag: int = 15, detrend: int = FPS,
@@ -335,7 +333,8 @@ def full_eval(
     def render(motion: np.ndarray, clip: EvalClip, path: Path) -> np.ndarray:
         return seen(render_motion(rep, inputs.renderer, clip.source, motion[: clip.n], bs), clip.audio, path)
 
-    motions, line = row_motions(inputs, clips, energy_fit_clips)
+    train = training_jaws(inputs, energy_fit_clips)  # loaded once for both fits
+    motions, line = row_motions(inputs, clips, train)
     if "energy" not in motions:
         flags.append("energy baseline skipped: no training clips with a varying jaw-open track")
     t_analyse = time.perf_counter()
@@ -353,7 +352,7 @@ def full_eval(
                 for row, a in analyses.items()}  # in the order frames were made: run, ground_truth, ...
     set_ci = {row: fid_ci(a, reference) for row, a in analyses.items()} if reference is not None else {}
     log.info("analysed %d rows in %.1f s", len(per_clip), time.perf_counter() - t_analyse)
-    readout = jaw_readout(inputs, energy_fit_clips)
+    readout = jaw_readout(train)
     m_per, m_ci = motion_space_scores(motions, clips, rep, readout)
     for row, vals in m_per.items():
         per_clip[row] |= vals
@@ -394,7 +393,7 @@ def full_eval(
     return {"rows": rows, "ci": ci, "per_clip": per_clip, "flags": flags, "extra": extra}
 
 
-def row_motions(inputs: EvalInputs, clips: list[EvalClip], energy_fit_clips: int
+def row_motions(inputs: EvalInputs, clips: list[EvalClip], train: tuple[list, list]
                 ) -> tuple[dict[str, list[np.ndarray]], baselines.JawLine | None]:
     """{row: un-normalised motion per clip} for the rows the renderer draws (the ground truth is filmed,
     not drawn), and the energy baseline's jaw line."""
@@ -403,7 +402,7 @@ def row_motions(inputs: EvalInputs, clips: list[EvalClip], energy_fit_clips: int
         motions["reconstruction"] = [c.real_motion for c in clips]
     x_refs = [reference_motion(inputs.rep, to_tensor(c.source)).numpy() for c in clips]
     motions["static"] = [static_motion(x, c.n) for x, c in zip(x_refs, clips)]
-    line = fit_energy_line(inputs, energy_fit_clips)
+    line = fit_energy_line(inputs, train)
     if line is not None:
         motions["energy"] = [baselines.energy_motion(x, c.audio, c.n, line) for x, c in zip(x_refs, clips)]
     return motions, line
@@ -449,12 +448,9 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
     return out
 
 
-def jaw_readout(inputs: EvalInputs, n_clips: int) -> np.ndarray | None:
-    """The motion -> jaw-open line (sandbox.metrics.motion.fit_jaw_readout) on normalised motion of up
-    to ``n_clips`` training clips."""
-    ids = inputs.store.ids("train")[:n_clips] if inputs.store is not None else []
-    motions = [inputs.extracted.load(cid)["motion"] for cid in ids]
-    jaws = [jaw_target(inputs.store.load(cid, frames=False), len(m)) for cid, m in zip(ids, motions)]
+def jaw_readout(train: tuple[list, list]) -> np.ndarray | None:
+    """The motion -> jaw-open line (sandbox.metrics.motion.fit_jaw_readout) on normalised training motion."""
+    motions, jaws = train
     if not motions or np.std(np.concatenate(jaws)) < 1e-6:
         return None
     return motion.fit_jaw_readout(motions, jaws)
