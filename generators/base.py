@@ -12,6 +12,9 @@ Training batch (all tensors; motion already normalised by the representation):
 ``loss(batch) -> {"total": scalar, <name>: scalar, ...}`` (all logged).
 ``sample(cond, steps, guidance, seed) -> SampleOutput`` generates any length window by window,
 carrying the last L' generated frames and audio features into the next window.
+``stream(cond, steps, guidance, seed, chunk)`` (optional) is the same sampler fed incrementally
+(generators.windowing.WindowStream: ``push(features) -> final frames``, ``finish()``); the sandbox's
+generators sample through it, so a stream and a sample of the same audio and seed agree.
 """
 from __future__ import annotations
 
@@ -59,3 +62,8 @@ class Generator(nn.Module, ABC):
         guidance: dict[str, float] | None = None,
         seed: int | None = None,
     ) -> SampleOutput: ...
+
+    def stream(self, cond: dict[str, torch.Tensor], steps: int | None = None,
+               guidance: dict[str, float] | None = None, seed: int | None = None, chunk: int | None = None):
+        """``sample`` fed incrementally; generators that cannot stream say so."""
+        raise NotImplementedError(f"generator {type(self).__name__} does not stream (it has no stream() method)")

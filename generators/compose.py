@@ -94,18 +94,59 @@ class ComposedGenerator(Generator):
         seed: int | None = None,
     ) -> SampleOutput:
         """``steps`` / ``guidance``: one value for every sub-generator or dicts keyed by part name."""
-        b, t = cond["audio"].shape[:2]
-        motion = cond["x_ref"].new_zeros(b, t, self.dim)
-        nfe = 0
+        was_training = self.training
+        st = self.stream(cond, steps, guidance, seed)
+        motion = st.run(cond["audio"])
+        self.train(was_training)
+        return SampleOutput(motion=motion, nfe=st.nfe)
+
+    @torch.no_grad()
+    def stream(self, cond: dict[str, torch.Tensor], steps=None, guidance=None, seed: int | None = None,
+               chunk: int | None = None) -> "ComposedStream":
+        """Every sub-generator's stream on the same audio (sub-generator k seeded ``seed + k``)."""
+        streams = {}
         for k, (name, g) in enumerate(self.subs.items()):
             sub_cond = self._cut(cond, name)
             if not hasattr(g, "aux_dim"):  # only the two-stage predictor takes the reference's aux features
                 sub_cond.pop("aux_ref", None)
-            out = g.sample(sub_cond, steps=self._per_part(steps, name), guidance=self._per_part(guidance, name),
-                           seed=None if seed is None else seed + k)
-            motion[..., self.index(name)] = out.motion
-            nfe += out.nfe
-        return SampleOutput(motion=motion, nfe=nfe)
+            streams[name] = g.stream(sub_cond, steps=self._per_part(steps, name),
+                                     guidance=self._per_part(guidance, name),
+                                     seed=None if seed is None else seed + k, chunk=chunk)
+        return ComposedStream(streams, {name: self.index(name) for name in self.subs}, self.dim, cond["x_ref"])
+
+
+class ComposedStream:
+    """Sub-generators' streams side by side, one per part: each gets the same audio, and a frame is
+    emitted once every part has generated it."""
+
+    def __init__(self, streams: dict[str, Any], index: dict[str, torch.Tensor], dim: int, like: torch.Tensor):
+        self.streams, self.index, self.dim, self.like = streams, index, dim, like
+        self.pending: dict[str, torch.Tensor | None] = {name: None for name in streams}
+
+    @property
+    def nfe(self) -> int:  # the sub-generators run one after another
+        return sum(st.nfe for st in self.streams.values())
+
+    def push(self, features: torch.Tensor) -> torch.Tensor:
+        return self._emit({name: st.push(features) for name, st in self.streams.items()})
+
+    def finish(self) -> torch.Tensor:
+        return self._emit({name: st.finish() for name, st in self.streams.items()})
+
+    def run(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.push(features), self.finish()], dim=1)
+
+    def _emit(self, new: dict[str, torch.Tensor]) -> torch.Tensor:
+        for name, x in new.items():
+            if x.shape[1] > 0:
+                self.pending[name] = x if self.pending[name] is None else torch.cat([self.pending[name], x], dim=1)
+        n = min(0 if x is None else x.shape[1] for x in self.pending.values())
+        motion = self.like.new_zeros(self.like.shape[0], n, self.dim)
+        for name, x in self.pending.items():
+            if n > 0:
+                motion[..., self.index[name]] = x[:, :n]
+                self.pending[name] = x[:, n:]
+        return motion
 
 
 # -- building a composition from config (gen=gohd) -------------------------------------------------

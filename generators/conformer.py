@@ -42,7 +42,7 @@ from generators.conditioning import (
 )
 from generators.diffusion_process import DiffusionProcess, Sampler
 from generators.guidance import Guidance
-from generators.windowing import generate_windows
+from generators.windowing import WindowStream, encoder_context
 from sandbox.constants import N_EMOTIONS
 
 
@@ -251,23 +251,38 @@ class ConformerDiffusion(Generator):
     ) -> GuidedSampleOutput:
         """cond: audio [B, T, d_a], x_ref [B, dim], emotion [B, E]. ``guidance={"ref": γ}`` overrides
         ``gamma``. Returns full motion vectors (x_ref outside the part)."""
+        was_training = self.training
+        st = self.stream(cond, steps, guidance, seed)
+        motion = st.run(cond["audio"])
+        self.train(was_training)
+        return GuidedSampleOutput(motion=motion, nfe=st.nfe, branches=st.branches)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        cond: dict[str, torch.Tensor],
+        steps: int | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int | None = None,
+        chunk: int | None = None,
+    ) -> WindowStream:
+        """``sample`` fed incrementally (generators.windowing.WindowStream). cond: x_ref, emotion."""
         check_cond_keys(cond, {"audio", "x_ref", "emotion"}, type(self).__name__)
         steps = steps or self.sample_steps
         scales = self.guidance.check_scales({"ref": self.gamma, **(guidance or {})})
         n_branch = self.guidance.n_branches(scales)
-        was_training = self.training
         self.eval()
-        audio = self.audio_encoder(cond["audio"])
-        ref = cond["x_ref"][..., self.index]
-        b, device = audio.shape[0], audio.device
+        x_ref = cond["x_ref"]
+        ref = x_ref[..., self.index]
+        b, device = x_ref.shape[0], x_ref.device
         gen = seeded_generator(seed, device)
         calls = 0
 
         def window(prev_res, prev_audio, cur_audio, valid_len):
             nonlocal calls
             if prev_res is None:
-                prev_res = audio.new_zeros(b, self.n_prev, self.part_dim)
-                prev_audio = audio.new_zeros(b, self.n_prev, self.audio_hidden)
+                prev_res = x_ref.new_zeros(b, self.n_prev, self.part_dim)
+                prev_audio = x_ref.new_zeros(b, self.n_prev, self.audio_hidden)
             branch = self.guidance.batch(
                 {"ref": ref, "emotion": cond["emotion"], "prev": prev_res,
                  "audio": torch.cat([prev_audio, cur_audio], dim=1),
@@ -285,8 +300,11 @@ class ConformerDiffusion(Generator):
                 x = sched.step(self.guidance.combine(eps, scales), int(t), x, generator=gen, **extra).prev_sample
             return x
 
-        residual = generate_windows(window, audio, self.n_prev, self.n_cur, overlap=self.overlap)  # of x_ref
-        motion = repeat(cond["x_ref"], "b d -> b n d", n=residual.shape[1]).clone()
-        motion[..., self.index] = residual + ref[:, None]  # eq. 4: p̂ = p0 + Δ̂
-        self.train(was_training)
-        return GuidedSampleOutput(motion=motion, nfe=calls, branches=n_branch)
+        def full_motion(residual):  # the windows generate the part's residual of x_ref
+            motion = repeat(x_ref, "b d -> b n d", n=residual.shape[1]).clone()
+            motion[..., self.index] = residual + ref[:, None]  # eq. 4: p̂ = p0 + Δ̂
+            return motion
+
+        return WindowStream(window, self.n_prev, self.n_cur, overlap=self.overlap, chunk=chunk,
+                            encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
+                            post=full_motion, nfe=lambda: calls, branches=n_branch)

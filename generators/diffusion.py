@@ -49,7 +49,7 @@ from generators.conditioning import (
 )
 from generators.diffusion_process import DiffusionProcess, Prediction, Sampler
 from generators.guidance import Guidance
-from generators.windowing import generate_windows
+from generators.windowing import WindowStream, encoder_context
 from sandbox.constants import N_EMOTIONS
 from sandbox.losses import masked_mean, smoothness_loss, velocity_loss
 
@@ -214,22 +214,37 @@ class DiffusionGenerator(Generator):
     ) -> GuidedSampleOutput:
         """cond: audio [B, T, d_a], x_ref [B, dim], emotion [B, E]. ``steps``: denoising steps per window
         (one network call each)."""
+        was_training = self.training
+        st = self.stream(cond, steps, guidance, seed)
+        motion = st.run(cond["audio"])
+        self.train(was_training)
+        return GuidedSampleOutput(motion=motion, nfe=st.nfe, branches=st.branches)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        cond: dict[str, torch.Tensor],
+        steps: int | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int | None = None,
+        chunk: int | None = None,
+    ) -> WindowStream:
+        """``sample`` fed incrementally (generators.windowing.WindowStream). cond: x_ref, emotion."""
         check_cond_keys(cond, {"audio", "x_ref", "emotion"}, type(self).__name__)
         steps = steps or self.sample_steps
         scales = self.guidance.check_scales({**self.default_scales, **(guidance or {})})
         n_branch = self.guidance.n_branches(scales)
-        was_training = self.training
         self.eval()
-        audio = self.audio_encoder(cond["audio"])
-        b, device = audio.shape[0], audio.device
+        ref = cond["x_ref"]
+        b, device = ref.shape[0], ref.device
         gen = seeded_generator(seed, device)
         calls = 0
 
         def window(prev_motion, prev_audio, cur_audio, valid_len):
             nonlocal calls
-            prev_motion, prev_audio = self.start.fill(prev_motion, prev_audio, b, audio)
+            prev_motion, prev_audio = self.start.fill(prev_motion, prev_audio, b, ref)
             branch = self.guidance.batch(
-                {"audio": cur_audio, "emotion": cond["emotion"], "ref": cond["x_ref"],
+                {"audio": cur_audio, "emotion": cond["emotion"], "ref": ref,
                  "prev_motion": prev_motion, "prev_audio": prev_audio,
                  "mask": window_mask(b, self.n_prev, self.n_cur, valid_len, device)},
                 scales,
@@ -249,6 +264,6 @@ class DiffusionGenerator(Generator):
             return x
 
         start_m, start_a = self.start.for_windows()
-        motion = generate_windows(window, audio, self.n_prev, self.n_cur, start_m, start_a, self.overlap)
-        self.train(was_training)
-        return GuidedSampleOutput(motion=motion, nfe=calls, branches=n_branch)
+        return WindowStream(window, self.n_prev, self.n_cur, start_m, start_a, self.overlap, chunk,
+                            encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
+                            nfe=lambda: calls, branches=n_branch)

@@ -33,7 +33,7 @@ from generators.conditioning import (
     window_mask,
 )
 from generators.guidance import Guidance
-from generators.windowing import generate_windows
+from generators.windowing import WindowStream, encoder_context
 from sandbox.constants import N_EMOTIONS
 from sandbox.losses import (
     flow_matching_loss,
@@ -188,16 +188,32 @@ class FlowGenerator(Generator):
         """cond: audio [B, T, d_a], x_ref [B, dim], emotion [B, E]. ``steps`` = number of ODE time points
         (t = linspace(0, 1, steps), FLOAT's convention): Euler makes steps - 1 network calls per window.
         """
+        was_training = self.training
+        st = self.stream(cond, steps, guidance, seed)
+        motion = st.run(cond["audio"])
+        self.train(was_training)
+        return FlowSampleOutput(motion=motion, nfe=st.nfe, branches=st.branches)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        cond: dict[str, torch.Tensor],
+        steps: int | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int | None = None,
+        chunk: int | None = None,
+    ) -> WindowStream:
+        """``sample`` fed incrementally (generators.windowing.WindowStream): push raw audio features as
+        they arrive. cond: x_ref [B, dim], emotion [B, E] (audio, if there, is ignored)."""
         check_cond_keys(cond, {"audio", "x_ref", "emotion"}, "FlowGenerator")
         steps = steps or self.nfe
         if steps < 2:
             raise ValueError(f"steps is the number of ODE time points and must be >= 2, got {steps}")
         scales = self.guidance.check_scales({**self.default_scales, **(guidance or {})})
         n_branch = self.guidance.n_branches(scales)
-        was_training = self.training
         self.eval()
-        audio = self.audio_encoder(cond["audio"])  # whole utterance once, then windowed
-        b, device = audio.shape[0], audio.device
+        ref = cond["x_ref"]
+        b, device = ref.shape[0], ref.device
         gen = seeded_generator(seed, device)
         ts = torch.linspace(0.0, 1.0, steps, device=device)
         calls = 0
@@ -205,12 +221,12 @@ class FlowGenerator(Generator):
         def window(prev_motion, prev_audio, cur_audio, valid_len):
             lp = self.n_prev
             if prev_motion is None:
-                prev_motion = audio.new_zeros(b, lp, self.dim)
+                prev_motion = ref.new_zeros(b, lp, self.dim)
             if prev_audio is None:
-                prev_audio = audio.new_zeros(b, lp, self.audio_hidden)
+                prev_audio = ref.new_zeros(b, lp, self.audio_hidden)
             mask = window_mask(b, lp, self.n_cur, valid_len, device)
             branch_cond = self.guidance.batch(
-                {"audio": cur_audio, "emotion": cond["emotion"], "ref": cond["x_ref"],
+                {"audio": cur_audio, "emotion": cond["emotion"], "ref": ref,
                  "prev_motion": prev_motion, "prev_audio": prev_audio, "mask": mask},
                 scales,
             )
@@ -229,6 +245,6 @@ class FlowGenerator(Generator):
             x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)
             return odeint(field, x0, ts, method=self.ode_method)[-1]
 
-        motion = generate_windows(window, audio, self.n_prev, self.n_cur, overlap=self.overlap)
-        self.train(was_training)
-        return FlowSampleOutput(motion=motion, nfe=calls, branches=n_branch)
+        return WindowStream(window, self.n_prev, self.n_cur, overlap=self.overlap, chunk=chunk,
+                            encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
+                            nfe=lambda: calls, branches=n_branch)

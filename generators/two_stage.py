@@ -26,7 +26,7 @@ Training protocol (what a LightningModule must do; ``sandbox/trainers/generator_
   The stage is ``stage`` (1 or 2) or, when ``stage=None``, step-based: stage 1 for the first
   ``stage1_steps`` training calls of ``loss``, then stage 2.
 
-Sampling runs the LSTM window by window (``generate_windows``), carrying its state across windows; f_0
+Sampling runs the LSTM window by window (``WindowStream``), carrying its state across windows; f_0
 comes from cond["aux_ref"] (rep.aux_features of the reference), else ``aux_fn(x_ref)``. NFE = 1 per
 window (one pass of LSTM + decoder + E_map).
 """
@@ -47,7 +47,7 @@ from generators.conditioning import (
     per_frame_condition,
     seeded_generator,
 )
-from generators.windowing import generate_windows
+from generators.windowing import WindowStream, encoder_context
 from sandbox.losses import masked_mean
 from sandbox.losses.ssim import ssim_loss
 
@@ -297,6 +297,23 @@ class TwoStageGenerator(Generator):
     ) -> SampleOutput:
         """cond: audio [B, T, d_a], x_ref [B, dim], emotion (unused), aux_ref [B, k] (else aux_fn(x_ref)).
         ``steps`` / ``guidance`` do not apply (one pass per window)."""
+        was_training = self.training
+        st = self.stream(cond, steps, guidance, seed)
+        motion = st.run(cond["audio"])
+        self.train(was_training)
+        return SampleOutput(motion=motion, nfe=st.nfe)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        cond: dict[str, torch.Tensor],
+        steps: int | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int | None = None,
+        chunk: int | None = None,
+    ) -> WindowStream:
+        """``sample`` fed incrementally (generators.windowing.WindowStream); the LSTM state carries over
+        from window to window. cond: x_ref, aux_ref (or aux_fn)."""
         check_cond_keys(cond, {"audio", "x_ref", "emotion", "aux_ref"}, type(self).__name__)
         if guidance:
             raise ValueError("two_stage has no guidance")
@@ -306,24 +323,26 @@ class TwoStageGenerator(Generator):
             aux0 = self.aux_fn(cond["x_ref"])
         else:
             raise ValueError("two_stage.sample needs cond['aux_ref'] = rep.aux_features(x_ref) (or aux_fn)")
-        was_training = self.training
         self.eval()
-        audio = self.audio_encoder(cond["audio"])
-        b, device = audio.shape[0], audio.device
+        x_ref = cond["x_ref"]
+        b, device = x_ref.shape[0], x_ref.device
         gen = seeded_generator(seed, device)
         state, calls = None, 0
 
         def window(prev_motion, prev_audio, cur_audio, valid_len):
+            # the frames past valid_len are padding: the LSTM (causal) runs over the valid ones only, so
+            # its state after a short window (a stream's chunk) carries on exactly
             nonlocal state, calls
             calls += 1
+            audio = cur_audio[:, :valid_len]
+            pad = (0, 0, 0, cur_audio.shape[1] - valid_len)
             if self.fixed_stage == 1:  # stage 2 never trained: f stays at the reference's
-                return self.express(cur_audio, cond["x_ref"], aux0[:, None].expand(-1, cur_audio.shape[1], -1))
-            z = torch.randn(b, cur_audio.shape[1], self.noise_dim, generator=gen, device=device)
-            aux_hat, new_state = self.generate_aux(cur_audio, cond["x_ref"], aux0, z, state)
-            if valid_len == cur_audio.shape[1]:
-                state = new_state
-            return self.express(cur_audio, cond["x_ref"], aux_hat)
+                x = self.express(audio, x_ref, aux0[:, None].expand(-1, valid_len, -1))
+                return torch.nn.functional.pad(x, pad)
+            z = torch.randn(b, cur_audio.shape[1], self.noise_dim, generator=gen, device=device)[:, :valid_len]
+            aux_hat, state = self.generate_aux(audio, x_ref, aux0, z, state)
+            return torch.nn.functional.pad(self.express(audio, x_ref, aux_hat), pad)
 
-        motion = generate_windows(window, audio, 0, self.n_cur)  # the LSTM state is the context
-        self.train(was_training)
-        return SampleOutput(motion=motion, nfe=calls)
+        # the LSTM state is the context: no preceding frames
+        return WindowStream(window, 0, self.n_cur, chunk=chunk, encode=self.audio_encoder,
+                            context=encoder_context(self.audio_encoder), nfe=lambda: calls)

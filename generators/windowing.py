@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 # fn(prev_motion [B, n_prev, dim] | None, prev_audio [B, n_prev, d_a] | None,
 #    cur_audio [B, n_cur, d_a], valid_len) -> [B, n_cur, dim]
@@ -47,39 +48,148 @@ def generate_windows(
     start_audio: torch.Tensor | None = None,
     overlap: int = 0,
 ) -> torch.Tensor:
-    """audio [B, T, d_a] -> motion [B, T, dim], calling ``fn`` once per window.
+    """audio [B, T, d_a] -> motion [B, T, dim], calling ``fn`` once per window: a WindowStream fed the
+    whole (already encoded) audio at once."""
+    return WindowStream(fn, n_prev, n_cur, start_motion, start_audio, overlap).run(audio)
 
-    The first window gets ``start_motion`` / ``start_audio`` ([n_prev, ·] or [B, n_prev, ·], e.g. learned
-    start features) or None (the function then uses its own zeros). Later windows get the ``n_prev``
-    frames before their first one (final, cross-faded frames); when fewer exist, the start features (or
-    zeros) fill the front. With ``overlap`` k, a window's first k frames are blended with the previous
-    window's last k by weights rising linearly from 1/(k+1) to k/(k+1).
+
+def encoder_context(encoder: nn.Module) -> int:
+    """Frames of look-ahead (and look-behind) an audio encoder needs around a frame: its ``context``
+    attribute, or 0 for a stack of frame-wise layers (FLOAT's projection). Anything else is refused: a
+    stream cannot know when its frames are final."""
+    if hasattr(encoder, "context"):
+        return int(encoder.context)
+    frame_wise = (nn.Linear, nn.LayerNorm, nn.Identity, nn.Dropout, nn.SiLU, nn.GELU, nn.ReLU, nn.Tanh)
+    if isinstance(encoder, nn.Sequential) and all(isinstance(m, frame_wise) for m in encoder):
+        return 0
+    raise ValueError(f"cannot stream through audio encoder {type(encoder).__name__}: give it a `context` "
+                     "attribute (frames it looks ahead)")
+
+
+class WindowStream:
+    """Window-by-window generation fed incrementally: ``push`` per-frame audio as it arrives and get the
+    motion frames that are final; ``finish`` at the end of the audio returns the rest.
+
+    Fed the whole audio at once it is ``generate_windows`` (the offline sampler uses it that way), so a
+    stream and an offline sample of the same audio and seed agree frame for frame. A window starting at
+    frame s runs as soon as its ``chunk`` frames of audio are in; its frames before the next window's
+    start are final then (the rest are cross-faded by the next window).
+
+    ``chunk`` (default ``n_cur``): current frames per window. Smaller chunks (masked as the last window
+    of a clip is) bound the latency by the chunk instead of ``n_cur`` and change the result.
+    ``encode`` (with ``context`` frames of look-ahead) turns raw per-frame features into what ``fn``
+    takes; frames are encoded once their look-ahead has arrived, on a slice with ``context`` frames on
+    both sides, which equals encoding the whole sequence. ``post`` maps the emitted frames (e.g. a
+    residual to full motion).
     """
-    b, total, _ = audio.shape
-    start_motion, start_audio = _batched(start_motion, b), _batched(start_audio, b)
-    out_motion: torch.Tensor | None = None  # [B, frames so far, dim]
-    for w, s in enumerate(window_starts(total, n_cur, overlap)):
-        cur = audio[:, s : s + n_cur]
+
+    def __init__(self, fn: WindowFn, n_prev: int, n_cur: int, start_motion: torch.Tensor | None = None,
+                 start_audio: torch.Tensor | None = None, overlap: int = 0, chunk: int | None = None,
+                 encode: Callable[[torch.Tensor], torch.Tensor] | None = None, context: int = 0,
+                 post: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 nfe: Callable[[], int] | None = None, branches: int = 1):
+        self.chunk = n_cur if chunk is None else int(chunk)
+        if not overlap < self.chunk <= n_cur:
+            raise ValueError(f"chunk must be in (overlap={overlap}, n_cur={n_cur}], got {self.chunk}")
+        self.fn, self.n_prev, self.n_cur, self.overlap = fn, n_prev, n_cur, overlap
+        self.start_motion, self.start_audio = start_motion, start_audio
+        self.encode, self.context, self.post, self._nfe = encode, int(context), post, nfe
+        self.branches = branches  # guidance branches batched into every network call (for the caller)
+        self.raw: torch.Tensor | None = None  # raw features not yet encoded, with ``context`` frames before
+        self.raw_start = 0  # frame index of raw[:, 0]
+        self.audio: torch.Tensor | None = None  # encoded audio [B, frames, d]
+        self.motion: torch.Tensor | None = None  # generated motion [B, frames, dim], final and pending
+        self.next_start = 0  # the next window's first frame
+        self.emitted = 0
+        self.windows = 0
+        self.done = False
+
+    @property
+    def nfe(self) -> int:
+        return self._nfe() if self._nfe is not None else self.windows
+
+    @property
+    def stride(self) -> int:
+        return self.chunk - self.overlap
+
+    def push(self, features: torch.Tensor) -> torch.Tensor:
+        """features [B, n, d] (n >= 0): the next frames of audio -> the motion frames now final [B, m, ·]
+        (m may be 0, and the tensor [B, 0, 0] before the first window has run)."""
+        if self.done:
+            raise RuntimeError("push after finish")
+        self._take(features, final=False)
+        while self.audio is not None and self.audio.shape[1] >= self.next_start + self.chunk:
+            self._window()
+        return self._emit(self.next_start if self.motion is not None else 0)
+
+    def finish(self) -> torch.Tensor:
+        """No more audio: the remaining windows (the last one masked) -> the remaining motion frames."""
+        self._take(None, final=True)
+        self.done = True
+        if self.audio is None:
+            raise ValueError("no audio was pushed")
+        total = self.audio.shape[1]
+        while self.motion is None or self.next_start < total - self.overlap:
+            self._window()
+        return self._emit(total)
+
+    def run(self, features: torch.Tensor) -> torch.Tensor:
+        """The whole audio at once: push + finish."""
+        parts = [p for p in (self.push(features), self.finish()) if p.shape[1] > 0]
+        return torch.cat(parts, dim=1)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _take(self, features: torch.Tensor | None, final: bool) -> None:
+        """Encode the raw frames whose look-ahead is in (all of them when ``final``)."""
+        if features is not None:
+            self.raw = features if self.raw is None else torch.cat([self.raw, features], dim=1)
+        if self.raw is None:
+            return
+        have = self.raw_start + self.raw.shape[1]
+        ready = have if final or self.encode is None else max(have - self.context, 0)
+        done = 0 if self.audio is None else self.audio.shape[1]
+        if ready <= done:
+            return
+        enc = self.raw if self.encode is None else self.encode(self.raw)
+        enc = enc[:, done - self.raw_start : ready - self.raw_start]
+        self.audio = enc if self.audio is None else torch.cat([self.audio, enc], dim=1)
+        keep_from = max(ready - self.context, 0)  # what the next encode needs behind its first new frame
+        self.raw, self.raw_start = self.raw[:, keep_from - self.raw_start :], keep_from
+
+    def _window(self) -> None:
+        b = self.audio.shape[0]
+        s = self.next_start
+        cur = self.audio[:, s : s + self.chunk]
         valid = cur.shape[1]
-        cur = F.pad(cur, (0, 0, 0, n_cur - valid))
-        prev_motion = prev_audio = None
-        if n_prev > 0 and w > 0:
-            prev_motion = _tail(out_motion[:, :s], start_motion, n_prev)
-            prev_audio = _tail(audio[:, :s], start_audio, n_prev)
-        elif n_prev > 0:
-            prev_motion, prev_audio = start_motion, start_audio
-        out = fn(prev_motion, prev_audio, cur, valid)
-        if out.shape[:2] != (b, n_cur):
-            raise ValueError(f"window function returned {tuple(out.shape)}, expected [{b}, {n_cur}, dim]")
+        cur = F.pad(cur, (0, 0, 0, self.n_cur - valid))
+        start_m, start_a = _batched(self.start_motion, b), _batched(self.start_audio, b)
+        if self.n_prev > 0 and self.motion is not None:
+            prev_motion = _tail(self.motion[:, :s], start_m, self.n_prev)
+            prev_audio = _tail(self.audio[:, :s], start_a, self.n_prev)
+        else:
+            prev_motion, prev_audio = (start_m, start_a) if self.n_prev > 0 else (None, None)
+        out = self.fn(prev_motion, prev_audio, cur, valid)
+        if out.shape[:2] != (b, self.n_cur):
+            raise ValueError(f"window function returned {tuple(out.shape)}, expected [{b}, {self.n_cur}, dim]")
         out = out[:, :valid]
-        if out_motion is None:
-            out_motion = out
-            continue
-        k = out_motion.shape[1] - s  # frames shared with what exists: the overlap (0 without one)
-        ramp = torch.arange(1, k + 1, dtype=out.dtype, device=out.device)[None, :, None] / (overlap + 1)
-        blended = (1 - ramp) * out_motion[:, s:] + ramp * out[:, :k]
-        out_motion = torch.cat([out_motion[:, :s], blended, out[:, k:]], dim=1)
-    return out_motion
+        self.windows += 1
+        self.next_start = s + self.stride
+        if self.motion is None:
+            self.motion = out
+            return
+        k = self.motion.shape[1] - s  # frames shared with what exists: the overlap (0 without one)
+        ramp = torch.arange(1, k + 1, dtype=out.dtype, device=out.device)[None, :, None] / (self.overlap + 1)
+        blended = (1 - ramp) * self.motion[:, s:] + ramp * out[:, :k]
+        self.motion = torch.cat([self.motion[:, :s], blended, out[:, k:]], dim=1)
+
+    def _emit(self, upto: int) -> torch.Tensor:
+        if self.motion is None:
+            b = 1 if self.raw is None else self.raw.shape[0]
+            return torch.zeros(b, 0, 0)
+        upto = min(upto, self.motion.shape[1])
+        out = self.motion[:, self.emitted : upto]
+        self.emitted = max(self.emitted, upto)
+        return self.post(out) if self.post is not None else out
 
 
 def _tail(seq: torch.Tensor, start: torch.Tensor | None, n: int) -> torch.Tensor:

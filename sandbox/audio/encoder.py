@@ -20,6 +20,7 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"kernel must be odd to keep frames aligned; got {kernel}")
         hidden = hidden or d_out
         self.out_dim = d_out
+        self.context = kernel // 2  # frames seen on each side (a stream waits for them)
         self.norm_in = nn.LayerNorm(d_in)  # raw log-mel sits around -14..+5; normalise per frame
         self.conv = nn.Conv1d(d_in, hidden, kernel, padding=kernel // 2)
         self.act = nn.GELU()
