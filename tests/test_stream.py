@@ -3,6 +3,7 @@ of the same audio and seed (the windows carry their L' context, and the audio en
 look-ahead); smaller chunks bound the latency and still produce every frame."""
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 from helpers import randomised
@@ -158,3 +159,55 @@ def test_any_split_of_the_audio_gives_the_same_motion(total, n_cur, data):
     pieces = torch.cat([o for o in out if o.shape[1] > 0], dim=1)
     assert whole.shape == (2, total, 3)
     torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=1e-5)
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+def test_stream_settings_are_checked_before_any_work(tmp_path):
+    from sandbox.errors import ConfigError
+    from sandbox.stream import main, split_args
+
+    rest, settings, inputs = split_args(["rep=lia", "stream.chunk=8", "stream.realtime=false", "audio=a.wav"])
+    assert rest == ["rep=lia"] and settings["chunk"] == 8 and settings["realtime"] is False
+    assert inputs == {"audio": "a.wav"}
+    for bad in (["stream.chunks=3"], ["stream.chunk=abc"], ["stream.realtime=maybe"], ["stage=train"],
+                ["stream.piece_ms=0"]):
+        with pytest.raises(ConfigError):
+            split_args(bad)
+    assert main(["rep=lia", "gen=flow", "preset=smoke", "audio=nowhere.wav", f"paths.outputs={tmp_path}"]) == 2
+    # a chunk no larger than the cross-fade (smoke: 2 frames) is refused before training
+    assert main(["rep=lia", "gen=flow", "preset=smoke", "stream.chunk=2", f"paths.outputs={tmp_path}"]) == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_stream_command_on_a_photo_equals_the_offline_run(tmp_path, monkeypatch):
+    """python -m sandbox.stream (smoke preset, 3dmm + flow + mesh_warp, fed at real-time speed) writes the
+    mp4 and its statistics; its motion equals the sample stage's for the same clip and seed, and a photo
+    of one's own streams too."""
+    import json
+
+    from PIL import Image
+    from skimage import data as skdata
+
+    import sandbox
+    from sandbox.audio.io import save_wav
+    from sandbox.stream import stream_command
+    from sandbox.video import read_video
+
+    monkeypatch.setenv("SANDBOX_CACHE", str(tmp_path / "cache"))
+    base = ["rep=3dmm", "gen=flow", "preset=smoke", f"out={tmp_path / 'run'}"]
+    run = sandbox.run_crossing(*base, "stage=sample")
+    clip = sorted(p.stem for p in (run.run_dir / "samples").glob("*.npz"))[0]
+    with np.load(run.run_dir / "samples" / f"{clip}.npz") as z:
+        offline, audio = z["motion"], z["audio"]
+    result, mp4 = stream_command(base)  # the first test clip, real-time feed
+    np.testing.assert_allclose(result.motion, offline, atol=1e-3 * np.abs(offline).max())
+    stats = json.loads((run.run_dir / "stream" / f"{clip}.json").read_text())
+    assert stats["frames"] == len(offline) == read_video(mp4)[0].shape[0]
+    assert stats["realtime_feed"] and 0 < stats["first_frame_s"] < len(audio) / 16000 + 5
+    # the astronaut, with a chunk below the window: every frame, earlier first frames
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.png")
+    save_wav(tmp_path / "speech.wav", audio)
+    result, mp4 = stream_command([*base, f"source={tmp_path / 'astronaut.png'}", f"audio={tmp_path / 'speech.wav'}",
+                                  "stream.chunk=4", "stream.overlap=1", "stream.realtime=false"])
+    assert mp4.name == "speech.mp4" and result.frames.shape[0] == len(offline)
+    assert result.frames.std() > 5  # a face, not a blank frame

@@ -57,3 +57,58 @@ def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     """RMS amplitude per video frame, float32 [T]."""
     x, T = _fit(audio, n_frames)
     return np.sqrt(np.mean(x.reshape(T, SAMPLES_PER_FRAME) ** 2, axis=1)).astype(np.float32)
+
+
+# frames of audio a feature frame reads on each side, for streams (its STFT windows reach 120 samples
+# into the neighbouring frames); wav2vec2 attends over the whole utterance and has none
+logmel_frames.stream_context = 1
+energy_frames.stream_context = 0
+
+
+def stream_context(fn) -> int:
+    """Frames of audio around a frame that ``fn`` (a features function or its partial) reads; ValueError
+    for features that depend on the whole utterance."""
+    while hasattr(fn, "func"):  # partials, Hydra's included
+        fn = fn.func
+    ctx = getattr(fn, "stream_context", None)
+    if ctx is None:
+        raise ValueError(f"features {getattr(fn, '__name__', fn)!r} cannot stream (they read "
+                         "the whole utterance); streams take features=logmel (the default) or energy")
+    return int(ctx)
+
+
+class FeatureStream:
+    """Per-frame features of audio that arrives in pieces: ``push(samples)`` -> the feature frames now
+    final [n, d]; ``finish()`` -> the rest. Each piece is computed on the recent audio with a margin of
+    ``stream_context + 1`` frames before, so the frames equal those of the whole recording."""
+
+    def __init__(self, fn):
+        self.fn, self.context = fn, stream_context(fn)
+        self.audio = np.zeros(0, np.float32)  # samples from frame ``self.offset`` on
+        self.offset = 0  # first frame held in self.audio
+        self.done = 0  # feature frames emitted
+        self.received = 0  # samples received
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self.audio = np.concatenate([self.audio, samples])
+        self.received += len(samples)
+        ready = self.received // SAMPLES_PER_FRAME - self.context  # frames whose look-ahead is in
+        return self._frames(ready, total=None)
+
+    def finish(self) -> np.ndarray:
+        return self._frames(num_frames(self.received), total=num_frames(self.received))
+
+    def _frames(self, ready: int, total: int | None) -> np.ndarray:
+        if ready <= self.done:
+            return np.zeros((0, 0), np.float32)
+        # the piece starts ``context + 1`` frames before the first new one: its own edge effects fall there
+        start = max(self.done - self.context - 1, 0)
+        piece = self.audio[(start - self.offset) * SAMPLES_PER_FRAME:]
+        n = total - start if total is not None else num_frames(len(piece))
+        feats = np.asarray(self.fn(piece, n), np.float32)[self.done - start : ready - start]
+        self.done = ready
+        keep = max(ready - self.context - 1, 0)  # drop audio the next piece no longer needs
+        self.audio = self.audio[(keep - self.offset) * SAMPLES_PER_FRAME:]
+        self.offset = keep
+        return feats

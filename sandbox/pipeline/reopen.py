@@ -90,6 +90,27 @@ class Run:
     def gen(self):
         return train.load(self.cfg, self.artifact("train"), self.extracted, self.rep).gen
 
+    def _inputs(self, source, audio, emotion) -> tuple[np.ndarray, np.ndarray]:
+        """(source uint8 [H, W, 3], 16 kHz audio) from paths or arrays, checked as the CLI checks them."""
+        from sandbox.audio.io import load_audio
+        from sandbox.pipeline.sample import check, load_source
+
+        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion}))
+        if not isinstance(source, np.ndarray):
+            s = self.cfg.sample
+            size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
+            source = load_source(str(source), size)
+        wav = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
+        return source, wav
+
+    def _sampling(self, steps, guidance, seed) -> tuple:
+        from sandbox.config import to_dict
+
+        s = self.cfg.sample
+        return (s.steps if steps is None else steps,
+                guidance if guidance is not None else (to_dict(s.guidance) or None),
+                int(self.cfg.seeds.sample) if seed is None else seed)
+
     def animate(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
                 mp4: str | Path | None = None, steps: int | None = None, guidance: dict | None = None,
                 seed: int | None = None) -> Animation:
@@ -97,26 +118,48 @@ class Run:
         cropped) with speech (a path in any common format, or 16 kHz float [N]) through this run's
         generator and renderer; ``steps`` / ``guidance`` / ``seed`` default to the run's sample settings.
         Writes ``mp4`` when given."""
-        from sandbox.audio.io import load_audio
-        from sandbox.config import instantiate, to_dict
+        from sandbox.config import instantiate
         from sandbox.pipeline.render import render_motion
-        from sandbox.pipeline.sample import check, generate_motion, load_source
+        from sandbox.pipeline.sample import generate_motion
         from sandbox.video import write_mp4
 
-        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion}))
-        s = self.cfg.sample
-        if not isinstance(source, np.ndarray):
-            size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
-            source = load_source(str(source), size)
-        wav = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
+        source, wav = self._inputs(source, audio, emotion)
         features = instantiate(self.cfg.features, "features")
         motion, nfe, _ = generate_motion(self.rep, self.gen, features, source, wav, emotion,
-                                         s.steps if steps is None else steps,
-                                         guidance if guidance is not None else (to_dict(s.guidance) or None),
-                                         int(self.cfg.seeds.sample) if seed is None else seed)
+                                         *self._sampling(steps, guidance, seed))
         frames = render_motion(self.rep, self.renderer, source, motion, int(self.cfg.render.batch_size))
         path = write_mp4(Path(mp4), frames, wav) if mp4 is not None else None
         return Animation(frames, wav, motion, nfe, path)
+
+    def streamer(self, source: str | Path | np.ndarray, emotion: str | None = None, chunk: int | None = None,
+                 overlap: int | None = None, steps: int | None = None, guidance: dict | None = None,
+                 seed: int | None = None):
+        """A sandbox.pipeline.stream.Streamer on this run: ``push(samples)`` -> frames as they are made."""
+        from sandbox.config import instantiate
+        from sandbox.pipeline.stream import Streamer
+
+        source, _ = self._inputs(source, np.zeros(1, np.float32), emotion)
+        steps, guidance, seed = self._sampling(steps, guidance, seed)
+        return Streamer(self.rep, self.gen, self.renderer, instantiate(self.cfg.features, "features"), source,
+                        emotion, steps, guidance, seed, chunk, overlap, int(self.cfg.render.batch_size))
+
+    def stream(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
+               mp4: str | Path | None = None, chunk: int | None = None, overlap: int | None = None,
+               realtime: bool = False, piece_ms: float = 20.0, steps: int | None = None,
+               guidance: dict | None = None, seed: int | None = None, on_frames=None):
+        """``animate``, streamed: the audio is fed ``piece_ms`` at a time (at real-time speed when
+        ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream). Returns a
+        StreamResult (frames, audio, motion, latency to the first frame, sustained fps, deadlines met);
+        with the default ``chunk`` its motion equals ``animate``'s."""
+        from sandbox.pipeline.stream import play
+        from sandbox.video import write_mp4
+
+        source, wav = self._inputs(source, audio, emotion)
+        result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed), wav, realtime,
+                      piece_ms, on_frames)
+        if mp4 is not None:
+            result.mp4 = write_mp4(Path(mp4), result.frames, wav)
+        return result
 
     @property
     def metrics(self) -> dict:

@@ -1,0 +1,147 @@
+"""Real-time generation: audio arrives in pieces, frames leave as soon as they are generated.
+
+    streamer = Streamer(rep, gen, renderer, features, source, emotion, steps, guidance, seed, chunk)
+    frames = streamer.push(samples)      # uint8 [n, H, W, 3], n >= 0: the frames now final
+    frames = streamer.finish()           # the rest, at the end of the audio
+    result = play(streamer, audio)       # a recording fed at real-time speed, with latency statistics
+
+The features (sandbox.audio.features.FeatureStream), the generator's windows (its ``stream``: the L'
+context carries from window to window) and the renderer (frame by frame) all run incrementally, so a
+stream of a recording equals the offline sample of it with the same seed, frame for frame, when
+``chunk`` is the generator's window (the default). A smaller ``chunk`` bounds the latency by the chunk
+instead of the window (a frame waits for its chunk's audio, plus one frame of feature look-ahead and the
+audio encoder's), at the price of more, shorter windows.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sandbox.audio.features import FeatureStream
+from sandbox.constants import SAMPLE_RATE
+from sandbox.data.frames import to_tensor, to_uint8
+from sandbox.pipeline.components import reference_motion
+from sandbox.pipeline.extract import emotion_onehot
+
+FPS = 25
+
+
+class Streamer:
+    """Features -> generator stream -> renderer, one piece of audio at a time."""
+
+    def __init__(self, rep, gen, renderer, features, source: np.ndarray, emotion: str | None = None,
+                 steps=None, guidance: dict | None = None, seed: int = 0, chunk: int | None = None,
+                 overlap: int | None = None, render_batch: int = 16):
+        """``chunk`` / ``overlap``: current frames per window and frames consecutive windows cross-fade
+        (None: the generator's window and overlap; the overlap must stay below the chunk)."""
+        self.rep, self.renderer, self.render_batch = rep, renderer, render_batch
+        if overlap is not None:  # a sampling setting: every (sub-)generator reads it when its stream starts
+            for m in gen.modules():
+                if hasattr(m, "overlap") and hasattr(m, "stream"):
+                    m.overlap = int(overlap)
+        src = to_tensor(source)
+        self.reference = rep.reference(src)
+        cond = {"x_ref": rep.normalize(reference_motion(rep, src))[None],
+                "emotion": torch.from_numpy(emotion_onehot(emotion))[None]}
+        self.features = FeatureStream(features)
+        self.motion_stream = gen.stream(cond, steps=steps, guidance=guidance, seed=seed, chunk=chunk)
+        self.motion: list[np.ndarray] = []  # un-normalised motion of the frames emitted so far
+
+    @property
+    def nfe(self) -> int:
+        return int(self.motion_stream.nfe)
+
+    @torch.no_grad()
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        feats = self.features.push(samples)
+        return self._frames(self.motion_stream.push(torch.from_numpy(feats)[None]) if len(feats) else None)
+
+    @torch.no_grad()
+    def finish(self) -> np.ndarray:
+        feats = self.features.finish()
+        if len(feats):
+            head = self.motion_stream.push(torch.from_numpy(feats)[None])
+            tail = self.motion_stream.finish()
+            parts = [m for m in (head, tail) if m.shape[1] > 0]
+            return self._frames(torch.cat(parts, dim=1) if parts else None)
+        return self._frames(self.motion_stream.finish())
+
+    def _frames(self, motion: torch.Tensor | None) -> np.ndarray:
+        if motion is None or motion.shape[1] == 0:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        m = self.rep.denormalize(motion[0].float())
+        self.motion.append(m.numpy())
+        return to_uint8(self.renderer.render(self.reference, m, batch_size=self.render_batch))
+
+
+@dataclass
+class StreamResult:
+    frames: np.ndarray  # uint8 [T, H, W, 3]
+    audio: np.ndarray  # the samples fed, 16 kHz
+    motion: np.ndarray  # [T, dim] un-normalised
+    nfe: int
+    first_frame_s: float  # latency: stream start -> first frame out (the audio started arriving at 0)
+    frame_times: np.ndarray = field(repr=False)  # [T] seconds after the start at which each frame came out
+    realtime: bool = True
+    mp4: Path | None = None
+
+    @property
+    def deadlines_met(self) -> float:
+        """Share of frames out by their presentation time, playback starting at the first frame (what
+        a viewer who starts watching then sees without a stall)."""
+        due = self.first_frame_s + np.arange(len(self.frame_times)) / FPS
+        return float(np.mean(self.frame_times <= due + 1e-3)) if len(due) else 0.0
+
+    @property
+    def sustained_fps(self) -> float:
+        """Frames per second from the first frame out to the last."""
+        span = self.frame_times[-1] - self.frame_times[0] if len(self.frame_times) > 1 else 0.0
+        return float((len(self.frame_times) - 1) / span) if span > 0 else float("inf")
+
+    def summary(self) -> dict:
+        return {"frames": int(len(self.frames)), "seconds_of_audio": len(self.audio) / SAMPLE_RATE,
+                "realtime_feed": self.realtime, "first_frame_s": round(self.first_frame_s, 4),
+                "sustained_fps": round(self.sustained_fps, 2), "deadlines_met": round(self.deadlines_met, 4),
+                "nfe": self.nfe}
+
+
+def play(streamer: Streamer, audio: np.ndarray, realtime: bool = True, piece_ms: float = 20.0,
+         on_frames=None) -> StreamResult:
+    """Feed a recording to ``streamer`` as a microphone would: ``piece_ms`` of audio at a time, at real-time
+    speed (``realtime``; else as fast as the stream takes it). Audio that arrived while the stream was busy
+    is pushed at once. ``on_frames(frames)`` sees every non-empty batch of frames as it comes out."""
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    piece = max(int(SAMPLE_RATE * piece_ms / 1000), 1)
+    frames, times = [], []
+    t0 = time.perf_counter()
+    sent = 0
+
+    def collect(out: np.ndarray):
+        if len(out):
+            now = time.perf_counter() - t0
+            frames.append(out)
+            times.extend([now] * len(out))
+            if on_frames is not None:
+                on_frames(out)
+
+    while sent < len(audio):
+        if realtime:  # what has "arrived" by now, at least one piece
+            arrived = int((time.perf_counter() - t0) * SAMPLE_RATE)
+            if arrived < sent + piece:
+                time.sleep((sent + piece - arrived) / SAMPLE_RATE)
+                arrived = int((time.perf_counter() - t0) * SAMPLE_RATE)
+            upto = min(max(arrived, sent + piece), len(audio))
+        else:
+            upto = min(sent + piece, len(audio))
+        collect(streamer.push(audio[sent:upto]))
+        sent = upto
+    collect(streamer.finish())
+    all_frames = np.concatenate(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+    motion = np.concatenate(streamer.motion) if streamer.motion else np.zeros((0, 0), np.float32)
+    times_arr = np.asarray(times, np.float64)
+    return StreamResult(all_frames, audio, motion, streamer.nfe, float(times_arr[0]) if len(times_arr) else float("nan"),
+                        times_arr, realtime)
