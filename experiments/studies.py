@@ -1,6 +1,6 @@
 """The papers' ablation tables, regenerated with seeds and confidence intervals.
 
-    python -m experiments.studies NAME [--seeds 3] [--study-preset ARGS] [--out docs/results]
+    python -m experiments.studies NAME [--seeds 3] [--arms A,B] [--from-archive] [--out docs/results]
     python -m experiments.studies --list
 
 Each study runs its arms as Hydra sweeps (``python -m sandbox.run -m <arm> seeds.train=0,1,2``, one
@@ -13,18 +13,26 @@ read off a bootstrap interval of the difference (an effect is claimed only when 
 excludes 0). The representation is fitted once (``seeds.fit`` stays 0): the intervals cover the
 generator's training seed and the test clips, not the fit's seed.
 
+Every page is written with ``docs/results/<name>.runs.json``: each run's metrics (rows and per-clip
+values) and overrides, and each arm's wall time. ``--from-archive`` puts archived arms back under
+``--root`` before running, so a later session (a fresh machine, an empty cache) adds arms to a page
+without rerunning the others: ``--from-archive --arms "3dmm adaln"``.
+
 Studies run on ``STUDY_PRESET``: the default preset (the main job's data, representation fit and
 generator training, shared through the cache) with a lighter eval, so a study fits 2 CPU cores.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from sandbox.metrics.run_report import read_metrics_json
 from sandbox.metrics.stats import difference_ci
@@ -131,6 +139,62 @@ def run_arm(overrides: list[str], preset: list[str], seeds: int, where: Path) ->
     (where / WALL_FILE).write_text(f"{time.perf_counter() - t0:.1f}\n")
 
 
+def _rounded(x, digits: int = 5):
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v, digits) for v in x]
+    return x
+
+
+def _slim(doc: dict) -> dict:
+    """A run's metrics without the bulky 'extra' (but its clip names), to 5 significant digits."""
+    return _rounded({**{k: v for k, v in doc.items() if k != "extra"},
+                     "extra": {"clips": doc.get("extra", {}).get("clips", [])}})
+
+
+def archive(study: Study, root: Path, out_dir: Path) -> Path:
+    """``<out>/<name>.runs.json``: per arm, its wall time and each run's overrides and metrics (all but the
+    bulky 'extra'), to 5 significant digits."""
+    doc = {}
+    for arm in study.arms:
+        d = arm_dir(root, study.name, arm)
+        runs = find_runs([d]) if list(d.glob("*/metrics.json")) else []
+        if not runs:
+            continue
+        wall = float((d / WALL_FILE).read_text()) if (d / WALL_FILE).is_file() else None
+        doc[arm] = {"wall_seconds": wall, "runs": {
+            r.name: {"overrides": yaml.safe_load((r / "overrides.yaml").read_text()) if (r / "overrides.yaml").is_file()
+                     else [], "metrics": _slim(read_metrics_json(r))}
+            for r in runs}}
+    path = out_dir / f"{study.name}.runs.json"
+    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    return path
+
+
+def restore(study: Study, root: Path, out_dir: Path, arms: list[str]) -> list[str]:
+    """Write archived runs of ``arms`` that are not under ``root`` back there (metrics.json, overrides.yaml,
+    the arm's wall time); -> the arms restored."""
+    path = out_dir / f"{study.name}.runs.json"
+    if not path.is_file():
+        return []
+    doc, done = json.loads(path.read_text()), []
+    for arm in arms:
+        d = arm_dir(root, study.name, arm)
+        if arm not in doc or list(d.glob("*/metrics.json")):
+            continue
+        for name, run in doc[arm]["runs"].items():
+            (d / name).mkdir(parents=True, exist_ok=True)
+            (d / name / "metrics.json").write_text(json.dumps(run["metrics"]))
+            (d / name / "overrides.yaml").write_text(yaml.safe_dump(run["overrides"]))
+        if doc[arm]["wall_seconds"] is not None:
+            (d / WALL_FILE).write_text(f"{doc[arm]['wall_seconds']}\n")
+        done.append(arm)
+    return done
+
+
 def verdicts(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
     """A line per claim: reproduced / opposite / no clear difference, with the difference's interval."""
     out = []
@@ -184,9 +248,11 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
     page += verdicts(study, arm_runs) or ["No directional claim of the paper is tested here."]
     if study.note:
         page += ["", study.note]
-    page += ["", f"Per-arm, per-seed runs: `outputs/studies/{study.name}/`; numbers: [{study.name}.csv]({study.name}.csv)."]
+    page += ["", f"Per-arm, per-seed runs: `outputs/studies/{study.name}/`; numbers: [{study.name}.csv]({study.name}.csv); "
+                 f"every run's metrics: [{study.name}.runs.json]({study.name}.runs.json)."]
     path = stem.with_suffix(".md")
     path.write_text("\n".join(page) + "\n")
+    archive(study, root, out_dir)
     return path
 
 
@@ -199,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=Path("outputs/studies"))
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     ap.add_argument("--page-only", action="store_true", help="write the page from the runs already there")
+    ap.add_argument("--from-archive", action="store_true",
+                    help="first restore the arms archived in <out>/<name>.runs.json (their runs are not rerun)")
     a = ap.parse_args(argv)
     if a.list or a.name is None:
         for s in STUDIES.values():
@@ -207,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     study = STUDIES[a.name]
     arms = a.arms.split(",") if a.arms else list(study.arms)
     command = f"python -m experiments.studies {a.name}" + (f" --seeds {a.seeds}" if a.seeds != 3 else "")
+    unknown = [arm for arm in arms if arm not in study.arms]
+    if unknown:
+        ap.error(f"unknown arm(s) {unknown}; {a.name} has: {', '.join(study.arms)}")
+    if a.from_archive:
+        restored = restore(study, a.root, a.out, list(study.arms))
+        print(f"restored from {a.out / (a.name + '.runs.json')}: {', '.join(restored) or 'nothing'}")
     if not a.page_only:
         for arm in arms:
             print(f"{study.name}: {arm}", flush=True)

@@ -1,0 +1,50 @@
+"""A study's page is rebuilt from its archive: arms run in one session are restored in another (an empty
+machine) and the page comes out the same, so a later session adds arms without rerunning the others."""
+import json
+
+import numpy as np
+import yaml
+
+from experiments import studies
+from experiments.studies import Claim, Study, arm_dir, restore, write_page
+
+
+def fake_run(d, overrides, jaw, rng):
+    d.mkdir(parents=True)
+    clips = [f"test_{i}" for i in range(6)]
+    per = {"run": {"jaw_corr0": list(jaw + 0.05 * rng.standard_normal(6))},
+           "ground_truth": {"jaw_corr0": [0.8] * 6}, "static": {"jaw_corr0": [0.0] * 6}}
+    rows = {r: {"jaw_corr0": float(np.mean(v["jaw_corr0"]))} for r, v in per.items()}
+    doc = {"version": 3, "rows": rows, "per_clip": per, "definitions": {}, "flags": [],
+           "extra": {"clips": clips, "bulky": list(range(1000))}}
+    (d / "metrics.json").write_text(json.dumps(doc))
+    (d / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+
+
+def test_page_from_archive_equals_page_from_runs(tmp_path, monkeypatch):
+    study = Study("toy", "Toy study", "paper: A beats B.", {"A": ["gen=a"], "B": ["gen=b"]},
+                  [Claim("jaw_corr0", "A", "B")], metrics=["jaw_corr0"])
+    monkeypatch.setitem(studies.STUDIES, "toy", study)
+    rng = np.random.default_rng(0)
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    out.mkdir()
+    for arm, jaw in (("A", 0.6), ("B", 0.3)):
+        for seed in range(3):
+            fake_run(arm_dir(root, "toy", arm) / str(seed), study.arms[arm] + [f"seeds.train={seed}"], jaw, rng)
+        (arm_dir(root, "toy", arm) / studies.WALL_FILE).write_text("60\n")
+    page = write_page(study, root, out, "cmd", 3).read_text()
+    assert "**reproduced**" in page and "2.0 min" in page
+    archived = json.loads((out / "toy.runs.json").read_text())
+    assert set(archived) == {"A", "B"} and "bulky" not in json.dumps(archived)
+    # a new machine: nothing under the root; B restored, A "rerun" (here: written again) -> the same page
+    fresh = tmp_path / "fresh"
+    assert restore(study, fresh, out, ["B"]) == ["B"]
+    assert restore(study, fresh, out, ["B"]) == []  # already there: left alone
+    for seed in range(3):
+        src = arm_dir(root, "toy", "A") / str(seed)
+        dst = arm_dir(fresh, "toy", "A") / str(seed)
+        dst.mkdir(parents=True)
+        for f in ("metrics.json", "overrides.yaml"):
+            (dst / f).write_text((src / f).read_text())
+    (arm_dir(fresh, "toy", "A") / studies.WALL_FILE).write_text("60\n")
+    assert write_page(study, fresh, out, "cmd", 3).read_text() == page
