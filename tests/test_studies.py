@@ -48,3 +48,13 @@ def test_page_from_archive_equals_page_from_runs(tmp_path, monkeypatch):
             (dst / f).write_text((src / f).read_text())
     (arm_dir(fresh, "toy", "A") / studies.WALL_FILE).write_text("60\n")
     assert write_page(study, fresh, out, "cmd", 3).read_text() == page
+
+
+def test_every_arm_of_every_study_composes():
+    """Each arm's overrides are keys its config shows (a study must not fail after an hour of other arms)."""
+    from sandbox.run import compose_config, preflight
+
+    for study in studies.STUDIES.values():
+        for arm, overrides in study.arms.items():
+            cfg = compose_config([*studies.STUDY_PRESET, *overrides, "seeds.train=1"])
+            preflight(cfg)

@@ -1,0 +1,121 @@
+"""A local web page: a photo and speech in, the talking video out, through any trained run.
+
+    python -m sandbox.app [RUN_DIR_OR_OUTPUTS ...] [--port 7860] [--host 127.0.0.1]
+
+Needs the optional extra: ``pip install -e ".[app]"`` (Gradio). Every run directory found under the
+paths given (default ``outputs/``) whose generator is trained is offered as a crossing. Upload or record
+a photo and speech, pick the crossing, the emotion and the guidance scales, and press Animate: the video
+is made with the run's generator and renderer (``Run.animate``). Bad input (no face in the photo, a file
+that is not audio) shows as a message on the page.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from sandbox.constants import EMOTIONS
+from sandbox.errors import ConfigError, InputFileError, SandboxError
+
+AUTO = "from the run (neutral)"
+
+
+def find_runs(paths: list[str | Path]) -> dict[str, Path]:
+    """label -> run directory, for every run with a trained generator at or below ``paths``."""
+    found: dict[str, Path] = {}
+    for p in map(Path, paths):
+        for art in sorted(p.rglob("artifacts.json")) if p.is_dir() else []:
+            run = art.parent
+            if (run / "config.yaml").is_file() and '"train"' in art.read_text():
+                found[f"{run.name} ({run.parent.name})" if run.name.isdigit() else run.name] = run
+    return found
+
+
+@lru_cache(maxsize=4)
+def _open(run_dir: str):
+    from sandbox.pipeline.reopen import reopen
+
+    run = reopen(run_dir)
+    run.gen  # noqa: B018 (load the generator now: the first click should not pay for it)
+    return run
+
+
+def animate(runs: dict[str, Path], crossing: str, photo: str | None, speech: str | None, emotion: str,
+            audio_scale: float, emotion_scale: float, steps: int) -> str:
+    """The page's action: -> the mp4's path. SandboxError / ValueError for anything the user can fix."""
+    if not runs:
+        raise ConfigError("no trained run found: train one first (python -m sandbox.run rep=3dmm gen=flow).")
+    if crossing not in runs:
+        raise ConfigError(f"choose a crossing ({', '.join(runs)}).")
+    if not photo:
+        raise InputFileError("upload a photo with a face.")
+    if not speech:
+        raise InputFileError("upload or record speech.")
+    run = _open(str(runs[crossing]))
+    guidance = None
+    if run.cfg.sample.guidance is not None:  # generators with classifier-free guidance
+        guidance = {"audio": float(audio_scale), "emotion": float(emotion_scale)}
+    out = Path(tempfile.mkdtemp(prefix="sandbox-app-")) / "talk.mp4"
+    try:
+        run.animate(photo, speech, emotion=None if emotion == AUTO else emotion, mp4=out,
+                    steps=int(steps) if steps else None, guidance=guidance)
+    except (RuntimeError, OSError) as exc:  # an undecodable upload surfaces from the decoders like this
+        raise InputFileError(f"could not read the inputs: {exc}") from exc
+    return str(out)
+
+
+def build(runs: dict[str, Path]):
+    import gradio as gr
+
+    def action(*args):
+        try:
+            return animate(runs, *args)
+        except (SandboxError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    with gr.Blocks(title="motion-sandbox") as page:
+        gr.Markdown("# motion-sandbox\nA photo and speech in, a talking portrait out, through a trained crossing "
+                    "(representation x generator x renderer).")
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(type="filepath", label="photo (a face)", sources=["upload", "webcam"],
+                                 elem_id="photo")
+                speech = gr.Audio(type="filepath", label="speech", sources=["upload", "microphone"], elem_id="speech")
+                crossing = gr.Dropdown(list(runs), value=next(iter(runs), None), label="crossing (trained run)",
+                                       elem_id="crossing")
+                emotion = gr.Dropdown([AUTO, *EMOTIONS], value=AUTO, label="emotion", elem_id="emotion")
+                audio_scale = gr.Slider(0.0, 4.0, value=2.0, step=0.5, label="audio guidance scale")
+                emotion_scale = gr.Slider(0.0, 4.0, value=1.0, step=0.5, label="emotion guidance scale")
+                steps = gr.Slider(0, 50, value=0, step=1, label="steps / NFE (0: the run's)")
+                go = gr.Button("Animate", variant="primary", elem_id="animate")
+            with gr.Column():
+                video = gr.Video(label="result", elem_id="result", autoplay=False)
+        go.click(action, [crossing, photo, speech, emotion, audio_scale, emotion_scale, steps], video)
+    return page
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="*", default=["outputs"])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=7860)
+    a = ap.parse_args(argv)
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        print('error: the web page needs Gradio: pip install -e ".[app]"', file=sys.stderr)
+        return 2
+    runs = find_runs(a.paths)
+    if not runs:
+        print(f"error: no trained run under {', '.join(a.paths)}: train one first "
+              "(python -m sandbox.run rep=3dmm gen=flow), or name run directories.", file=sys.stderr)
+        return 2
+    print(f"crossings: {', '.join(runs)}")
+    build(runs).launch(server_name=a.host, server_port=a.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

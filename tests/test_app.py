@@ -1,0 +1,128 @@
+"""The web page: its action turns a photo and speech into a video through a trained run and reports bad
+input as messages; a slow test drives the page in headless Chromium."""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sandbox.app import AUTO, animate, find_runs
+from sandbox.errors import ConfigError, InputFileError, NoFaceError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import sandbox
+
+    tmp = tmp_path_factory.mktemp("app")
+    os.environ["SANDBOX_CACHE"] = str(tmp / "cache")
+    try:
+        run = sandbox.run_crossing("rep=3dmm", "gen=flow", "preset=smoke", "stage=train", f"out={tmp / 'runs' / 'r3'}")
+    finally:
+        os.environ.pop("SANDBOX_CACHE")
+    from PIL import Image
+    from skimage import data as skdata
+
+    from sandbox.audio.io import save_wav
+
+    Image.fromarray(skdata.astronaut()).save(tmp / "astronaut.png")
+    Image.fromarray(np.full((96, 96, 3), 200, np.uint8)).save(tmp / "wall.png")
+    clip = run.store.load(run.store.ids("test")[0])
+    save_wav(tmp / "speech.wav", clip.audio)
+    (tmp / "notes.wav").write_text("not audio")
+    return tmp, find_runs([tmp / "runs"])
+
+
+def test_action_makes_the_video_and_refuses_bad_input(trained):
+    from sandbox.video import read_video
+
+    tmp, runs = trained
+    assert list(runs) == ["r3"]
+    mp4 = animate(runs, "r3", str(tmp / "astronaut.png"), str(tmp / "speech.wav"), "happy", 2.0, 1.0, 0)
+    from sandbox.audio.io import load_audio
+
+    frames, _, audio = read_video(mp4)
+    n_audio = len(load_audio(tmp / "speech.wav"))
+    assert abs(len(frames) - n_audio / 640) <= 1 and frames.std() > 5 and abs(len(audio) - n_audio) < 640
+    with pytest.raises(NoFaceError):
+        animate(runs, "r3", str(tmp / "wall.png"), str(tmp / "speech.wav"), AUTO, 2.0, 1.0, 0)
+    with pytest.raises(InputFileError):
+        animate(runs, "r3", str(tmp / "astronaut.png"), str(tmp / "notes.wav"), AUTO, 2.0, 1.0, 0)
+    with pytest.raises(InputFileError, match="speech"):
+        animate(runs, "r3", str(tmp / "astronaut.png"), None, AUTO, 2.0, 1.0, 0)
+    with pytest.raises(ConfigError, match="no trained run"):
+        animate({}, "r3", str(tmp / "astronaut.png"), str(tmp / "speech.wav"), AUTO, 2.0, 1.0, 0)
+
+
+@pytest.mark.slow
+def test_page_in_a_real_browser(trained, tmp_path):
+    """Upload the astronaut and a held-out sentence in headless Chromium, press Animate, wait for the video:
+    it plays for as long as the speech. The screenshot goes to $SANDBOX_SCREENSHOT when set (the README's)."""
+    pytest.importorskip("gradio")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    tmp, _ = trained
+    port = 7871
+    server = subprocess.Popen(["python", "-m", "sandbox.app", str(tmp / "runs"), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1280,1500", f"--user-data-dir={tmp_path / 'chrome'}"):
+        opts.add_argument(flag)
+    driver = None
+    try:
+        for _ in range(120):  # the server imports torch and loads the run
+            try:
+                import urllib.request
+
+                urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=1)
+                break
+            except OSError:
+                time.sleep(1)
+        driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
+                                  options=opts)
+        driver.get(f"http://127.0.0.1:{port}")
+        wait = WebDriverWait(driver, 180)
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
+        driver.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(tmp / "astronaut.png"))
+        driver.find_element(By.CSS_SELECTOR, "#speech input[type=file]").send_keys(str(tmp / "speech.wav"))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#speech audio, #speech .waveform-container")))
+        time.sleep(2)
+        driver.find_element(By.CSS_SELECTOR, "#animate").click()
+        video = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#result video")))
+        duration = wait.until(lambda d: d.execute_script(
+            "const v = arguments[0]; return v.readyState >= 1 && v.duration > 0 ? v.duration : false;", video))
+        from sandbox.audio.io import load_audio
+
+        speech_s = len(load_audio(tmp / "speech.wav")) / 16000
+        assert abs(duration - speech_s) < 0.2
+        driver.execute_script("window.scrollTo(0, 0);")
+        shot = tmp_path / "app.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("SANDBOX_SCREENSHOT"):
+            shutil.copy(shot, Path(os.environ["SANDBOX_SCREENSHOT"]))
+        # a photo without a face: a message on the page, not a traceback
+        driver.get(f"http://127.0.0.1:{port}")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
+        driver.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(tmp / "wall.png"))
+        driver.find_element(By.CSS_SELECTOR, "#speech input[type=file]").send_keys(str(tmp / "speech.wav"))
+        time.sleep(3)
+        driver.find_element(By.CSS_SELECTOR, "#animate").click()
+        wait.until(lambda d: "no face" in d.page_source.lower())
+        assert "Traceback" not in driver.page_source
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=30)
