@@ -110,7 +110,14 @@ STUDIES = {s.name: s for s in [
            "w/o discriminators": ["rep=3dmm", "gen=two_stage", "gen.lambda_adv_eye=0", "gen.lambda_adv_motion=0",
                                   "gen.lambda_adv_aux=0"]},
           [Claim("ssim_exp", "full", "w/o stage 2 & f"), Claim("jaw_corr0", "full", "w/o stage 1"),
-           Claim("jaw_corr0", "w/o stage 2 & f", "full"), Claim("ssim_exp", "full", "w/o discriminators")]),
+           Claim("jaw_corr0", "w/o stage 2 & f", "full"), Claim("ssim_exp", "full", "w/o discriminators")],
+          note="Without stage 1 (stage 2 alone; the audio -> expression map never trained) the jaw does not follow "
+               "the speech, as in the paper. The other arms tie on the jaw, and SSIM_e does not separate them: no "
+               "arm's eyes score above the still source's (0.15), so this eye measure, on 3DMM motion drawn by "
+               "mesh_warp at 128 px, cannot test GoHD's eye claims here. The rendered lip-sync confidence is low in "
+               "every arm (0.05 to 0.09, ground truth 0.39) although the jaw read out of the motion follows the "
+               "speech (0.63 to 0.66); the mouth opens at 0.6 to 0.7 of the real amplitude (jaw_std_ratio), one "
+               "candidate cause, not established. The discriminators change nothing measurable at 1500 steps."),
     Study("crossing", "Every representation x every generator (the crossing matrix)",
           "No paper runs this: each paper glues one representation to one generator. The matrix shows "
           "whether a generator's rank depends on the motion space it runs in.",
@@ -237,8 +244,8 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
     ref, _, _ = aggregate(arm_runs[next(iter(arm_runs))][:1], ("ground_truth", "static"), study.metrics,
                           label="reference")
     page = [f"# {study.title}", "", f"Regenerate: `{command}`", "",
-            f"Wall time on this machine (2 CPU cores; the data and the lia fit come from the main job's cache): "
-            f"{seconds / 60:.1f} min for the arms below. {seeds} training seeds per arm; every held-out test "
+            f"Wall time on this machine (2 CPU cores; what arms share, the data, the representation fit and the "
+            f"eval's baseline rows, is built once or comes from the cache): {seconds / 60:.1f} min for the arms below. {seeds} training seeds per arm; every held-out test "
             f"clip. Preset: `{' '.join(STUDY_PRESET)}`.", "",
             *([f"**Not run yet**: {', '.join(missing)} (the same command runs them).", ""] if missing else []),
             f"**Paper.** {study.paper}", "", "## Table", "", to_markdown(lines, defs).rstrip(), "",
