@@ -204,10 +204,15 @@ def test_stream_command_on_a_photo_equals_the_offline_run(tmp_path, monkeypatch)
     stats = json.loads((run.run_dir / "stream" / f"{clip}.json").read_text())
     assert stats["frames"] == len(offline) == read_video(mp4)[0].shape[0]
     assert stats["realtime_feed"] and 0 < stats["first_frame_s"] < len(audio) / 16000 + 5
-    # the astronaut, with a chunk below the window: every frame, earlier first frames
+    # the astronaut speaking a held-out sentence: streamed = animated offline (lip sync included)
     Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.png")
     save_wav(tmp_path / "speech.wav", audio)
-    result, mp4 = stream_command([*base, f"source={tmp_path / 'astronaut.png'}", f"audio={tmp_path / 'speech.wav'}",
-                                  "stream.chunk=4", "stream.overlap=1", "stream.realtime=false"])
-    assert mp4.name == "speech.mp4" and result.frames.shape[0] == len(offline)
+    photo = [f"source={tmp_path / 'astronaut.png'}", f"audio={tmp_path / 'speech.wav'}"]
+    result, mp4 = stream_command([*base, *photo, "stream.realtime=false"])
+    offline = run.animate(tmp_path / "astronaut.png", tmp_path / "speech.wav")
+    np.testing.assert_allclose(result.motion, offline.motion, atol=1e-3 * np.abs(offline.motion).max())
+    assert np.abs(result.frames.astype(int) - offline.frames).mean() < 1.0
+    # with a chunk below the window: every frame, earlier first frames
+    result, mp4 = stream_command([*base, *photo, "stream.chunk=4", "stream.overlap=1", "stream.realtime=false"])
+    assert mp4.name == "speech.mp4" and result.frames.shape[0] == len(offline.motion)
     assert result.frames.std() > 5  # a face, not a blank frame
