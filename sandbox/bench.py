@@ -1,11 +1,14 @@
-"""Generator throughput: ``python -m sandbox.bench [--dim 20 --hidden 256 --depth 4 --seconds 10]``.
+"""Generator and renderer throughput: ``python -m sandbox.bench [--dim 20 --hidden 256 --depth 4 --seconds 10]
+[--renderer-sizes 128 256 512]``.
 
 Flow matching at NFE 2 / 5 / 10 / 20 against diffusion (DDIM 50, DDPM ancestral 500) on the same
 transformer backbone, plus GoHD's conformer diffusion (DDPM 150) and the two-stage predictor, untrained
 (speed does not depend on the weights). Each generator samples ``--seconds`` of audio at 25 fps window by
 window with its default guidance; reported: network calls (NFE, all windows), guidance branches batched per
-call, wall time, generated frames per second and wall seconds per second of audio. Prints a markdown table
-and writes it to ``--out``.
+call, wall time, generated frames per second and wall seconds per second of audio. Then every renderer
+draws the astronaut photo at each ``--renderer-sizes`` side (the default preset's networks, untrained):
+frames per second. Prints markdown tables and writes them to ``--out``. End to end (generator + renderer,
+streamed, with latency): ``python -m experiments.stream_bench``.
 """
 from __future__ import annotations
 
@@ -71,6 +74,44 @@ def bench_one(make: Callable[[], Generator], kwargs: dict, cond: dict, device: t
                 params=sum(p.numel() for p in gen.parameters()))
 
 
+RENDERERS = [("mesh_warp", "3dmm"), ("navigator", "3dmm"), ("lia", "lia"), ("keypoint_warp", "keypoint")]
+
+
+@torch.no_grad()
+def renderer_rows(sizes: list[int], frames: int, device: torch.device) -> list[str]:
+    """A markdown row per renderer and size: frames per second drawing ``frames`` frames of motion around
+    the astronaut's reference motion (built as the pipeline builds it, default preset, untrained)."""
+    from skimage import data as skdata
+
+    from sandbox.analysis.source import prepare_source
+    from sandbox.data.frames import to_tensor
+    from sandbox.pipeline.components import build_renderer, build_rep, reference_motion
+    from sandbox.run import compose_config
+
+    lines = ["| renderer (rep) | size | frames/s | ms / frame |", "|---|---:|---:|---:|"]
+    photo = skdata.astronaut()
+    g = torch.Generator().manual_seed(0)
+    for renderer, rep_name in RENDERERS:
+        for size in sizes:
+            cfg = compose_config([f"rep={rep_name}", f"renderer={renderer}", "preset=default", f"scale.image_size={size}"])
+            rep = build_rep(cfg)
+            draw = build_renderer(cfg, rep)
+            for m in (rep, draw):
+                if isinstance(m, torch.nn.Module):
+                    m.to(device).eval()
+            src = to_tensor(prepare_source(photo, "astronaut", size=size))
+            ref = rep.reference(src)
+            x = reference_motion(rep, src)
+            motion = x[None] + 0.01 * torch.randn(frames, x.shape[0], generator=g)
+            draw.render(ref, motion[:2])  # warm-up
+            t0 = time.perf_counter()
+            draw.render(ref, motion)
+            wall = time.perf_counter() - t0
+            lines.append(f"| {renderer} ({rep_name}) | {size} | {frames / wall:.1f} | {1000 * wall / frames:.1f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dim", type=int, default=20)
@@ -88,6 +129,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--only-transformer", action="store_true", help="skip the GoHD generators")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--renderer-sizes", type=int, nargs="*", default=[128, 256, 512],
+                   help="sides the renderers draw at (none: skip the renderers)")
+    p.add_argument("--renderer-frames", type=int, default=25)
     p.add_argument("--out", default="bench.md")
     args = p.parse_args(argv)
     if args.threads:
@@ -113,6 +157,10 @@ def main(argv: list[str] | None = None) -> str:
                      f"{r['wall'] / args.seconds:.4f} | {r['params'] / 1e6:.2f}M | {rel} |")
     print("\n".join(lines), flush=True)
     text = header + "\n\n" + "\n".join(lines) + "\n"
+    if args.renderer_sizes:
+        text += ("\nRenderers (default preset's networks, untrained; the astronaut photo; " +
+                 f"{args.renderer_frames} frames):\n\n" +
+                 "\n".join(renderer_rows(args.renderer_sizes, args.renderer_frames, device)) + "\n")
     Path(args.out).write_text(text)
     print(f"written to {args.out}")
     return text

@@ -8,7 +8,7 @@ def test_bench_table_counts_calls_per_window(tmp_path):
     out = tmp_path / "bench.md"
     # 3 s at 25 fps with 50-frame windows = 2 windows
     text = main(["--seconds", "3", "--hidden", "16", "--depth", "1", "--heads", "2", "--flow-nfe", "2", "5",
-                 "--ref-nfe", "5", "--only-transformer", "--threads", "1", "--out", str(out)])
+                 "--ref-nfe", "5", "--only-transformer", "--threads", "1", "--renderer-sizes", "--out", str(out)])
     assert out.read_text() == text
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
     assert int(rows["flow, Euler NFE 2"][1]) == 2 * 2 and int(rows["flow, Euler NFE 5"][1]) == 5 * 2
@@ -18,3 +18,14 @@ def test_bench_table_counts_calls_per_window(tmp_path):
     assert int(rows["flow, Euler NFE 5"][2]) == 3 and int(rows["diffusion x0, DDIM 50"][2]) == 2
     assert int(rows["diffusion x0, DDIM 50, flow's guidance (audio + emotion)"][2]) == 3
     assert float(rows["flow, Euler NFE 5"][-1].rstrip(" |")) == 1.0
+
+
+def test_every_renderer_draws_at_the_sizes_asked():
+    import torch
+
+    from sandbox.bench import RENDERERS, renderer_rows
+
+    lines = renderer_rows([64], frames=2, device=torch.device("cpu"))
+    rows = [line.split(" | ") for line in lines[2:]]
+    assert [r[0].lstrip("| ") for r in rows] == [f"{r} ({rep})" for r, rep in RENDERERS]
+    assert all(r[1] == "64" and float(r[2]) > 0 for r in rows)
