@@ -1,6 +1,6 @@
 """Streaming speed on this machine: latency to the first frame, throughput, deadlines met.
 
-    python -m experiments.stream_bench [--sizes 256 512] [--chunks 50 8 2] [--out docs/results/streaming.md]
+    python -m experiments.stream_bench [--sizes 256 512] [--chunks 50 8 4 2] [--out docs/results/streaming.md]
 
 For ``rep=3dmm gen=flow renderer=mesh_warp`` on the astronaut photo cropped at each size, and ``rep=lia
 gen=flow`` at the dataset's 128 x 128, a held-out test clip's speech is streamed (sandbox.pipeline.stream)
@@ -50,7 +50,7 @@ def measure(run, source, audio, chunk: int, n_cur: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    ap.add_argument("--chunks", type=int, nargs="+", default=[50, 8, 2])
+    ap.add_argument("--chunks", type=int, nargs="+", default=[50, 8, 4, 2])
     ap.add_argument("--root", type=Path, default=Path("outputs/stream_bench"))
     ap.add_argument("--out", type=Path, default=Path("docs/results/streaming.md"))
     a = ap.parse_args(argv)
