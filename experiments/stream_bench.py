@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "rest is compute. Deadlines met: frames out by their presentation time, playback starting at the first "
         "frame. Chunk 50 is the offline sampler's window (the stream equals the offline sample); smaller chunks "
         "cross-fade 1 frame and give a different, equally valid sample.", "",
+        "Each number is one measurement on a shared machine: between two runs of this command, throughput moved by up to 20% and the share of deadlines met by up to 16 points.", "",
     ]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(page))

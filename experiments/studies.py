@@ -74,7 +74,11 @@ STUDIES = {s.name: s for s in [
           {f"{rep} {c}": [f"rep={rep}", "gen=flow", f"gen.conditioning={c}"]
            for rep in ("lia", "3dmm") for c in ("adaln", "cross_attn")},
           [Claim(m, f"{rep} adaln", f"{rep} cross_attn", hib) for rep in ("lia", "3dmm")
-           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True))]),
+           for m, hib in (("jaw_corr0", True), ("motion_fd", False), ("sync_confidence", True))],
+          note="AdaLN's means are ahead on the jaw, motion FD and sync in both spaces, but no difference's interval "
+               "excludes 0. An earlier run of the lia arms (same command and seeds; its cache rebuilt since) gave "
+               "jaw +0.083 (95% CI +0.001 to +0.159), 'reproduced' by a hair; this rerun gives +0.036 (-0.063 to "
+               "+0.115): the effect sits at the edge of what 3 seeds x 10 clips resolve, and is not claimed."),
     Study("framework", "Flow matching vs eps- vs x0-prediction diffusion on one backbone (FLOAT table 3)",
           "FLOAT table 3: flow matching beats both diffusion parameterisations (eps and x0) on lip sync "
           "and FVD, at fewer function evaluations.",
