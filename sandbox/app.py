@@ -5,8 +5,9 @@
 Needs the optional extra: ``pip install -e ".[app]"`` (Gradio). Every run directory found under the
 paths given (default ``outputs/``) whose generator is trained is offered as a crossing. Upload or record
 a photo and speech, pick the crossing, the emotion and the guidance scales, and press Animate: the video
-is made with the run's generator and renderer (``Run.animate``). Bad input (no face in the photo, a file
-that is not audio) shows as a message on the page.
+is made with the run's generator and renderer (``Run.animate``). "Stream" shows the frames while they
+are made (``Run.streamer``), then the video. Bad input (no face in the photo, a file that is not audio) shows
+as a message on the page.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from sandbox.constants import EMOTIONS
 from sandbox.errors import ConfigError, InputFileError, SandboxError
@@ -66,12 +69,56 @@ def animate(runs: dict[str, Path], crossing: str, photo: str | None, speech: str
     return str(out)
 
 
+PIECE = 5  # frames of speech fed to the streamer at a time: the live preview updates this often
+
+
+def animate_stream(runs: dict[str, Path], crossing: str, photo: str | None, speech: str | None, emotion: str,
+                   audio_scale: float, emotion_scale: float, steps: int, chunk: int = 8):
+    """The streamed action: yields ``(frame, None)`` with the newest frame as the generator makes them, then
+    ``(last frame, mp4 path)`` once the speech is used up. Frames, not video segments, go to the page:
+    Gradio's streamed video needs the ffmpeg program, which the sandbox does not ask users to install."""
+    from sandbox.audio.io import load_audio
+    from sandbox.constants import SAMPLES_PER_FRAME
+    from sandbox.video import write_mp4
+
+    if not runs or crossing not in runs or not photo or not speech:  # the same messages as animate's
+        animate(runs, crossing, photo, speech, emotion, audio_scale, emotion_scale, steps)
+    run = _open(str(runs[crossing]))
+    guidance = ({"audio": float(audio_scale), "emotion": float(emotion_scale)}
+                if run.cfg.sample.guidance is not None else None)
+    try:
+        wav = load_audio(speech)
+    except (RuntimeError, OSError) as exc:
+        raise InputFileError(f"could not read the speech: {exc}") from exc
+    n_cur = int(getattr(run.gen, "n_cur", chunk))
+    streamer = run.streamer(photo, emotion=None if emotion == AUTO else emotion, chunk=min(chunk, n_cur),
+                            overlap=1 if chunk < n_cur else None, steps=int(steps) if steps else None,
+                            guidance=guidance)
+    made = []
+    piece = PIECE * SAMPLES_PER_FRAME
+    for i in range(0, len(wav), piece):
+        out = streamer.push(wav[i : i + piece])
+        if len(out):
+            made.append(out)
+            yield out[-1], None
+    made.append(streamer.finish())
+    frames = np.concatenate([m for m in made if len(m)])
+    mp4 = write_mp4(Path(tempfile.mkdtemp(prefix="sandbox-stream-")) / "talk.mp4", frames, wav)
+    yield frames[-1], str(mp4)
+
+
 def build(runs: dict[str, Path]):
     import gradio as gr
 
     def action(*args):
         try:
             return animate(runs, *args)
+        except (SandboxError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def stream_action(*args):
+        try:
+            yield from animate_stream(runs, *args)
         except (SandboxError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
 
@@ -89,10 +136,16 @@ def build(runs: dict[str, Path]):
                 audio_scale = gr.Slider(0.0, 4.0, value=2.0, step=0.5, label="audio guidance scale")
                 emotion_scale = gr.Slider(0.0, 4.0, value=1.0, step=0.5, label="emotion guidance scale")
                 steps = gr.Slider(0, 50, value=0, step=1, label="steps / NFE (0: the run's)")
-                go = gr.Button("Animate", variant="primary", elem_id="animate")
+                with gr.Row():
+                    go = gr.Button("Animate", variant="primary", elem_id="animate")
+                    live = gr.Button("Stream", elem_id="stream")
             with gr.Column():
                 video = gr.Video(label="result", elem_id="result", autoplay=False)
-        go.click(action, [crossing, photo, speech, emotion, audio_scale, emotion_scale, steps], video)
+                live_frame = gr.Image(label="streamed: the newest frame while it is made", elem_id="live",
+                                      interactive=False)
+        inputs = [crossing, photo, speech, emotion, audio_scale, emotion_scale, steps]
+        go.click(action, inputs, video)
+        live.click(stream_action, inputs, [live_frame, video])
     return page
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sandbox.app import AUTO, animate, find_runs
+from sandbox.app import AUTO, animate, animate_stream, find_runs
 from sandbox.errors import ConfigError, InputFileError, NoFaceError
 
 
@@ -55,6 +55,21 @@ def test_action_makes_the_video_and_refuses_bad_input(trained):
         animate(runs, "r3", str(tmp / "astronaut.png"), None, AUTO, 2.0, 1.0, 0)
     with pytest.raises(ConfigError, match="no trained run"):
         animate({}, "r3", str(tmp / "astronaut.png"), str(tmp / "speech.wav"), AUTO, 2.0, 1.0, 0)
+
+
+def test_streamed_action_shows_frames_as_they_come_then_the_whole_video(trained):
+    from sandbox.audio.io import load_audio
+    from sandbox.video import read_video
+
+    tmp, runs = trained
+    outs = list(animate_stream(runs, "r3", str(tmp / "astronaut.png"), str(tmp / "speech.wav"), AUTO, 2.0, 1.0, 0))
+    assert len(outs) >= 3 and all(mp4 is None for _, mp4 in outs[:-1])
+    assert all(f.ndim == 3 and f.shape[-1] == 3 for f, _ in outs)
+    frames = read_video(outs[-1][1])[0]
+    assert frames.shape[0] == -(-len(load_audio(tmp / "speech.wav")) // 640)
+    assert np.abs(frames[-1].astype(float) - outs[-1][0]).mean() < 8  # the last preview is the video's last frame
+    with pytest.raises(NoFaceError):
+        list(animate_stream(runs, "r3", str(tmp / "wall.png"), str(tmp / "speech.wav"), AUTO, 2.0, 1.0, 0))
 
 
 @pytest.mark.slow
@@ -112,6 +127,13 @@ def test_page_in_a_real_browser(trained, tmp_path):
         assert shot.stat().st_size > 10_000
         if os.environ.get("SANDBOX_SCREENSHOT"):
             shutil.copy(shot, Path(os.environ["SANDBOX_SCREENSHOT"]))
+        # streamed: frames show while they are made, then the whole video replaces the first one
+        driver.find_element(By.CSS_SELECTOR, "#stream").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#live img")))
+        video = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#result video")))
+        duration = wait.until(lambda d: d.execute_script(
+            "const v = arguments[0]; return v.readyState >= 1 && v.duration > 0 ? v.duration : false;", video))
+        assert abs(duration - speech_s) < 0.2
         # a photo without a face: a message on the page, not a traceback
         driver.get(f"http://127.0.0.1:{port}")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
