@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from einops import repeat
 from torch import nn
 from torchdiffeq import odeint
@@ -224,7 +225,11 @@ class FlowGenerator(Generator):
                 prev_motion = ref.new_zeros(b, lp, self.dim)
             if prev_audio is None:
                 prev_audio = ref.new_zeros(b, lp, self.audio_hidden)
-            mask = window_mask(b, lp, self.n_cur, valid_len, device)
+            # A short window (a stream's chunk, a clip's last window) runs on its valid frames only: the
+            # padding is masked out of every attention, so dropping it changes nothing but the cost.
+            n = valid_len
+            cur_audio = cur_audio[:, :n]
+            mask = window_mask(b, lp, n, n, device)
             branch_cond = self.guidance.batch(
                 {"audio": cur_audio, "emotion": cond["emotion"], "ref": ref,
                  "prev_motion": prev_motion, "prev_audio": prev_audio, "mask": mask},
@@ -242,8 +247,9 @@ class FlowGenerator(Generator):
                 )
                 return self.guidance.combine(v, scales)
 
-            x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)
-            return odeint(field, x0, ts, method=self.ode_method)[-1]
+            x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)[:, :n]
+            out = odeint(field, x0, ts, method=self.ode_method)[-1]
+            return F.pad(out, (0, 0, 0, self.n_cur - n))
 
         return WindowStream(window, self.n_prev, self.n_cur, overlap=self.overlap, chunk=chunk,
                             encode=self.audio_encoder, context=encoder_context(self.audio_encoder),

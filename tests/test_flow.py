@@ -70,6 +70,11 @@ def test_padded_frames_do_not_leak_into_valid_frames(conditioning):
     y, y2 = net(x, c, kpm), net(x2, c2, kpm)
     assert torch.allclose(y[:, :7], y2[:, :7], atol=1e-5)
     assert torch.isfinite(y).all()
+    # so a short window may drop its padding instead (what sampling does): the same valid frames
+    assert torch.allclose(net(x[:, :7], c[:, :7]), y[:, :7], atol=1e-5)
+    placed = randomised(MotionTransformer(D, D, hidden=32, depth=2, heads=4, cond_dim=8, conditioning=conditioning,
+                                          local_window=2, max_len=10))  # learned absolute positions too
+    assert torch.allclose(placed(x[:, :7], c[:, :7]), placed(x2, c2, kpm)[:, :7], atol=1e-5)
 
 
 # -- windowing ---------------------------------------------------------------------------------------------
