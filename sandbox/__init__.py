@@ -10,7 +10,12 @@ talking portraits. The Python entry point (the CLI is ``python -m sandbox.run``)
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# librosa's numba kernels (pyin's localmin) segfault when LLVM compiles them for this machine's AMD EPYC
+# (seen 2026-12, numba 0.61 / llvmlite 0.44); generic x86-64 code runs. Set before numba is imported.
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")
 
 __all__ = ["reopen", "run_crossing"]
 
