@@ -145,3 +145,26 @@ def test_wav2vec_is_selectable_as_the_pipeline_feature_function(tiny_wav2vec):
     fn = instantiate(cfg.features, "features")
     out = fn(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 25)
     assert out.shape == (25, 3 * 16) and np.isfinite(out).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_samples=st.integers(700, 9000), cuts=st.lists(st.integers(1, 2000), min_size=1, max_size=12))
+def test_feature_stream_equals_whole_recording_and_emits_as_soon_as_final(n_samples, cuts):
+    """Log-mel pushed in any pieces equals log-mel of the whole recording, and each frame comes out with
+    the piece that brings the 120 samples its last STFT window reads past the frame's end."""
+    from sandbox.audio.features import FeatureStream, logmel_frames
+
+    audio = np.random.default_rng(n_samples).normal(0, 0.1, n_samples).astype(np.float32)
+    stream, parts, sent = FeatureStream(logmel_frames), [], 0
+    for c in cuts + [n_samples]:
+        upto = min(sent + c, n_samples)
+        out = stream.push(audio[sent:upto])
+        sent = upto
+        if len(out):
+            parts.append(out)
+        assert sum(map(len, parts)) == max(sent - 120, 0) // 640
+        if sent == n_samples:
+            break
+    parts.append(stream.finish())
+    got = np.concatenate([q for q in parts if len(q)])
+    np.testing.assert_allclose(got, logmel_frames(audio), atol=1e-4)

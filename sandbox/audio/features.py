@@ -59,10 +59,13 @@ def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     return np.sqrt(np.mean(x.reshape(T, SAMPLES_PER_FRAME) ** 2, axis=1)).astype(np.float32)
 
 
-# frames of audio a feature frame reads on each side, for streams (its STFT windows reach 120 samples
-# into the neighbouring frames); wav2vec2 attends over the whole utterance and has none
+# for streams: frames of audio a feature frame reads on each side (its STFT windows reach 120 samples
+# into the neighbouring frames), and samples past its own end it reads (a stream emits a frame once they
+# have arrived); wav2vec2 attends over the whole utterance and has neither
 logmel_frames.stream_context = 1
+logmel_frames.stream_reach = WIN // 2 - HOP // 2  # the last STFT window, centred 80 samples before the end
 energy_frames.stream_context = 0
+energy_frames.stream_reach = 0
 
 
 def stream_context(fn) -> int:
@@ -77,13 +80,20 @@ def stream_context(fn) -> int:
     return int(ctx)
 
 
+def stream_reach(fn) -> int:
+    """Samples past a frame's end that ``fn`` reads (at most ``stream_context`` frames' worth)."""
+    while hasattr(fn, "func"):
+        fn = fn.func
+    return int(getattr(fn, "stream_reach", stream_context(fn) * SAMPLES_PER_FRAME))
+
+
 class FeatureStream:
     """Per-frame features of audio that arrives in pieces: ``push(samples)`` -> the feature frames now
     final [n, d]; ``finish()`` -> the rest. Each piece is computed on the recent audio with a margin of
     ``stream_context + 1`` frames before, so the frames equal those of the whole recording."""
 
     def __init__(self, fn):
-        self.fn, self.context = fn, stream_context(fn)
+        self.fn, self.context, self.reach = fn, stream_context(fn), stream_reach(fn)
         self.audio = np.zeros(0, np.float32)  # samples from frame ``self.offset`` on
         self.offset = 0  # first frame held in self.audio
         self.done = 0  # feature frames emitted
@@ -93,7 +103,7 @@ class FeatureStream:
         samples = np.asarray(samples, np.float32).reshape(-1)
         self.audio = np.concatenate([self.audio, samples])
         self.received += len(samples)
-        ready = self.received // SAMPLES_PER_FRAME - self.context  # frames whose look-ahead is in
+        ready = max(self.received - self.reach, 0) // SAMPLES_PER_FRAME  # frames whose look-ahead is in
         return self._frames(ready, total=None)
 
     def finish(self) -> np.ndarray:
