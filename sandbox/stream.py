@@ -2,20 +2,26 @@
 
     python -m sandbox.stream rep=3dmm gen=flow [any sandbox.run override] [source=IMG] [audio=WAV|mic]
         [emotion=happy] [out=DIR] [stream.chunk=N] [stream.overlap=K] [stream.realtime=true]
-        [stream.piece_ms=20] [stream.seconds=10] [stream.display=false]
+        [stream.piece_ms=20] [stream.buffer_ms=40] [stream.threads=1] [stream.seconds=10] [stream.display=false]
 
 The crossing's stages up to ``train`` run (or come from the cache) exactly as ``python -m sandbox.run``
 runs them; then the audio is fed ``stream.piece_ms`` at a time, at real-time speed unless
 ``stream.realtime=false``, and frames come out as they are generated (sandbox.pipeline.stream). Without
 ``audio=`` the first held-out test clip (its voice, sentence and identity) is streamed; ``audio=mic``
 records ``stream.seconds`` from the default microphone (needs the sounddevice package and a device).
-Writes ``<run>/stream/<name>.mp4`` and ``<name>.json`` (latency to the first frame, sustained frames
-per second, share of frame deadlines met, the settings) and prints them.
+Writes ``<run>/stream/<name>.mp4`` and ``<name>.json`` (latency to the first frame out and to the first
+frame shown, sustained frames per second, share of frame deadlines met, the settings) and prints them.
+``stream.buffer_ms`` is the player's playout delay: playback starts that long after the first frame
+comes out, and a frame meets its deadline if it is out by its place in that playback (the window of
+``stream.display`` shows each frame as it comes out). ``stream.threads`` sets torch's intra-op threads
+while streaming (1 ran faster and steadier than 2 on a 2-core machine; null leaves torch's setting).
 
 ``stream.chunk`` (default: the generator's window, 50 frames on the default preset) is the number of new
 frames per generated window: a frame waits for its chunk's audio, so the latency to the first frame is
-about (chunk + 3) / 25 s plus compute. With the default chunk the stream's motion equals the offline
+about (chunk + 2) / 25 s + 7.5 ms plus compute. With the default chunk the stream's motion equals the offline
 sample's; smaller chunks need ``stream.overlap`` below them (the default preset cross-fades 10 frames).
+The sampler's settings are sandbox.run's: ``sample.steps=5`` halves the flow generator's work per window
+(docs/results/streaming.md measures the settings that keep up in real time).
 """
 from __future__ import annotations
 
@@ -32,7 +38,8 @@ from omegaconf import OmegaConf
 from sandbox.errors import ConfigError, InputFileError, SandboxError
 
 log = logging.getLogger("sandbox.stream")
-DEFAULTS = {"chunk": None, "overlap": None, "realtime": True, "piece_ms": 20.0, "seconds": 10.0, "display": False}
+DEFAULTS = {"chunk": None, "overlap": None, "realtime": True, "piece_ms": 20.0, "buffer_ms": 40.0, "threads": 1,
+            "seconds": 10.0, "display": False}
 INPUT_KEYS = ("source", "audio", "emotion")
 
 
@@ -62,6 +69,12 @@ def split_args(argv: list[str]) -> tuple[list[str], dict, dict]:
     for k in ("piece_ms", "seconds"):
         if not isinstance(settings[k], (int, float)) or isinstance(settings[k], bool) or settings[k] <= 0:
             raise ConfigError(f"stream.{k} must be a positive number, got {settings[k]!r}")
+    b = settings["buffer_ms"]
+    if not isinstance(b, (int, float)) or isinstance(b, bool) or b < 0:
+        raise ConfigError(f"stream.buffer_ms must be a number of milliseconds >= 0, got {b!r}")
+    t = settings["threads"]
+    if t is not None and (not isinstance(t, int) or isinstance(t, bool) or t < 1):
+        raise ConfigError(f"stream.threads must be a whole number >= 1 or null, got {t!r}")
     return rest, settings, inputs
 
 
@@ -165,7 +178,8 @@ def stream_command(argv: list[str]):
              "real-time" if settings["realtime"] else "as-fast-as-possible")
     result = run.stream(source, audio, emotion=emotion, mp4=out_dir / f"{name}.mp4", chunk=settings["chunk"],
                         overlap=settings["overlap"], realtime=bool(settings["realtime"]),
-                        piece_ms=float(settings["piece_ms"]), on_frames=show if settings["display"] else None)
+                        piece_ms=float(settings["piece_ms"]), on_frames=show if settings["display"] else None,
+                        buffer_ms=float(settings["buffer_ms"]), threads=settings["threads"])
     (out_dir / f"{name}.json").write_text(json.dumps({**result.summary(), "settings": settings}, indent=1))
     return result, result.mp4
 

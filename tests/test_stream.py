@@ -161,6 +161,39 @@ def test_any_split_of_the_audio_gives_the_same_motion(total, n_cur, data):
     torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=1e-5)
 
 
+def test_playout_buffer_absorbs_jitter_and_threads_are_restored():
+    """A frame 30 ms late misses its deadline when playback starts at the first frame and meets it with a
+    40 ms playout buffer; play() sets torch's threads while streaming and restores them."""
+    from sandbox.pipeline.stream import StreamResult, play
+
+    times = 0.2 + np.arange(10) / 25
+    times[5] += 0.03
+    r = StreamResult(np.zeros((10, 1, 1, 3), np.uint8), np.zeros(1), np.zeros((10, 1)), 1, 0.2, times)
+    assert r.deadlines_met == pytest.approx(0.9) and r.first_shown_s == 0.2
+    r.buffer_s = 0.04
+    assert r.deadlines_met == 1.0 and r.first_shown_s == pytest.approx(0.24)
+
+    class Echo:  # one frame per 640 samples, recording the threads it ran with
+        nfe, motion, seen = 1, [], set()
+
+        def push(self, x):
+            self.seen.add(torch.get_num_threads())
+            return np.zeros((len(x) // 640, 1, 1, 3), np.uint8)
+
+        def finish(self):
+            return np.zeros((0, 1, 1, 3), np.uint8)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    echo = Echo()
+    try:
+        out = play(echo, np.zeros(6400, np.float32), realtime=False, piece_ms=40, buffer_ms=40, threads=1)
+        assert echo.seen == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert len(out.frames) == 10 and out.buffer_s == 0.04
+
+
 # -- the command ---------------------------------------------------------------------------------------------
 def test_stream_settings_are_checked_before_any_work(tmp_path):
     from sandbox.errors import ConfigError
@@ -170,7 +203,7 @@ def test_stream_settings_are_checked_before_any_work(tmp_path):
     assert rest == ["rep=lia"] and settings["chunk"] == 8 and settings["realtime"] is False
     assert inputs == {"audio": "a.wav"}
     for bad in (["stream.chunks=3"], ["stream.chunk=abc"], ["stream.realtime=maybe"], ["stage=train"],
-                ["stream.piece_ms=0"]):
+                ["stream.piece_ms=0"], ["stream.buffer_ms=-1"], ["stream.threads=0"], ["stream.threads=1.5"]):
         with pytest.raises(ConfigError):
             split_args(bad)
     assert main(["rep=lia", "gen=flow", "preset=smoke", "audio=nowhere.wav", f"paths.outputs={tmp_path}"]) == 2
@@ -204,6 +237,7 @@ def test_stream_command_on_a_photo_equals_the_offline_run(tmp_path, monkeypatch)
     stats = json.loads((run.run_dir / "stream" / f"{clip}.json").read_text())
     assert stats["frames"] == len(offline) == read_video(mp4)[0].shape[0]
     assert stats["realtime_feed"] and 0 < stats["first_frame_s"] < len(audio) / 16000 + 5
+    assert stats["first_shown_s"] == pytest.approx(stats["first_frame_s"] + 0.040, abs=1e-3)  # stream.buffer_ms=40
     # the astronaut speaking a held-out sentence: streamed = animated offline (lip sync included)
     Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.png")
     save_wav(tmp_path / "speech.wav", audio)

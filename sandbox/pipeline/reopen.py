@@ -146,17 +146,19 @@ class Run:
     def stream(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
                mp4: str | Path | None = None, chunk: int | None = None, overlap: int | None = None,
                realtime: bool = False, piece_ms: float = 20.0, steps: int | None = None,
-               guidance: dict | None = None, seed: int | None = None, on_frames=None):
+               guidance: dict | None = None, seed: int | None = None, on_frames=None, buffer_ms: float = 0.0,
+               threads: int | None = None):
         """``animate``, streamed: the audio is fed ``piece_ms`` at a time (at real-time speed when
-        ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream). Returns a
-        StreamResult (frames, audio, motion, latency to the first frame, sustained fps, deadlines met);
-        with the default ``chunk`` its motion equals ``animate``'s."""
+        ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream.play, which says
+        what ``buffer_ms`` and ``threads`` do). Returns a StreamResult (frames, audio, motion, latency to
+        the first frame, sustained fps, deadlines met); with the default ``chunk`` its motion equals
+        ``animate``'s."""
         from sandbox.pipeline.stream import play
         from sandbox.video import write_mp4
 
         source, wav = self._inputs(source, audio, emotion)
         result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed), wav, realtime,
-                      piece_ms, on_frames)
+                      piece_ms, on_frames, buffer_ms, threads)
         if mp4 is not None:
             result.mp4 = write_mp4(Path(mp4), result.frames, wav)
         return result

@@ -9,7 +9,7 @@ The features (sandbox.audio.features.FeatureStream), the generator's windows (it
 context carries from window to window) and the renderer (frame by frame) all run incrementally, so a
 stream of a recording equals the offline sample of it with the same seed, frame for frame, when
 ``chunk`` is the generator's window (the default). A smaller ``chunk`` bounds the latency by the chunk
-instead of the window (a frame waits for its chunk's audio, plus one frame of feature look-ahead and the
+instead of the window (a frame waits for its chunk's audio, plus the 120 samples its log-mel reads past it and the
 audio encoder's), at the price of more, shorter windows.
 """
 from __future__ import annotations
@@ -88,12 +88,19 @@ class StreamResult:
     frame_times: np.ndarray = field(repr=False)  # [T] seconds after the start at which each frame came out
     realtime: bool = True
     mp4: Path | None = None
+    buffer_s: float = 0.0  # the player's playout delay: playback starts this long after the first frame
+
+    @property
+    def first_shown_s(self) -> float:
+        """Latency to the first frame on screen: the first frame out plus the playout delay."""
+        return self.first_frame_s + self.buffer_s
 
     @property
     def deadlines_met(self) -> float:
-        """Share of frames out by their presentation time, playback starting at the first frame (what
-        a viewer who starts watching then sees without a stall)."""
-        due = self.first_frame_s + np.arange(len(self.frame_times)) / FPS
+        """Share of frames out by their presentation time, playback starting ``buffer_s`` after the first
+        frame came out (what a viewer sees without a stall; a player holds a frame or two against the
+        jitter of the compute, as every real-time video player does)."""
+        due = self.first_shown_s + np.arange(len(self.frame_times)) / FPS
         return float(np.mean(self.frame_times <= due + 1e-3)) if len(due) else 0.0
 
     @property
@@ -105,15 +112,30 @@ class StreamResult:
     def summary(self) -> dict:
         return {"frames": int(len(self.frames)), "seconds_of_audio": len(self.audio) / SAMPLE_RATE,
                 "realtime_feed": self.realtime, "first_frame_s": round(self.first_frame_s, 4),
+                "buffer_s": self.buffer_s, "first_shown_s": round(self.first_shown_s, 4),
                 "sustained_fps": round(self.sustained_fps, 2), "deadlines_met": round(self.deadlines_met, 4),
                 "nfe": self.nfe}
 
 
 def play(streamer: Streamer, audio: np.ndarray, realtime: bool = True, piece_ms: float = 20.0,
-         on_frames=None) -> StreamResult:
+         on_frames=None, buffer_ms: float = 0.0, threads: int | None = None) -> StreamResult:
     """Feed a recording to ``streamer`` as a microphone would: ``piece_ms`` of audio at a time, at real-time
     speed (``realtime``; else as fast as the stream takes it). Audio that arrived while the stream was busy
-    is pushed at once. ``on_frames(frames)`` sees every non-empty batch of frames as it comes out."""
+    is pushed at once. ``on_frames(frames)`` sees every non-empty batch of frames as it comes out.
+    ``buffer_ms``: the player's playout delay the deadlines are counted against. ``threads``: torch's
+    intra-op threads meanwhile (restored after; None leaves them): a window's small operations run faster
+    and steadier on one thread than split over two."""
+    if threads is None:
+        return _play(streamer, audio, realtime, piece_ms, on_frames, buffer_ms)
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return _play(streamer, audio, realtime, piece_ms, on_frames, buffer_ms)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _play(streamer, audio, realtime, piece_ms, on_frames, buffer_ms) -> StreamResult:
     audio = np.asarray(audio, np.float32).reshape(-1)
     piece = max(int(SAMPLE_RATE * piece_ms / 1000), 1)
     frames, times = [], []
@@ -144,4 +166,4 @@ def play(streamer: Streamer, audio: np.ndarray, realtime: bool = True, piece_ms:
     motion = np.concatenate(streamer.motion) if streamer.motion else np.zeros((0, 0), np.float32)
     times_arr = np.asarray(times, np.float64)
     return StreamResult(all_frames, audio, motion, streamer.nfe, float(times_arr[0]) if len(times_arr) else float("nan"),
-                        times_arr, realtime)
+                        times_arr, realtime, buffer_s=float(buffer_ms) / 1000)
