@@ -13,6 +13,7 @@ streamed, with latency): ``python -m experiments.stream_bench``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> str:
         lines.append(f"| {name} | {r['nfe']} | {r['branches']} | {r['wall']:.3f} | {r['fps'] * args.batch:.1f} | "
                      f"{r['wall'] / args.seconds:.4f} | {r['params'] / 1e6:.2f}M | {rel} |")
     print("\n".join(lines), flush=True)
-    text = header + "\n\n" + "\n".join(lines) + "\n"
+    command = " ".join(["python -m sandbox.bench", *(sys.argv[1:] if argv is None else argv)])
+    text = f"# Generator and renderer speed\n\nRegenerate: `{command}`\n\n" + header + "\n\n" + "\n".join(lines) + "\n"
     if args.renderer_sizes:
         text += ("\nRenderers (default preset's networks, untrained; the astronaut photo; " +
                  f"{args.renderer_frames} frames):\n\n" +
