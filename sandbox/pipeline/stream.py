@@ -35,9 +35,10 @@ class Streamer:
 
     def __init__(self, rep, gen, renderer, features, source: np.ndarray, emotion: str | None = None,
                  steps=None, guidance: dict | None = None, seed: int = 0, chunk: int | None = None,
-                 overlap: int | None = None, render_batch: int = 16):
+                 overlap: int | None = None, render_batch: int = 16, warm_up: bool = True):
         """``chunk`` / ``overlap``: current frames per window and frames consecutive windows cross-fade
-        (None: the generator's window and overlap; the overlap must stay below the chunk)."""
+        (None: the generator's window and overlap; the overlap must stay below the chunk). ``warm_up``:
+        run the one-time costs now, before the audio starts, instead of in the first frame's latency."""
         self.rep, self.renderer, self.render_batch = rep, renderer, render_batch
         if overlap is not None:  # a sampling setting: every (sub-)generator reads it when its stream starts
             for m in gen.modules():
@@ -50,6 +51,21 @@ class Streamer:
         self.features = FeatureStream(features)
         self.motion_stream = gen.stream(cond, steps=steps, guidance=guidance, seed=seed, chunk=chunk)
         self.motion: list[np.ndarray] = []  # un-normalised motion of the frames emitted so far
+        if warm_up:
+            self._warm_up(gen.stream(cond, steps=steps, guidance=guidance, seed=seed, chunk=chunk))
+
+    @torch.no_grad()
+    def _warm_up(self, throwaway) -> None:
+        """Half a second of silence through fresh feature and motion streams and the renderer, so that the
+        first real frame does not pay one-time costs (librosa's import, first calls of each kernel): about
+        1.5 s on a 2-core CPU. The real streams are untouched."""
+        feats = FeatureStream(self.features.fn)
+        x = torch.from_numpy(feats.push(np.zeros(SAMPLE_RATE // 2, np.float32)))[None]
+        motion = throwaway.push(x) if x.shape[1] else x[:, :0]
+        if motion.shape[1] == 0:
+            motion = throwaway.finish()
+        if motion.shape[1]:
+            self.renderer.render(self.reference, self.rep.denormalize(motion[0, :1].float()), batch_size=1)
 
     @property
     def nfe(self) -> int:
