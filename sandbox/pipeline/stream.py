@@ -57,8 +57,8 @@ class Streamer:
     @torch.no_grad()
     def _warm_up(self, throwaway) -> None:
         """Half a second of silence through fresh feature and motion streams and the renderer, so that the
-        first real frame does not pay one-time costs (librosa's import, first calls of each kernel): about
-        1.5 s on a 2-core CPU. The real streams are untouched."""
+        first real frame does not pay one-time costs (librosa's import alone took ~1.3 s on a 2-core CPU;
+        then the first call of each kernel). The real streams are untouched."""
         feats = FeatureStream(self.features.fn)
         x = torch.from_numpy(feats.push(np.zeros(SAMPLE_RATE // 2, np.float32)))[None]
         motion = throwaway.push(x) if x.shape[1] else x[:, :0]
