@@ -247,6 +247,7 @@ class FlowGenerator(Generator):
                 )
                 return self.guidance.combine(v, scales)
 
+            # the whole window's noise is drawn, so the generator's random stream is the same either way
             x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)[:, :n]
             out = odeint(field, x0, ts, method=self.ode_method)[-1]
             return F.pad(out, (0, 0, 0, self.n_cur - n))

@@ -68,11 +68,17 @@ energy_frames.stream_context = 0
 energy_frames.stream_reach = 0
 
 
+def _unwrapped(fn):
+    """The features function behind partials (Hydra's included)."""
+    while hasattr(fn, "func"):
+        fn = fn.func
+    return fn
+
+
 def stream_context(fn) -> int:
     """Frames of audio around a frame that ``fn`` (a features function or its partial) reads; ValueError
     for features that depend on the whole utterance."""
-    while hasattr(fn, "func"):  # partials, Hydra's included
-        fn = fn.func
+    fn = _unwrapped(fn)
     ctx = getattr(fn, "stream_context", None)
     if ctx is None:
         raise ValueError(f"features {getattr(fn, '__name__', fn)!r} cannot stream (they read "
@@ -82,9 +88,7 @@ def stream_context(fn) -> int:
 
 def stream_reach(fn) -> int:
     """Samples past a frame's end that ``fn`` reads (at most ``stream_context`` frames' worth)."""
-    while hasattr(fn, "func"):
-        fn = fn.func
-    return int(getattr(fn, "stream_reach", stream_context(fn) * SAMPLES_PER_FRAME))
+    return int(getattr(_unwrapped(fn), "stream_reach", stream_context(fn) * SAMPLES_PER_FRAME))
 
 
 class FeatureStream:

@@ -60,9 +60,9 @@ class Streamer:
         first real frame does not pay one-time costs (librosa's import alone took ~1.3 s on a 2-core CPU;
         then the first call of each kernel). The real streams are untouched."""
         feats = FeatureStream(self.features.fn)
-        x = torch.from_numpy(feats.push(np.zeros(SAMPLE_RATE // 2, np.float32)))[None]
-        motion = throwaway.push(x) if x.shape[1] else x[:, :0]
-        if motion.shape[1] == 0:
+        x = torch.from_numpy(feats.push(np.zeros(SAMPLE_RATE // 2, np.float32)))[None]  # 12 frames
+        motion = throwaway.push(x)
+        if motion.shape[1] == 0:  # a chunk longer than half a second
             motion = throwaway.finish()
         if motion.shape[1]:
             self.renderer.render(self.reference, self.rep.denormalize(motion[0, :1].float()), batch_size=1)
@@ -141,10 +141,8 @@ def play(streamer: Streamer, audio: np.ndarray, realtime: bool = True, piece_ms:
     ``buffer_ms``: the player's playout delay the deadlines are counted against. ``threads``: torch's
     intra-op threads meanwhile (restored after; None leaves them): a window's small operations run faster
     and steadier on one thread than split over two."""
-    if threads is None:
-        return _play(streamer, audio, realtime, piece_ms, on_frames, buffer_ms)
     before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
+    torch.set_num_threads(before if threads is None else int(threads))
     try:
         return _play(streamer, audio, realtime, piece_ms, on_frames, buffer_ms)
     finally:
