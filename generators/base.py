@@ -33,6 +33,7 @@ class SampleOutput:
 
 class Generator(nn.Module, ABC):
     name: str = "base"
+    blends: tuple[str, ...] = ("fade", "offset")  # how its windows can join (generators.windowing)
 
     def __init__(self, dim: int, audio_dim: int, n_prev: int, n_cur: int, overlap: int = 0):
         """``overlap``: frames shared (and cross-faded) by consecutive sampling windows
@@ -45,6 +46,7 @@ class Generator(nn.Module, ABC):
         self.n_prev = n_prev
         self.n_cur = n_cur
         self.overlap = overlap
+        self.blend = "fade"  # a sampling setting, read when a stream starts
 
     @property
     def window(self) -> int:

@@ -307,4 +307,4 @@ class ConformerDiffusion(Generator):
 
         return WindowStream(window, self.n_prev, self.n_cur, overlap=self.overlap, chunk=chunk,
                             encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
-                            post=full_motion, nfe=lambda: calls, branches=n_branch)
+                            post=full_motion, nfe=lambda: calls, branches=n_branch, blend=self.blend)

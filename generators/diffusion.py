@@ -266,4 +266,4 @@ class DiffusionGenerator(Generator):
         start_m, start_a = self.start.for_windows()
         return WindowStream(window, self.n_prev, self.n_cur, start_m, start_a, self.overlap, chunk,
                             encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
-                            nfe=lambda: calls, branches=n_branch)
+                            nfe=lambda: calls, branches=n_branch, blend=self.blend)

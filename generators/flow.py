@@ -49,6 +49,7 @@ __all__ = ["FlowGenerator", "FlowSampleOutput", "default_audio_encoder"]
 
 class FlowGenerator(Generator):
     name = "flow"
+    blends = ("fade", "offset", "inpaint")  # inpaint: its windows take known frames
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class FlowGenerator(Generator):
         n_prev: int = 10,
         n_cur: int = 50,
         overlap: int = 0,
+        blend: Literal["fade", "offset", "inpaint"] = "fade",
         conditioning: Conditioning = "adaln",
         local_window: int | None = 2,
         ff_mult: int = 4,
@@ -83,6 +85,9 @@ class FlowGenerator(Generator):
         audio_hidden: int | None = None,
     ):
         super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
+        if blend not in self.blends:
+            raise ValueError(f"blend must be one of {self.blends}, got {blend!r}")
+        self.blend = blend  # how windows join across the overlap (generators.windowing), read per stream
         self.emotion_dim = emotion_dim
         self.prev_drop = prev_drop
         self.ode_method, self.nfe = ode_method, nfe
@@ -219,7 +224,7 @@ class FlowGenerator(Generator):
         ts = torch.linspace(0.0, 1.0, steps, device=device)
         calls = 0
 
-        def window(prev_motion, prev_audio, cur_audio, valid_len):
+        def window(prev_motion, prev_audio, cur_audio, valid_len, known=None):
             lp = self.n_prev
             if prev_motion is None:
                 prev_motion = ref.new_zeros(b, lp, self.dim)
@@ -236,6 +241,13 @@ class FlowGenerator(Generator):
                 scales,
             )
 
+            # the whole window's noise is drawn, so the generator's random stream is the same either way
+            x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)[:, :n]
+            k = 0 if known is None else known.shape[1]
+            # replacement sampling: known frames move at their straight-path velocity, so every solver keeps
+            # them on ot_interpolate(x0, known, t) while the rest of the window is sampled around them
+            u_known = ot_target_velocity(x0[:, :k], known, self.sigma_min) if k else None
+
             def field(t, x):
                 nonlocal calls
                 calls += 1
@@ -245,13 +257,14 @@ class FlowGenerator(Generator):
                     xb, tb, branch_cond["prev_motion"], branch_cond["prev_audio"], branch_cond["audio"],
                     branch_cond["ref"], branch_cond["emotion"], branch_cond["mask"],
                 )
-                return self.guidance.combine(v, scales)
+                v = self.guidance.combine(v, scales)
+                return torch.cat([u_known, v[:, k:]], dim=1) if k else v
 
-            # the whole window's noise is drawn, so the generator's random stream is the same either way
-            x0 = torch.randn(b, self.n_cur, self.dim, generator=gen, device=device)[:, :n]
             out = odeint(field, x0, ts, method=self.ode_method)[-1]
+            if k:
+                out = torch.cat([known, out[:, k:]], dim=1)
             return F.pad(out, (0, 0, 0, self.n_cur - n))
 
         return WindowStream(window, self.n_prev, self.n_cur, overlap=self.overlap, chunk=chunk,
                             encode=self.audio_encoder, context=encoder_context(self.audio_encoder),
-                            nfe=lambda: calls, branches=n_branch)
+                            nfe=lambda: calls, branches=n_branch, blend=self.blend)

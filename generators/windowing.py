@@ -4,25 +4,40 @@ Windows of ``n_cur`` frames are generated in order; each sees the last ``n_prev`
 their audio features as clean context. The last window is zero-padded to ``n_cur`` (the function gets
 ``valid_len`` to mask the padding) and cropped.
 
-``overlap`` = k > 0 (a sandbox addition; FLOAT and JoyVASA use 0): consecutive windows share k frames
-and are cross-faded linearly across them. A briefly trained model follows its context only loosely, so
-with k = 0 each seam is a visible jump (measured on the default lia x flow run: seam step 2.0 vs 0.76
-inside windows, normalised units); the fade spreads the difference over k frames. It costs
-n_cur / (n_cur - k) times the windows.
+``overlap`` = k > 0 (a sandbox addition; FLOAT and JoyVASA use 0): consecutive windows share k frames,
+joined by ``blend``:
+
+- ``fade``: both windows sample the k frames and they are cross-faded linearly. A briefly trained model
+  follows its context only loosely, so with k = 0 each seam is a visible jump (measured on the default
+  lia x flow run: seam step 2.0 vs 0.76 inside windows, normalised units); the fade spreads the
+  difference over k frames. A window's last k frames wait for the next window.
+- ``offset``: the next window starts k frames back and samples them afresh; the difference between the
+  last frame shown and its new sample is added to the window's new frames, fading linearly to 0 across
+  them (offset blending, as motion graphs join clips). The step into a window's first new frame is then
+  a step inside the window, and nothing waits for the next window.
+- ``inpaint``: as ``offset``, but the k frames are known (replacement sampling: the window function gets
+  them as ``known`` and keeps them on their noising path), so the new frames are sampled jointly with
+  frames already shown.
+
+With ``offset`` and ``inpaint`` every frame is final when its window returns, and the first window is
+the stride long: the latency of a chunk of chunk - k frames.
+
+Each costs chunk / (chunk - k) times the windows of no overlap.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 # fn(prev_motion [B, n_prev, dim] | None, prev_audio [B, n_prev, d_a] | None,
-#    cur_audio [B, n_cur, d_a], valid_len) -> [B, n_cur, dim]
-WindowFn = Callable[
-    [Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor, int], torch.Tensor
-]
+#    cur_audio [B, n_cur, d_a], valid_len[, known=[B, k, dim]]) -> [B, n_cur, dim]
+# (``known``, the window's first k frames, is passed with blend="inpaint" only, to a window whose output
+# must reproduce them)
+WindowFn = Callable[..., torch.Tensor]
+BLENDS = ("fade", "offset", "inpaint")
 
 
 def _batched(start: torch.Tensor | None, batch: int) -> torch.Tensor | None:
@@ -47,10 +62,11 @@ def generate_windows(
     start_motion: torch.Tensor | None = None,
     start_audio: torch.Tensor | None = None,
     overlap: int = 0,
+    blend: str = "fade",
 ) -> torch.Tensor:
     """audio [B, T, d_a] -> motion [B, T, dim], calling ``fn`` once per window: a WindowStream fed the
     whole (already encoded) audio at once."""
-    return WindowStream(fn, n_prev, n_cur, start_motion, start_audio, overlap).run(audio)
+    return WindowStream(fn, n_prev, n_cur, start_motion, start_audio, overlap, blend=blend).run(audio)
 
 
 def encoder_context(encoder: nn.Module) -> int:
@@ -73,7 +89,8 @@ class WindowStream:
     Fed the whole audio at once it is ``generate_windows`` (the offline sampler uses it that way), so a
     stream and an offline sample of the same audio and seed agree frame for frame. A window starting at
     frame s runs as soon as its ``chunk`` frames of audio are in; its frames before the next window's
-    start are final then (the rest are cross-faded by the next window).
+    start are final then (the rest are cross-faded by the next window). With ``blend`` offset or inpaint
+    a window runs once its new frames' audio is in, and all its frames are final then.
 
     ``chunk`` (default ``n_cur``): current frames per window. Smaller chunks (masked as the last window
     of a clip is) bound the latency by the chunk instead of ``n_cur`` and change the result.
@@ -87,11 +104,16 @@ class WindowStream:
                  start_audio: torch.Tensor | None = None, overlap: int = 0, chunk: int | None = None,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None, context: int = 0,
                  post: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 nfe: Callable[[], int] | None = None, branches: int = 1):
+                 nfe: Callable[[], int] | None = None, branches: int = 1, blend: str = "fade"):
         self.chunk = n_cur if chunk is None else int(chunk)
         if not overlap < self.chunk <= n_cur:
             raise ValueError(f"chunk must be in (overlap={overlap}, n_cur={n_cur}], got {self.chunk}")
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
         self.fn, self.n_prev, self.n_cur, self.overlap = fn, n_prev, n_cur, overlap
+        # offset / inpaint: windows look back at k frames already final (the first window is the stride)
+        self.look_back = blend in ("offset", "inpaint") and overlap > 0
+        self.blend = blend
         self.start_motion, self.start_audio = start_motion, start_audio
         self.encode, self.context, self.post, self._nfe = encode, int(context), post, nfe
         self.branches = branches  # guidance branches batched into every network call (for the caller)
@@ -118,7 +140,7 @@ class WindowStream:
         if self.done:
             raise RuntimeError("push after finish")
         self._take(features, final=False)
-        while self.audio is not None and self.audio.shape[1] >= self.next_start + self.chunk:
+        while self.audio is not None and self.audio.shape[1] >= self._window_end():
             self._window()
         return self._emit(self.next_start if self.motion is not None else 0)
 
@@ -129,7 +151,7 @@ class WindowStream:
         if self.audio is None:
             raise ValueError("no audio was pushed")
         total = self.audio.shape[1]
-        while self.motion is None or self.next_start < total - self.overlap:
+        while self.motion is None or self.next_start < total - (0 if self.look_back else self.overlap):
             self._window()
         return self._emit(total)
 
@@ -156,10 +178,16 @@ class WindowStream:
         keep_from = max(ready - self.context, 0)  # what the next encode needs behind its first new frame
         self.raw, self.raw_start = self.raw[:, keep_from - self.raw_start :], keep_from
 
+    def _window_end(self) -> int:
+        """The frame up to which the next window needs audio."""
+        return self.next_start + (self.stride if self.look_back else self.chunk)
+
     def _window(self) -> None:
         b = self.audio.shape[0]
-        s = self.next_start
-        cur = self.audio[:, s : s + self.chunk]
+        # looking back, a window after the first starts at the last k frames made
+        k_known = min(self.overlap, self.next_start) if self.look_back else 0
+        s = self.next_start - k_known
+        cur = self.audio[:, s : self._window_end()]
         valid = cur.shape[1]
         cur = F.pad(cur, (0, 0, 0, self.n_cur - valid))
         start_m, start_a = _batched(self.start_motion, b), _batched(self.start_audio, b)
@@ -168,12 +196,22 @@ class WindowStream:
             prev_audio = _tail(self.audio[:, :s], start_a, self.n_prev)
         else:
             prev_motion, prev_audio = (start_m, start_a) if self.n_prev > 0 else (None, None)
-        out = self.fn(prev_motion, prev_audio, cur, valid)
+        if k_known and self.blend == "inpaint":
+            out = self.fn(prev_motion, prev_audio, cur, valid, known=self.motion[:, s:])
+        else:
+            out = self.fn(prev_motion, prev_audio, cur, valid)
         if out.shape[:2] != (b, self.n_cur):
             raise ValueError(f"window function returned {tuple(out.shape)}, expected [{b}, {self.n_cur}, dim]")
         out = out[:, :valid]
         self.windows += 1
-        self.next_start = s + self.stride
+        self.next_start = s + k_known + self.stride
+        if self.look_back:
+            new = out[:, k_known:]
+            if k_known and self.blend == "offset":  # fade the shown-minus-resampled difference out
+                w = 1 - torch.arange(new.shape[1], dtype=out.dtype, device=out.device) / self.stride
+                new = new + w[None, :, None] * (self.motion[:, -1:] - out[:, k_known - 1 : k_known])
+            self.motion = new if self.motion is None else torch.cat([self.motion, new], dim=1)
+            return
         if self.motion is None:
             self.motion = out
             return

@@ -1,7 +1,8 @@
 """Real-time mode: generate while the audio arrives.
 
     python -m sandbox.stream rep=3dmm gen=flow [any sandbox.run override] [source=IMG] [audio=WAV|mic]
-        [emotion=happy] [out=DIR] [stream.chunk=N] [stream.overlap=K] [stream.realtime=true]
+        [emotion=happy] [out=DIR] [stream.chunk=N] [stream.overlap=K] [stream.blend=fade|offset|inpaint]
+        [stream.realtime=true]
         [stream.piece_ms=20] [stream.buffer_ms=40] [stream.threads=1] [stream.seconds=10] [stream.display=false]
 
 The crossing's stages up to ``train`` run (or come from the cache) exactly as ``python -m sandbox.run``
@@ -20,6 +21,11 @@ while streaming (1 ran faster and steadier than 2 on a 2-core machine; null leav
 frames per generated window: a frame waits for its chunk's audio, so the latency to the first frame is
 about (chunk + 2) / 25 s + 7.5 ms plus compute. With the default chunk the stream's motion equals the offline
 sample's; smaller chunks need ``stream.overlap`` below them (the default preset cross-fades 10 frames).
+``stream.blend`` joins the windows across the overlap: ``fade`` cross-fades (a window's last K frames wait
+for the next window), ``offset`` re-samples the last K frames shown and fades the difference out of the
+new ones, ``inpaint`` (flow only) re-samples the new frames around the last K as known ones; with offset
+and inpaint nothing waits, so a chunk of C with overlap K has the latency of a chunk of C - K
+(generators.windowing; docs/results/streaming.md measures the seams).
 The sampler's settings are sandbox.run's: ``sample.steps=5`` halves the flow generator's work per window
 (docs/results/streaming.md measures the settings that keep up in real time).
 """
@@ -35,10 +41,11 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
+from generators.windowing import BLENDS
 from sandbox.errors import ConfigError, InputFileError, SandboxError
 
 log = logging.getLogger("sandbox.stream")
-DEFAULTS = {"chunk": None, "overlap": None, "realtime": True, "piece_ms": 20.0, "buffer_ms": 40.0, "threads": 1,
+DEFAULTS = {"chunk": None, "overlap": None, "blend": None, "realtime": True, "piece_ms": 20.0, "buffer_ms": 40.0, "threads": 1,
             "seconds": 10.0, "display": False}
 INPUT_KEYS = ("source", "audio", "emotion")
 
@@ -63,6 +70,8 @@ def split_args(argv: list[str]) -> tuple[list[str], dict, dict]:
     for k in ("chunk", "overlap"):
         if settings[k] is not None and (not isinstance(settings[k], int) or settings[k] < 0):
             raise ConfigError(f"stream.{k} must be a whole number of frames, got {settings[k]!r}")
+    if settings["blend"] not in (None, *BLENDS):
+        raise ConfigError(f"stream.blend must be one of {', '.join(BLENDS)}, got {settings['blend']!r}")
     for k in ("realtime", "display"):
         if not isinstance(settings[k], bool):
             raise ConfigError(f"stream.{k} must be true or false, got {settings[k]!r}")
@@ -92,7 +101,7 @@ def check_inputs(inputs: dict) -> None:
 
 
 def check_chunk(cfg, settings: dict) -> None:
-    """Before any work: the chunk fits the generator's window and exceeds the cross-fade."""
+    """Before any work: the chunk fits the generator's window and exceeds the overlap; the blend exists."""
     n_cur, overlap = cfg.gen.get("n_cur"), cfg.gen.get("overlap", 0)
     if settings["overlap"] is not None:
         overlap = settings["overlap"]
@@ -100,6 +109,8 @@ def check_chunk(cfg, settings: dict) -> None:
     if n_cur is not None and chunk is not None and not (overlap or 0) < chunk <= n_cur:
         raise ConfigError(f"stream.chunk={chunk} must be above the windows' cross-fade ({overlap} frames: lower it "
                           f"with stream.overlap=K) and at most the generator's window ({n_cur} frames).")
+    if settings["blend"] == "inpaint" and "blend" not in cfg.gen:
+        raise ConfigError("stream.blend=inpaint is implemented for the flow generator only: use offset, or gen=flow.")
 
 
 def record(seconds: float) -> np.ndarray:
@@ -177,7 +188,7 @@ def stream_command(argv: list[str]):
     log.info("streaming %s (chunk %s, %s feed)", name, settings["chunk"] or "the generator's window",
              "real-time" if settings["realtime"] else "as-fast-as-possible")
     result = run.stream(source, audio, emotion=emotion, mp4=out_dir / f"{name}.mp4", chunk=settings["chunk"],
-                        overlap=settings["overlap"], realtime=bool(settings["realtime"]),
+                        overlap=settings["overlap"], blend=settings["blend"], realtime=bool(settings["realtime"]),
                         piece_ms=float(settings["piece_ms"]), on_frames=show if settings["display"] else None,
                         buffer_ms=float(settings["buffer_ms"]), threads=settings["threads"])
     (out_dir / f"{name}.json").write_text(json.dumps({**result.summary(), "settings": settings}, indent=1))

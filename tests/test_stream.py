@@ -135,6 +135,7 @@ def test_any_split_of_the_audio_gives_the_same_motion(total, n_cur, data):
     chunk = data.draw(st.integers(overlap + 1, n_cur))
     n_prev = data.draw(st.integers(0, 4))
     context = data.draw(st.integers(0, 3))
+    blend = data.draw(st.sampled_from(["fade", "offset", "inpaint"]))
     pieces = data.draw(st.lists(st.integers(0, 6), max_size=10))
     g = torch.Generator().manual_seed(total * 100 + n_cur)
     feats = torch.randn(2, total, 3, generator=g)
@@ -142,12 +143,15 @@ def test_any_split_of_the_audio_gives_the_same_motion(total, n_cur, data):
     conv = torch.nn.Conv1d(3, 3, kernel, padding=context)
     encode = (lambda x: conv(x.transpose(1, 2)).transpose(1, 2)) if context else None
 
-    def fn(pm, pa, cur, valid):
+    def fn(pm, pa, cur, valid, known=None):
         out = cur.cumsum(1)
+        if known is not None:
+            out = out + known.mean(1, keepdim=True)
         return out if pm is None else out + pm[:, -1:] + pa.mean(1, keepdim=True)
 
     def make():
-        return WindowStream(fn, n_prev, n_cur, overlap=overlap, chunk=chunk, encode=encode, context=context)
+        return WindowStream(fn, n_prev, n_cur, overlap=overlap, chunk=chunk, encode=encode, context=context,
+                            blend=blend)
 
     with torch.no_grad():
         whole = make().run(feats)
@@ -159,6 +163,93 @@ def test_any_split_of_the_audio_gives_the_same_motion(total, n_cur, data):
     pieces = torch.cat([o for o in out if o.shape[1] > 0], dim=1)
     assert whole.shape == (2, total, 3)
     torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_inpainting_windows_regenerate_the_last_frames_as_known_and_emit_at_the_stride():
+    """blend="inpaint": the first window is the stride long, every later one starts at the k frames
+    already made and gets them as ``known``; every frame is final when its window returns."""
+    total, n_cur, chunk, k = 11, 6, 3, 1
+    calls = []
+
+    def fn(pm, pa, cur, valid, known=None):
+        calls.append((valid, None if known is None else known.clone()))
+        out = cur + 100 * len(calls)  # each window's frames are tagged by the window
+        if known is not None:
+            out[:, : known.shape[1]] = known
+        return torch.nn.functional.pad(out, (0, 0, 0, n_cur - cur.shape[1]))
+
+    st = WindowStream(fn, 2, n_cur, overlap=k, chunk=chunk, blend="inpaint")
+    audio = torch.arange(total, dtype=torch.float32)[None, :, None]
+    out = [st.push(audio[:, i : i + 1]) for i in range(total)]
+    assert [o.shape[1] for o in out[:4]] == [0, 2, 0, 2]  # 2 new frames as soon as their audio is in
+    motion = torch.cat([o for o in out + [st.finish()] if o.shape[1] > 0], dim=1)[0, :, 0]
+    assert [v for v, _ in calls] == [2, 3, 3, 3, 3, 2]  # the first window is the stride; the last is cut
+    assert calls[0][1] is None
+    for i, (_, known) in enumerate(calls[1:], start=1):  # the known frame is the last one emitted
+        assert known.shape[1] == k and known[0, 0, 0] == motion[2 * i - 1]
+    # every frame comes from exactly one window, none cross-faded: frame f = f + 100 * its window
+    assert motion.tolist() == [f + 100 * (f // 2 + 1) for f in range(total)]
+
+
+def test_offset_windows_step_into_their_first_frame_as_inside_them():
+    """blend="offset": a window re-samples the last k frames; its new frames are shifted by the difference
+    between the last frame shown and its re-sample, fading to 0 across the stride, so the step into the
+    first new frame is the window's own step."""
+    n_cur, chunk, k, total = 8, 5, 2, 20
+    outs = []
+
+    def fn(pm, pa, cur, valid, known=None):
+        assert known is None
+        out = cur * (1 + len(outs)) + 10.0 * len(outs)  # each window its own slope and level
+        outs.append(out.clone())
+        return torch.nn.functional.pad(out, (0, 0, 0, n_cur - cur.shape[1]))
+
+    st = WindowStream(fn, 2, n_cur, overlap=k, chunk=chunk, blend="offset")
+    audio = torch.arange(total, dtype=torch.float32)[None, :, None]
+    motion = st.run(audio)[0, :, 0]
+    assert motion.shape == (total,) and len(outs) == 7  # windows of 3 new frames after a first of 3
+    stride = chunk - k
+    for i, out in enumerate(outs[1:], start=1):
+        s = i * stride  # the window's first new frame; it starts k frames back
+        y = out[0, :, 0]
+        assert torch.isclose(motion[s] - motion[s - 1], y[k] - y[k - 1])  # the window's own step
+        d = motion[s - 1] - y[k - 1]
+        for j in range(min(stride, total - s)):
+            assert torch.isclose(motion[s + j], y[k + j] + (1 - j / stride) * d)
+
+
+def test_flow_inpainting_keeps_the_known_frames_and_samples_around_them():
+    torch.manual_seed(0)
+    gen = randomised(flow())
+    gen.blend = "inpaint"
+    cond = cond_for(gen, torch.Generator().manual_seed(3))
+    st = gen.stream({k: v for k, v in cond.items() if k != "audio"}, seed=0)
+    prev_m, prev_a = torch.randn(1, 4, D), torch.randn(1, 4, gen.audio_hidden)
+    cur = torch.randn(1, 12, gen.audio_hidden)
+    known = torch.randn(1, 3, D)
+    out = st.fn(prev_m, prev_a, cur, 12, known=known)
+    torch.testing.assert_close(out[:, :3], known)
+    # the known frames are tokens of the window: other known frames, other new frames (same noise)
+    st2 = gen.stream({k: v for k, v in cond.items() if k != "audio"}, seed=0)
+    other = st2.fn(prev_m, prev_a, cur, 12, known=known + 1)
+    assert (other[:, 3:] - out[:, 3:]).abs().max() > 1e-4
+    # and a whole clip streams to its full length in 1-frame pieces
+    motion, _ = streamed(gen, cond, [1] * T, seed=0, chunk=4)
+    assert motion.shape == (1, T, D) and torch.isfinite(motion).all()
+
+
+def test_inpainting_is_refused_where_a_generator_lacks_it():
+    from sandbox.errors import ConfigError
+    from sandbox.pipeline.stream import set_window_joins
+
+    with pytest.raises(ConfigError, match="flow generator only"):
+        set_window_joins(diffusion(), 1, "inpaint")
+    gen = flow()
+    set_window_joins(gen, 1, "inpaint")
+    assert gen.overlap == 1 and gen.blend == "inpaint"
+    other = diffusion()
+    set_window_joins(other, 1, "offset")  # offset needs nothing of the generator
+    assert other.blend == "offset" and other.stream(cond_for(other, torch.Generator())).blend == "offset"
 
 
 def test_playout_buffer_absorbs_jitter_and_threads_are_restored():
@@ -203,12 +294,14 @@ def test_stream_settings_are_checked_before_any_work(tmp_path):
     assert rest == ["rep=lia"] and settings["chunk"] == 8 and settings["realtime"] is False
     assert inputs == {"audio": "a.wav"}
     for bad in (["stream.chunks=3"], ["stream.chunk=abc"], ["stream.realtime=maybe"], ["stage=train"],
-                ["stream.piece_ms=0"], ["stream.buffer_ms=-1"], ["stream.threads=0"], ["stream.threads=1.5"]):
+                ["stream.piece_ms=0"], ["stream.buffer_ms=-1"], ["stream.threads=0"], ["stream.threads=1.5"],
+                ["stream.blend=blur"]):
         with pytest.raises(ConfigError):
             split_args(bad)
     assert main(["rep=lia", "gen=flow", "preset=smoke", "audio=nowhere.wav", f"paths.outputs={tmp_path}"]) == 2
     # a chunk no larger than the cross-fade (smoke: 2 frames) is refused before training
     assert main(["rep=lia", "gen=flow", "preset=smoke", "stream.chunk=2", f"paths.outputs={tmp_path}"]) == 2
+    assert main(["rep=lia", "gen=diffusion", "preset=smoke", "stream.blend=inpaint", f"paths.outputs={tmp_path}"]) == 2
     assert not list(tmp_path.iterdir())
 
 

@@ -133,7 +133,7 @@ class Run:
 
     def streamer(self, source: str | Path | np.ndarray, emotion: str | None = None, chunk: int | None = None,
                  overlap: int | None = None, steps: int | None = None, guidance: dict | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, blend: str | None = None):
         """A sandbox.pipeline.stream.Streamer on this run: ``push(samples)`` -> frames as they are made."""
         from sandbox.config import instantiate
         from sandbox.pipeline.stream import Streamer
@@ -141,13 +141,14 @@ class Run:
         source, _ = self._inputs(source, np.zeros(1, np.float32), emotion)
         steps, guidance, seed = self._sampling(steps, guidance, seed)
         return Streamer(self.rep, self.gen, self.renderer, instantiate(self.cfg.features, "features"), source,
-                        emotion, steps, guidance, seed, chunk, overlap, int(self.cfg.render.batch_size))
+                        emotion, steps, guidance, seed, chunk, overlap, int(self.cfg.render.batch_size),
+                        blend=blend)
 
     def stream(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
                mp4: str | Path | None = None, chunk: int | None = None, overlap: int | None = None,
                realtime: bool = False, piece_ms: float = 20.0, steps: int | None = None,
                guidance: dict | None = None, seed: int | None = None, on_frames=None, buffer_ms: float = 0.0,
-               threads: int | None = None):
+               threads: int | None = None, blend: str | None = None):
         """``animate``, streamed: the audio is fed ``piece_ms`` at a time (at real-time speed when
         ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream.play, which says
         what ``buffer_ms`` and ``threads`` do). Returns a StreamResult (frames, audio, motion, latency to
@@ -157,7 +158,7 @@ class Run:
         from sandbox.video import write_mp4
 
         source, wav = self._inputs(source, audio, emotion)
-        result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed), wav, realtime,
+        result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed, blend), wav, realtime,
                       piece_ms, on_frames, buffer_ms, threads)
         if mp4 is not None:
             result.mp4 = write_mp4(Path(mp4), result.frames, wav)

@@ -24,10 +24,27 @@ import torch
 from sandbox.audio.features import FeatureStream
 from sandbox.constants import SAMPLE_RATE
 from sandbox.data.frames import to_tensor, to_uint8
+from sandbox.errors import ConfigError
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.extract import emotion_onehot
 
 FPS = 25
+
+
+def set_window_joins(gen, overlap: int | None, blend: str | None) -> None:
+    """Sampling settings every window-by-window (sub-)generator reads when its stream starts; a blend a
+    generator lacks is refused."""
+    windowed = [m for m in gen.modules() if hasattr(m, "overlap") and hasattr(m, "stream")]
+    if blend is not None:
+        lacking = sorted({type(m).__name__ for m in windowed if blend not in getattr(m, "blends", ("fade",))})
+        if lacking:
+            raise ConfigError(f"blend={blend} is not implemented for {', '.join(lacking)} (inpaint: the flow generator "
+                              "only): use fade or offset.")
+    for m in windowed:
+        if overlap is not None:
+            m.overlap = int(overlap)
+        if blend is not None:
+            m.blend = blend
 
 
 class Streamer:
@@ -35,15 +52,14 @@ class Streamer:
 
     def __init__(self, rep, gen, renderer, features, source: np.ndarray, emotion: str | None = None,
                  steps=None, guidance: dict | None = None, seed: int = 0, chunk: int | None = None,
-                 overlap: int | None = None, render_batch: int = 16, warm_up: bool = True):
-        """``chunk`` / ``overlap``: current frames per window and frames consecutive windows cross-fade
-        (None: the generator's window and overlap; the overlap must stay below the chunk). ``warm_up``:
-        run the one-time costs now, before the audio starts, instead of in the first frame's latency."""
+                 overlap: int | None = None, render_batch: int = 16, warm_up: bool = True,
+                 blend: str | None = None):
+        """``chunk`` / ``overlap`` / ``blend``: current frames per window, frames consecutive windows share
+        and how they join them, ``fade`` or ``inpaint`` (generators.windowing; None: the generator's; the
+        overlap must stay below the chunk). ``warm_up``: run the one-time costs now, before the audio
+        starts, instead of in the first frame's latency."""
         self.rep, self.renderer, self.render_batch = rep, renderer, render_batch
-        if overlap is not None:  # a sampling setting: every (sub-)generator reads it when its stream starts
-            for m in gen.modules():
-                if hasattr(m, "overlap") and hasattr(m, "stream"):
-                    m.overlap = int(overlap)
+        set_window_joins(gen, overlap, blend)
         src = to_tensor(source)
         self.reference = rep.reference(src)
         cond = {"x_ref": rep.normalize(reference_motion(rep, src))[None],
