@@ -1,6 +1,8 @@
 """python -m sandbox.bench: every contender samples, NFE is counted per window, the table is written."""
 from __future__ import annotations
 
+import pytest
+
 from sandbox.bench import main
 
 
@@ -29,3 +31,15 @@ def test_every_renderer_draws_at_the_sizes_asked():
     rows = [line.split(" | ") for line in lines[2:]]
     assert [r[0].lstrip("| ") for r in rows] == [f"{r} ({rep})" for r, rep in RENDERERS]
     assert all(r[1] == "64" and float(r[2]) > 0 for r in rows)
+
+
+def test_stream_bench_settings_parse_and_refuse():
+    import argparse
+
+    from experiments.stream_bench import parse_setting
+
+    assert parse_setting("50") == (50, None, None, "fade")
+    assert parse_setting("3:1:5:inpaint") == (3, 1, 5, "inpaint")
+    for bad in ("3:x", "3:1:5:blur", "1:2:3:fade:9", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_setting(bad)

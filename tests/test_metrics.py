@@ -404,3 +404,20 @@ def test_hierarchical_interval_carries_the_seed_spread():
     assert dlo < 0 < dhi  # the seeds' spread hides a 0.0 difference
     d, dlo, dhi = difference_ci([[x + 0.3 for x in g] for g in agree], agree)
     assert d == pytest.approx(0.3) and 0.2 < dlo < d < dhi
+
+
+def test_window_seams_find_the_jumps_at_window_starts():
+    """A smooth ramp has equal steps everywhere; a jump added to every window from the second on shows
+    at the seams only, and at a stride the jumps do not follow it is spread over the within steps."""
+    from sandbox.metrics.motion import window_seams
+
+    t = np.arange(20, dtype=float)
+    ramp = np.stack([t, 0 * t], axis=1)
+    seam, within = window_seams(ramp, 4)
+    assert seam == pytest.approx(1.0) and within == pytest.approx(1.0)
+    jumped = ramp + np.stack([0 * t, 3.0 * (t // 4)], axis=1)  # a jump of 3 entering frames 4, 8, ...
+    seam, within = window_seams(jumped, 4)
+    assert seam == pytest.approx(np.hypot(1, 3)) and within == pytest.approx(1.0)
+    seam5, within5 = window_seams(jumped, 5)
+    assert seam5 < seam and within5 > within
+    assert np.isnan(window_seams(ramp[:3], 4)[0])

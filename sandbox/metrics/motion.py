@@ -166,3 +166,16 @@ def fit_jaw_readout(motions: list[np.ndarray], jaws: list[np.ndarray]) -> np.nda
 def read_jaw(readout: np.ndarray, m: np.ndarray) -> np.ndarray:
     """[T] jaw-open read out of motion [T, d] with a :func:`fit_jaw_readout` line."""
     return np.c_[np.asarray(m, np.float64), np.ones(len(m))] @ readout
+
+
+def window_seams(motion: np.ndarray, stride: int) -> tuple[float, float]:
+    """(seam step, within step) of motion [T, dim] made window by window, ``stride`` new frames per
+    window (windows emit frames [i * stride, (i + 1) * stride)): the mean L2 norm of the one-frame steps
+    into each window's first frame, and of all the other steps. Equal in expectation when windows join
+    seamlessly; NaN where a kind has no step."""
+    steps = np.linalg.norm(np.diff(np.asarray(motion, np.float64), axis=0), axis=-1)  # step into frame f + 1
+    frame = np.arange(1, len(steps) + 1)
+    at_seam = frame % stride == 0
+    seam = float(steps[at_seam].mean()) if at_seam.any() else float("nan")
+    within = float(steps[~at_seam].mean()) if (~at_seam).any() else float("nan")
+    return seam, within
