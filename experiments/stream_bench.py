@@ -89,7 +89,7 @@ def measure(run, source, audio, setting, live: int, buffer_ms: float, threads: i
     met = np.array([r.deadlines_met for r in lives])
     return {"frames": len(fast.frames), "throughput_fps": len(fast.frames) / (fast.frame_times[-1] or 1e-9),
             "nfe_per_clip": fast.nfe, "first_ms": first, "shown_ms": shown, "met": met,
-            "wait_ms": 1000 * wait / SAMPLE_RATE, **window_settings(run, setting)}
+            "wait_ms": 1000 * wait / SAMPLE_RATE, **{k: kw[k] for k in ("chunk", "overlap", "steps", "blend")}}
 
 
 def seams(run_dir: Path, settings: list, seeds: list[int]) -> list[str]:

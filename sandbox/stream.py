@@ -42,6 +42,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from generators.windowing import BLENDS
+from sandbox.config import locate
 from sandbox.errors import ConfigError, InputFileError, SandboxError
 
 log = logging.getLogger("sandbox.stream")
@@ -109,8 +110,10 @@ def check_chunk(cfg, settings: dict) -> None:
     if n_cur is not None and chunk is not None and not (overlap or 0) < chunk <= n_cur:
         raise ConfigError(f"stream.chunk={chunk} must be above the windows' cross-fade ({overlap} frames: lower it "
                           f"with stream.overlap=K) and at most the generator's window ({n_cur} frames).")
-    if settings["blend"] == "inpaint" and "blend" not in cfg.gen:
-        raise ConfigError("stream.blend=inpaint is implemented for the flow generator only: use offset, or gen=flow.")
+    blend = settings["blend"]
+    if blend is not None and blend not in getattr(locate(str(cfg.gen._target_)), "blends", ("fade",)):
+        raise ConfigError(f"stream.blend={blend} is not implemented for this generator (inpaint: gen=flow only): "
+                          "use fade or offset.")
 
 
 def record(seconds: float) -> np.ndarray:

@@ -55,7 +55,7 @@ class Streamer:
                  overlap: int | None = None, render_batch: int = 16, warm_up: bool = True,
                  blend: str | None = None):
         """``chunk`` / ``overlap`` / ``blend``: current frames per window, frames consecutive windows share
-        and how they join them, ``fade`` or ``inpaint`` (generators.windowing; None: the generator's; the
+        and how they join them, ``fade``, ``offset`` or ``inpaint`` (generators.windowing; None: the generator's; the
         overlap must stay below the chunk). ``warm_up``: run the one-time costs now, before the audio
         starts, instead of in the first frame's latency."""
         self.rep, self.renderer, self.render_batch = rep, renderer, render_batch
