@@ -103,3 +103,87 @@ def test_small_face_warns(portrait, caplog):
         out = prepare_source(canvas, "tiny.jpg")
     assert "tiny.jpg is small" in caplog.text
     assert out.shape[0] == out.shape[1] and out.shape[0] < 120  # native resolution kept when size=None
+
+
+# -- faces at any scale and position (real photo composites) --------------------------------------
+HEAD = (slice(20, 320), slice(100, 350))  # the astronaut's head and shoulders; her face is ~100 px tall
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    """The astronaut's head-and-shoulders crop and its landmarks found at native resolution."""
+    from skimage import data
+
+    from sandbox.analysis.landmarks import find_faces
+
+    img = np.ascontiguousarray(data.astronaut()[HEAD])
+    return img, find_faces(img)[0].lmk2d
+
+
+def _paste(canvas, img, scale, x, y):
+    im = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas[y:y + im.shape[0], x:x + im.shape[1]] = im
+    return canvas
+
+
+def _error(face, lmk, scale, x, y) -> float:
+    """Mean landmark distance to where the pasted astronaut's face lies, over that face's size."""
+    want = lmk * scale + [x, y]
+    return float(np.linalg.norm(face.lmk2d - want, axis=1).mean() / np.ptp(want, 0).max())
+
+
+def test_group_photo_finds_every_face_largest_first(astronaut, caplog):
+    from sandbox.analysis.landmarks import find_faces
+
+    img, lmk = astronaut
+    group = np.full((886, 1280, 3), 180, np.uint8)  # the issue's group photo: six faces ~100 px across
+    places = [(0.85 + 0.05 * k, 30 + (k % 3) * 420, 60 + (k // 3) * 420) for k in range(6)]
+    for s, x, y in places:
+        _paste(group, img, s, x, y)
+    faces = find_faces(group)
+    assert len(faces) == 6
+    assert [f.area for f in faces] == sorted((f.area for f in faces), reverse=True)
+    for face, (s, x, y) in zip(faces, places[::-1]):  # the largest was pasted last
+        assert _error(face, lmk, s, x, y) < 0.05
+    with caplog.at_level(logging.INFO):
+        largest, smallest = plan_crop(group, "group.jpg"), plan_crop(group, "group.jpg", face=5)
+    assert "6 faces found in group.jpg: using the largest" in caplog.text and "face 5" in caplog.text
+    for crop, (s, x, y) in ((largest, places[-1]), (smallest, places[0])):
+        cx, cy = lmk.mean(0) * s + [x, y]
+        assert crop.x0 < cx < crop.x0 + crop.side and crop.y0 < cy < crop.y0 + crop.side
+    assert largest.n_faces == 6 and smallest.face_px < largest.face_px
+    from sandbox.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="group.jpg has 6 face"):
+        plan_crop(group, "group.jpg", face=6)
+
+
+@pytest.mark.parametrize("scale,where", [(0.85, "top right"), (0.6, "bottom left"), (0.45, "centre")])
+def test_small_face_anywhere_in_a_large_canvas(astronaut, scale, where):
+    """A portrait placed small and off-centre (the issue's ~90 px face) down to ~45 px: found, meshed in
+    place, and cropped to the same framing as the portrait alone."""
+    img, lmk = astronaut
+    h, w = int(img.shape[0] * scale), int(img.shape[1] * scale)
+    x, y = {"top right": (1400 - w - 20, 20), "bottom left": (20, 900 - h - 20),
+            "centre": (700 - w // 2, 450 - h // 2)}[where]  # fmt: skip
+    canvas = _paste(np.full((900, 1400, 3), 90, np.uint8), img, scale, x, y)
+    crop = plan_crop(canvas, "small.png")
+    assert crop.n_faces == 1
+    from sandbox.analysis.landmarks import find_faces
+
+    assert _error(find_faces(canvas)[0], lmk, scale, x, y) < 0.05
+    alone = prepare_source(img, "alone.png", size=96)
+    assert np.abs(prepare_source(canvas, "small.png", size=96).astype(int) - alone).mean() < 15
+
+
+def test_source_face_key_is_checked():
+    from omegaconf import OmegaConf
+
+    from sandbox.errors import ConfigError
+    from sandbox.pipeline.sample import check
+
+    base = {"source": None, "audio": None, "emotion": None}
+    with pytest.raises(ConfigError, match="add source=PATH"):
+        check(OmegaConf.create({**base, "source_face": 1}))
+    with pytest.raises(ConfigError, match="must be a face index"):
+        check(OmegaConf.create({**base, "source_face": -1}))

@@ -4,7 +4,9 @@ FLOAT's README warns that talking-portrait models depend on the training field o
 reference photo automatically around the face, padding (black) where the crop leaves the image. We do
 the same with the rule the synthetic world used to cut its portraits (sandbox.face.head_model): a
 square of CROP_SCALE (1.6) x the larger side of the MediaPipe landmark box, centred on that box.
-Several faces: the largest is used (warning). A face cut off by the border: padded (warning). A small
+Faces are found at any scale and position (sandbox.analysis.landmarks.find_faces: a group photo, a small
+face off-centre in a large canvas). Several faces: the largest is used, or the K-th largest with
+``face=K``; the log names which and where. A face cut off by the border: padded (warning). A small
 face: upsampled (warning). No face: NoFaceError naming the file.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sandbox.errors import NoFaceError
+from sandbox.errors import ConfigError, NoFaceError
 from sandbox.face.head_model import CROP_SCALE
 
 log = logging.getLogger(__name__)
@@ -42,23 +44,32 @@ class SourceCrop:
         return np.array([[s, 0.0, -s * self.x0], [0.0, s, -s * self.y0]])
 
 
-def plan_crop(image: np.ndarray, name: str, scale: float = CROP_SCALE) -> SourceCrop:
-    """Detect faces and place the crop around the largest; logs what it had to do."""
-    from sandbox.analysis.landmarks import detect
+def plan_crop(image: np.ndarray, name: str, scale: float = CROP_SCALE, face: int | None = None) -> SourceCrop:
+    """Find the faces and place the crop around the largest (or the ``face``-th largest, from 0); logs
+    which face it took and what it had to do."""
+    from sandbox.analysis.landmarks import find_faces
 
     img = _check(image, name)
-    faces = detect(img, max_num_faces=4)  # largest first
+    faces = find_faces(img)  # largest first
     if not faces:
         raise NoFaceError(
-            f"no face found in {name}: use a photo with one clearly visible, roughly frontal face "
-            "(at least ~64 px across, not heavily occluded)"
+            f"no face found in {name}: use a photo with a clearly visible, roughly frontal face "
+            "(at least ~40 px across, not heavily occluded)"
         )
-    if len(faces) > 1:
-        log.warning("%d faces found in %s: using the largest", len(faces), name)
-    lmk = faces[0].lmk2d.astype(np.float64)
+    k = 0 if face is None else int(face)
+    if not 0 <= k < len(faces):
+        raise ConfigError(f"source_face={face}: {name} has {len(faces)} face(s); "
+                          f"use 0 (the largest) to {len(faces) - 1}")  # fmt: skip
+    lmk = faces[k].lmk2d.astype(np.float64)
     h, w = img.shape[:2]
     lo, hi = lmk.min(0), lmk.max(0)
     centre, face_px = (lo + hi) / 2, float((hi - lo).max())
+    if len(faces) > 1:
+        log.warning("%d faces found in %s: using %s, %.0f px across at x=%.0f, y=%.0f (source_face=K picks "
+                    "the K-th largest)", len(faces), name, "the largest" if k == 0 else f"face {k}",
+                    face_px, *centre)  # fmt: skip
+    else:
+        log.info("face found in %s: %.0f px across at x=%.0f, y=%.0f", name, face_px, *centre)
     side = scale * face_px
     x0, y0 = centre - side / 2
     padded = x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h
@@ -80,8 +91,10 @@ def prepare_source(
     size: int | None = None,
     scale: float = CROP_SCALE,
     pad: str = "constant",
+    face: int | None = None,
 ) -> np.ndarray:
-    """uint8 RGB [H, W, 3] -> the square crop around the largest face, uint8 [S, S, 3].
+    """uint8 RGB [H, W, 3] -> the square crop around the largest face (``face=K``: the K-th largest,
+    from 0), uint8 [S, S, 3].
 
     ``size`` None keeps the crop's own resolution (rounded); ``pad`` is how the area outside the
     photo is filled: "constant" (black, as FLOAT does), "edge" or "reflect".
@@ -89,7 +102,7 @@ def prepare_source(
     if pad not in PAD_MODES:
         raise ValueError(f"pad must be one of {sorted(PAD_MODES)}, got {pad!r}")
     img = _check(image, name)
-    crop = plan_crop(img, name, scale)
+    crop = plan_crop(img, name, scale, face)
     out = int(size) if size else max(1, int(round(crop.side)))
     flags = cv2.INTER_AREA if out < crop.side else cv2.INTER_CUBIC
     return cv2.warpAffine(img, crop.affine(out), (out, out), flags=flags, borderMode=PAD_MODES[pad],

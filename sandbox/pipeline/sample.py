@@ -36,17 +36,23 @@ def check(cfg: DictConfig) -> None:
     for key, kind in (("source", "source image"), ("audio", "audio file")):
         if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
             raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
+    face = cfg.get("source_face")
+    if face is not None and (not isinstance(face, int) or isinstance(face, bool) or face < 0):
+        raise ConfigError(f"source_face={face} must be a face index: 0 (the largest), 1 (the next), ...")
+    if face is not None and cfg.source is None:
+        raise ConfigError(f"source_face={face} picks a face of your photo: add source=PATH.")
     if cfg.emotion is not None and cfg.emotion not in EMOTIONS:
         raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)}.")
 
 
-def load_source(path: str, size: int) -> np.ndarray:
-    """The user's photo -> uint8 [size, size, 3]: the square crop around the largest face, FLOAT-style
-    (padded where the face is cut off by the border; NoFaceError naming the file when there is none)."""
+def load_source(path: str, size: int, face: int | None = None) -> np.ndarray:
+    """The user's photo -> uint8 [size, size, 3]: the square crop around the largest face (``face=K``: the
+    K-th largest), FLOAT-style (padded where the face is cut off by the border; NoFaceError naming the file
+    when there is none)."""
     from sandbox.analysis.source import prepare_source
     from sandbox.data.images import load_image
 
-    return prepare_source(load_image(path), Path(path).name, size=size)
+    return prepare_source(load_image(path), Path(path).name, size=size, face=face)
 
 
 def drives(ctx: Context):
@@ -59,7 +65,7 @@ def drives(ctx: Context):
     if cfg.audio is not None:
         audio = load_audio(cfg.audio)
         size = int(cfg.sample.source_size or first.frames.shape[1])
-        src = load_source(cfg.source, size) if cfg.source else np.asarray(first.frames[0])
+        src = load_source(cfg.source, size, cfg.get("source_face")) if cfg.source else np.asarray(first.frames[0])
         return [(Path(cfg.audio).stem, src, audio, cfg.emotion or "neutral", None)]
     out = []
     for cid in test if cfg.sample.n_clips is None else test[: int(cfg.sample.n_clips)]:
