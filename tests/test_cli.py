@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -286,15 +287,23 @@ def test_ddp_two_processes_on_cpu(tmp_path):
 def test_user_source_and_audio(dataset, tmp_path):
     from PIL import Image
 
+    from sandbox.analysis.source import prepare_source
     from sandbox.audio.io import save_wav
     from sandbox.face.head_model import HeadModel
 
     img, wav = tmp_path / "face.png", tmp_path / "speech.wav"
-    Image.fromarray(HeadModel.load().texture[:, 40:420]).save(img)  # a real face in a non-square photo
+    face = HeadModel.load().texture[:, 40:420]
+    photo = np.full((512, 700, 3), 90, np.uint8)  # a real face in a non-square photo, and a smaller one
+    photo[:, :380] = face
+    photo[150:406, 420:610] = cv2.resize(face, (190, 256), interpolation=cv2.INTER_AREA)
+    Image.fromarray(photo).save(img)
     save_wav(wav, np.zeros(16000 // 2, np.float32))
-    ctx = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}", "emotion=happy"))
+    ctx = run(*overrides(dataset, tmp_path / "cache", tmp_path / "r", "stage=render", f"source={img}", f"audio={wav}",
+                         "emotion=happy", "source_face=1"))  # fmt: skip
     with np.load(tmp_path / "r" / "samples" / "speech.npz") as z:
         assert z["source"].shape == (SIZE, SIZE, 3) and z["motion"].shape == (math.ceil(8000 / 640), 4)
+        assert (z["source"] == prepare_source(photo, "face.png", size=SIZE, face=1)).all()  # the smaller face
+        assert not (z["source"] == prepare_source(photo, "face.png", size=SIZE)).all()
     assert (tmp_path / "r" / "samples" / "speech.mp4").is_file() and ctx.results["render"][0].name == "speech"
 
 
