@@ -110,6 +110,7 @@ class TemporalPatchDiscriminator(nn.Module):
 
 class TwoStageGenerator(Generator):
     name = "two_stage"
+    blends = ()  # the LSTM state carries the context: its windows never overlap, so nothing joins them
 
     def __init__(
         self,

@@ -110,8 +110,11 @@ def check_chunk(cfg, settings: dict) -> None:
     if n_cur is not None and chunk is not None and not (overlap or 0) < chunk <= n_cur:
         raise ConfigError(f"stream.chunk={chunk} must be above the windows' cross-fade ({overlap} frames: lower it "
                           f"with stream.overlap=K) and at most the generator's window ({n_cur} frames).")
-    blend = settings["blend"]
-    if blend is not None and blend not in getattr(locate(str(cfg.gen._target_)), "blends", ("fade",)):
+    blend, blends = settings["blend"], getattr(locate(str(cfg.gen._target_)), "blends", ("fade",))
+    if not blends and (settings["overlap"] or blend is not None):
+        raise ConfigError("this generator carries its state from window to window instead of overlapping them: "
+                          "stream.overlap and stream.blend do not apply to it; drop them.")
+    if blend is not None and blend not in blends:
         raise ConfigError(f"stream.blend={blend} is not implemented for this generator (inpaint: gen=flow only): "
                           "use fade or offset.")
 

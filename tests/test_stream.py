@@ -250,6 +250,12 @@ def test_inpainting_is_refused_where_a_generator_lacks_it():
     other = diffusion()
     set_window_joins(other, 1, "offset")  # offset needs nothing of the generator
     assert other.blend == "offset" and other.stream(cond_for(other, torch.Generator())).blend == "offset"
+    lstm = two_stage()  # its LSTM state carries over: an overlap or a blend would be ignored, so both are refused
+    for overlap, blend in ((1, None), (0, "fade")):
+        with pytest.raises(ConfigError, match="do not apply"):
+            set_window_joins(lstm, overlap, blend)
+    set_window_joins(lstm, 0, None)
+    set_window_joins(composed(), 1, "offset")  # gohd: its conformer pose windows overlap
 
 
 def test_playout_buffer_absorbs_jitter_and_threads_are_restored():
@@ -302,6 +308,8 @@ def test_stream_settings_are_checked_before_any_work(tmp_path):
     # a chunk no larger than the cross-fade (smoke: 2 frames) is refused before training
     assert main(["rep=lia", "gen=flow", "preset=smoke", "stream.chunk=2", f"paths.outputs={tmp_path}"]) == 2
     assert main(["rep=lia", "gen=diffusion", "preset=smoke", "stream.blend=inpaint", f"paths.outputs={tmp_path}"]) == 2
+    assert main(["rep=lia", "gen=two_stage", "preset=smoke", "stream.chunk=5", "stream.overlap=1",
+                 f"paths.outputs={tmp_path}"]) == 2  # fmt: skip
     assert not list(tmp_path.iterdir())
 
 

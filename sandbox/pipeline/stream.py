@@ -26,7 +26,7 @@ from sandbox.constants import SAMPLE_RATE
 from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.errors import ConfigError
 from sandbox.pipeline.components import reference_motion
-from sandbox.pipeline.extract import emotion_onehot
+from sandbox.pipeline.extract import emotion_condition
 
 FPS = 25
 
@@ -35,12 +35,16 @@ def set_window_joins(gen, overlap: int | None, blend: str | None) -> None:
     """Sampling settings every window-by-window (sub-)generator reads when its stream starts; a blend a
     generator lacks is refused."""
     windowed = [m for m in gen.modules() if hasattr(m, "overlap") and hasattr(m, "stream")]
+    joined = [m for m in windowed if getattr(m, "blends", ("fade",))]  # two_stage's windows never overlap
+    if (overlap or blend is not None) and not joined:
+        raise ConfigError(f"{type(gen).__name__} carries its state from window to window instead of overlapping "
+                          "them: stream.overlap and stream.blend do not apply to it; drop them.")
     if blend is not None:
-        lacking = sorted({type(m).__name__ for m in windowed if blend not in getattr(m, "blends", ("fade",))})
+        lacking = sorted({type(m).__name__ for m in joined if blend not in m.blends})
         if lacking:
             raise ConfigError(f"blend={blend} is not implemented for {', '.join(lacking)} (inpaint: the flow generator "
                               "only): use fade or offset.")
-    for m in windowed:
+    for m in joined:
         if overlap is not None:
             m.overlap = int(overlap)
         if blend is not None:
@@ -50,7 +54,7 @@ def set_window_joins(gen, overlap: int | None, blend: str | None) -> None:
 class Streamer:
     """Features -> generator stream -> renderer, one piece of audio at a time."""
 
-    def __init__(self, rep, gen, renderer, features, source: np.ndarray, emotion: str | None = None,
+    def __init__(self, rep, gen, renderer, features, source: np.ndarray, emotion=None,
                  steps=None, guidance: dict | None = None, seed: int = 0, chunk: int | None = None,
                  overlap: int | None = None, render_batch: int = 16, warm_up: bool = True,
                  blend: str | None = None):
@@ -63,7 +67,7 @@ class Streamer:
         src = to_tensor(source)
         self.reference = rep.reference(src)
         cond = {"x_ref": rep.normalize(reference_motion(rep, src))[None],
-                "emotion": torch.from_numpy(emotion_onehot(emotion))[None]}
+                "emotion": torch.from_numpy(emotion_condition(emotion))[None]}
         self.features = FeatureStream(features)
         self.motion_stream = gen.stream(cond, steps=steps, guidance=guidance, seed=seed, chunk=chunk)
         self.motion: list[np.ndarray] = []  # un-normalised motion of the frames emitted so far
