@@ -15,6 +15,13 @@ def seed_everything(seed: int) -> None:
     L.seed_everything(seed, workers=True, verbose=False)
 
 
+def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel: one pass over all parameters instead of a chain of per-parameter
+    operations. Measured on 2 CPU cores (experiments.train_profile): the default-preset flow generator's
+    step went from 87 to 19 ms, which was most of a training step; same update up to float rounding."""
+    return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
+
+
 def keep_logs(logs: Path) -> None:
     """Lightning's CSVLogger truncates metrics.csv when a run resumes: keep the earlier part aside
     (eval reads every ``metrics*.csv``) so loss curves survive an interruption."""

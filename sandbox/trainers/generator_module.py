@@ -18,6 +18,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from generators.base import Generator
+from sandbox.trainers.factory import adam
 
 # checkpoints hold the weights after each step with either kind of optimisation: nothing to warn about
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
@@ -138,14 +139,13 @@ class GeneratorModule(L.LightningModule):
 
     def configure_optimizers(self):
         if self.automatic_optimization:
-            return torch.optim.Adam(self.gen.parameters(), lr=self.lr, betas=self.betas,
-                                    weight_decay=self.weight_decay)
+            return adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]
         return [
-            torch.optim.Adam(own, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay),
-            torch.optim.Adam(disc, lr=self.discriminator_lr or self.lr, betas=self.betas),
+            adam(own, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay),
+            adam(disc, lr=self.discriminator_lr or self.lr, betas=self.betas),
         ]
 
     def final_generator(self) -> Generator:

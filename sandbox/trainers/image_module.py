@@ -101,7 +101,9 @@ class ImageReconstructionModule(L.LightningModule):
         return terms["loss"]
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        from sandbox.trainers.factory import adam
+
+        return adam(self.model.parameters(), lr=self.lr, betas=self.betas)
 
     # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
     def on_save_checkpoint(self, checkpoint: dict) -> None:

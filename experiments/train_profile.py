@@ -1,0 +1,194 @@
+"""Where training time goes on this machine, and what each setting changes:
+
+    python -m experiments.train_profile [--steps 40] [--out docs/results/train_speed.md] [--variants ...]
+
+The main job's two training loops on the default preset's data (built or reused from the cache):
+
+* ``fit``: the lia auto-encoder's fit (``rep=lia``: 128 px frame pairs, batch 8, the landmark and
+  readout terms), run through ``LiaRepresentation.fit``, the code path the fit stage runs;
+* ``train``: the flow generator's training step (``gen=flow`` on ``rep=3dmm`` motion read from the world's
+  parameters, ``rep.encode_from=gt``, so the analyser is not timed; batch 16), through the train stage's
+  GeneratorModule, loaders and make_trainer.
+
+Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is over the timed steps only
+(checkpoints and logging included, as in a real run). Then ``torch.profiler`` over 10 steps of the
+default variant lists the top operators by self CPU time and the share spent waiting for batches.
+Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
+processes). Writes a markdown page headed by the command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from sandbox.metrics.speed import device_name
+
+DEFAULT_VARIANTS = ["default:", "threads1:threads=1", "workers1:workers=1", "threads1+workers1:threads=1,workers=1"]
+
+
+class _StepClock:
+    """A Lightning callback: the wall time of every training batch after ``skip`` warm-up batches."""
+
+    def __new__(cls, skip: int):
+        import lightning as L
+
+        class Clock(L.Callback):
+            def __init__(self):
+                self.times: list[float] = []
+                self.t0 = None
+
+            def on_train_batch_start(self, trainer, module, batch, i):
+                if trainer.global_step >= skip and self.t0 is None:
+                    self.t0 = time.perf_counter()
+
+            def on_train_batch_end(self, trainer, module, outputs, batch, i):
+                if self.t0 is not None:
+                    self.times.append(time.perf_counter())
+
+        return Clock()
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, _, spec = text.partition(":")
+    kw = {}
+    for item in filter(None, spec.split(",")):
+        k, _, v = item.partition("=")
+        if k not in ("threads", "workers"):
+            raise SystemExit(f"unknown variant key {k!r} in {text!r}: threads, workers")
+        kw[k] = int(v)
+    return name, kw
+
+
+PRESET = ["preset=default"]
+
+
+def _context(overrides: list[str], stage: str, tmp: Path):
+    from sandbox.run import compose_config, run_pipeline
+
+    cfg = compose_config([*PRESET, *overrides, f"stage={stage}", f"out={tmp / 'run'}"])
+    return cfg, run_pipeline(cfg)
+
+
+def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None) -> None:
+    from sandbox.config import to_dict
+    from sandbox.pipeline.components import build_rep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, ctx = _context(["rep=lia", "gen=flow"], "data", Path(tmp))
+        rep = build_rep(cfg)
+        kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
+              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads}
+        with profile or _null():
+            rep.fit(ctx.results["data"], **kw)
+
+
+def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None) -> None:
+    from sandbox.config import check_call
+    from sandbox.pipeline.components import build_gen
+    from sandbox.pipeline.train import loaders
+    from sandbox.trainers.factory import make_trainer, seed_everything
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, ctx = _context(["rep=3dmm", "gen=flow", "rep.encode_from=gt", f"train.loader.num_workers={workers}"],
+                            "extract", Path(tmp))
+        ex = ctx.results["extract"]
+        seed_everything(0)
+        gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
+        module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
+        train_dl, _ = loaders(cfg, ex, gen)
+        trainer = make_trainer(Path(tmp) / "train", max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
+                               find_unused_parameters=True, enable_progress_bar=False, callbacks=[clock],
+                               num_threads=threads, log_every_n_steps=int(cfg.train.log_every_n_steps))
+        with profile or _null():
+            trainer.fit(module, train_dl)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+LOOPS = {"fit": fit_loop, "train": train_loop}
+
+
+def measure(loop: str, steps: int, kw: dict) -> float:
+    """Steps per second over the timed steps (after 5 warm-up steps)."""
+    threads = torch.get_num_threads()
+    clock = _StepClock(5)
+    try:
+        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock)
+    finally:
+        torch.set_num_threads(threads)
+    t = clock.times
+    return (len(t) - 1) / (t[-1] - t[0])
+
+
+def profile(loop: str) -> tuple[str, float]:
+    """(top-15 operator table by self CPU time over 10 steps, share of the time waiting for batches)."""
+    from torch.profiler import ProfilerActivity, schedule
+    from torch.profiler import profile as tprofile
+
+    prof = tprofile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=3, warmup=2, active=10))
+
+    class Step:  # advance the profiler's schedule once per batch
+        def __new__(cls):
+            import lightning as L
+
+            class S(L.Callback):
+                def on_train_batch_end(self, *a):
+                    prof.step()
+
+            return S()
+
+    LOOPS[loop](16, None, 0, Step(), prof)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    wait = sum(e.cpu_time_total for e in events if "DataLoader" in e.key and "__next__" in e.key)
+    table = events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=60)
+    return table, wait / max(total, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--out", default="docs/results/train_speed.md")
+    args = p.parse_args(argv)
+    PRESET[:] = [f"preset={args.preset}"]
+    variants = [parse_variant(v) for v in args.variants]
+    lines = [f"# Training speed\n\n`python -m experiments.train_profile {' '.join(argv or sys.argv[1:])}`\n",
+             f"{device_name(torch.device('cpu'))}, torch {torch.__version__}, {torch.get_num_threads()} threads by "
+             f"default; {args.steps} timed steps per variant after 5 warm-up steps.\n",
+             "| loop | variant | steps/s |", "|---|---|---:|"]
+    for loop in args.loops:
+        for name, kw in variants:
+            sps = measure(loop, args.steps, kw)
+            print(f"{loop:6s} {name:24s} {sps:6.2f} steps/s", flush=True)
+            lines.append(f"| {loop} | {name} | {sps:.2f} |")
+    if not args.no_profile:
+        for loop in args.loops:
+            table, wait = profile(loop)
+            print(f"\n{loop}: {100 * wait:.0f}% of the CPU time waits for batches\n{table}", flush=True)
+            lines += [f"\n## {loop}: top operators, 10 steps (self CPU time)\n",
+                      f"{100 * wait:.0f}% of the time goes to fetching batches (DataLoader __next__).\n",
+                      "```", table, "```"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
