@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from representations.base import Representation
+from sandbox.analysis.backends import IBUG68_TO_MEDIAPIPE
 from sandbox.analysis.face import LEFT_LIDS, RIGHT_LIDS, FaceAnalyser
 from sandbox.data.frames import to_tensor, to_uint8
 from sandbox.errors import ConfigError, NoFaceError
@@ -36,7 +37,7 @@ DIM = 20
 ENCODE_FROM = ("analyser", "gt")
 # MediaPipe ids of the 68-point scheme's brow points 17..26 (GoHD fig. 4): upper brow rows, image left
 # to right (subject's right brow outer -> inner, then left brow inner -> outer)
-BROW_68 = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
+BROW_68 = tuple(int(i) for i in IBUG68_TO_MEDIAPIPE[17:27])  # (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 AUX_NAMES = ("blink_ratio",) + tuple(f"brow{i}_{a}" for i in range(17, 27) for a in "xy")
 
 
@@ -45,7 +46,7 @@ class MorphableReference:
     """What the 3dmm renderers need from a source photo (from :meth:`MorphableRepresentation.reference`)."""
 
     image: np.ndarray  # uint8 [H, W, 3] the source photo
-    lmk2d: np.ndarray  # [478, 2] its MediaPipe landmarks, pixels
+    lmk2d: np.ndarray  # [478, 2] its MediaPipe landmarks, pixels (68-point backends: the fitted model's)
     id_coeff: np.ndarray  # [n_id] fitted identity
     pose: np.ndarray  # [6] fitted pose of the photo
     exp: np.ndarray  # [E] fitted expression of the photo
@@ -76,12 +77,19 @@ class MorphableRepresentation(Representation):
     learned = False
     default_renderer = "mesh_warp"  # training-free; renderer=navigator is the learned alternative
 
-    def __init__(self, encode_from: str = "analyser", video: bool = True):
+    def __init__(self, encode_from: str = "analyser", video: bool = True, landmarks: str = "mediapipe",
+                 landmarks_dir: str | None = None):
         """encode_from: what ``encode_clip`` uses by default: "analyser" (pixels -> MediaPipe -> model
         fit; works on any video) or "gt" (the synthetic world's ground truth). video: the analyser
-        tracks landmarks across the frames of one call."""
+        tracks landmarks across the frames of one call. landmarks: the analyser's landmark model,
+        "mediapipe" or "face_alignment" (68 points, weights from the local ``landmarks_dir``;
+        sandbox.analysis.backends)."""
         if encode_from not in ENCODE_FROM:
             raise ConfigError(f"encode_from must be one of {ENCODE_FROM}, got {encode_from!r}")
+        from sandbox.analysis.backends import check_backend
+
+        self.landmarks = check_backend(landmarks, landmarks_dir)  # before any work: names, extra, weights
+        self.landmarks_dir = landmarks_dir
         super().__init__(DIM, {"pose": POSE, "exp": EXP, "gaze": GAZE})
         self.encode_from = encode_from
         self.video = video
@@ -104,8 +112,11 @@ class MorphableRepresentation(Representation):
             raise ValueError(f"frames must be [T, 3, H, W], got {tuple(frames.shape)}")
         if frames.shape[0] == 0:
             return torch.zeros(0, DIM)
-        a = FaceAnalyser(self.head, video=self.video).analyse(to_uint8(frames))
+        a = self._analyser(video=self.video).analyse(to_uint8(frames))
         return self._assemble(a.pose, a.exp, a.gaze, a.found)
+
+    def _analyser(self, video: bool) -> FaceAnalyser:
+        return FaceAnalyser(self.head, video=video, backend=self.landmarks, model_dir=self.landmarks_dir)
 
     def encode_landmarks(self, lmk2d: np.ndarray, size: int | tuple[int, int]) -> torch.Tensor:
         """The encode path from landmarks [T, 478, 2] (pixels of a ``size`` frame; NaN rows = no face)
@@ -146,7 +157,7 @@ class MorphableRepresentation(Representation):
     def reference(self, source_image: torch.Tensor, name: str = "the source image") -> MorphableReference:
         """source float [3, H, W] in [0, 1] -> the photo, its landmarks and its fitted identity + motion."""
         img = to_uint8(source_image)
-        a = FaceAnalyser(self.head, video=False).require_face(img, name)
+        a = self._analyser(video=False).require_face(img, name)
         motion = np.concatenate([a.pose[0], a.exp[0], a.gaze[0]])
         return MorphableReference(
             image=img, lmk2d=a.lmk2d[0], id_coeff=a.id_coeff, pose=a.pose[0], exp=a.exp[0], gaze=a.gaze[0],

@@ -64,6 +64,7 @@ class FaceAnalysis:
     id_coeff: np.ndarray  # [n_id] (NaN when no frame had a face)
     rms: np.ndarray | None = None  # [T] reprojection residual of the model fit, cm-equivalent
     mouth_aperture_raw: np.ndarray | None = None  # [T] from MediaPipe's landmarks directly
+    lmk_raw: np.ndarray | None = None  # [T, 68, 2] a 68-point backend's own landmarks (lmk2d: the fit's 478)
 
     @property
     def num_frames(self) -> int:
@@ -174,7 +175,7 @@ def _solve_frames(model, base, obs, pose, exp, f, w, iters):
 
 def _solve_identity(model, obs, pose, exp, f, w, id0, iters=2):
     """Shared identity over frames, with per-frame pose + exp as nuisance parameters (dense normal equations)."""
-    n, e, m = topology.N_FACE, model.n_exp, model.n_id
+    n, e, m = obs.shape[1], model.n_exp, model.n_id  # the face points (468), or a backend's (68) on a sub-model
     idc = id0.copy()
     for _ in range(iters):
         base = model.identity_shape(idc)[:n]
@@ -319,13 +320,29 @@ def mouth_aperture(lmk2d: np.ndarray) -> np.ndarray:
 
 class FaceAnalyser:
     """MediaPipe Face Mesh + head-model fit. ``video=True`` tracks landmarks across the frames of one
-    :meth:`analyse` call (the tracker is reset at each call)."""
+    :meth:`analyse` call (the tracker is reset at each call). ``backend="face_alignment"`` takes face-alignment's
+    68 points instead (weights in ``model_dir``; sandbox.analysis.backends), fitted on their head-model vertices."""
 
-    def __init__(self, head_model: HeadModel | None = None, video: bool = True):
+    def __init__(self, head_model: HeadModel | None = None, video: bool = True, backend: str = "mediapipe",
+                 model_dir: str | None = None):
+        from sandbox.analysis.backends import check_backend
+
         self.model = head_model or HeadModel.load()
         self.video = video
+        self.backend = check_backend(backend, model_dir)
+        self.model_dir = model_dir
+        self._points = None  # the 68-point detector, loaded on first use
+
+    def _points_detector(self):
+        if self._points is None:
+            from sandbox.analysis.backends import detector
+
+            self._points = detector(self.model_dir)
+        return self._points
 
     def _detect(self, frames: np.ndarray, max_faces: int = 1):
+        if self.backend != "mediapipe":  # no tracker: every frame is found and fitted alone
+            return [self._points_detector().detect(fr, max_faces) for fr in frames]
         from sandbox.analysis.landmarks import LandmarkDetector
 
         with LandmarkDetector(max_num_faces=max_faces, video=self.video and len(frames) > 1) as det:
@@ -341,6 +358,10 @@ class FaceAnalyser:
         return self.analyse(np.asarray(img)[None])
 
     def _from_faces(self, faces, hw) -> FaceAnalysis:
+        if self.backend != "mediapipe":
+            from sandbox.analysis.backends import analysis_ibug68
+
+            return analysis_ibug68(self.model, faces, hw)
         t = len(faces)
         lmk = np.full((t, topology.N_LANDMARKS, 2), np.nan)
         score = np.zeros(t)
@@ -382,6 +403,8 @@ class FaceAnalyser:
         return self._from_faces([faces[0]], img.shape[:2])
 
     def _static(self, img: np.ndarray):
+        if self.backend != "mediapipe":
+            return self._points_detector().detect(img, max_faces=4)
         from sandbox.analysis.landmarks import detect
 
         return detect(img, max_num_faces=4)
