@@ -22,7 +22,7 @@ import numpy as np
 from sandbox.constants import EMOTIONS
 from sandbox.errors import ConfigError, InputFileError, SandboxError
 
-AUTO = "from the run (neutral)"
+AUTO = "auto (from the speech)"  # emotion=auto: the speech-emotion classifier's probabilities
 
 
 def find_runs(paths: list[str | Path]) -> dict[str, Path]:
@@ -91,7 +91,8 @@ def animate_stream(runs: dict[str, Path], crossing: str, photo: str | None, spee
     except (RuntimeError, OSError) as exc:
         raise InputFileError(f"could not read the speech: {exc}") from exc
     n_cur = int(getattr(run.gen, "n_cur", chunk))
-    streamer = run.streamer(photo, emotion=None if emotion == AUTO else emotion, chunk=min(chunk, n_cur),
+    emotion = run.predict_emotion(wav) if emotion == AUTO else emotion  # auto: from the whole recording, as animate
+    streamer = run.streamer(photo, emotion=emotion, chunk=min(chunk, n_cur),
                             overlap=1 if chunk < n_cur else None, steps=int(steps) if steps else None,
                             guidance=guidance)
     made = []

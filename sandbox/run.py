@@ -1,8 +1,8 @@
 """One command for any crossing:
 
     python -m sandbox.run rep=lia gen=flow [renderer=NAME] [data=synthetic] [trainer=cpu|gpu|ddp]
-        [preset=smoke|default|paper] [stage=all|data|fit|extract|train|sample|render|eval]
-        [source=IMG audio=WAV [emotion=happy]] [out=DIR] [any.config.key=value ...]
+        [preset=smoke|default|paper] [stage=all|data|fit|extract|train|sample|render|eval|emotion]
+        [source=IMG audio=WAV [emotion=auto|happy]] [out=DIR] [any.config.key=value ...]
     python -m sandbox.run -m KEY=a,b [KEY2=range(0,3) ...]   # a sweep (sandbox/sweep.py)
 
 Names are checked before Hydra composes (an unknown one lists the available names), the renderer
@@ -37,7 +37,7 @@ from sandbox.sweep import main as sweep_main
 log = logging.getLogger("sandbox.run")
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
-STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval")
+STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval", "emotion")
 
 
 def group_choices(overrides: list[str]) -> dict[str, str]:

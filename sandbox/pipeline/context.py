@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig
 
-ORDER = ("data", "fit", "extract", "train", "sample", "render", "eval")
+ORDER = ("data", "fit", "extract", "train", "emotion", "sample", "render", "eval")  # emotion: only what sample needs
 
 
 def progress_disabled() -> bool:

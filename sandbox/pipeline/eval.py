@@ -103,7 +103,7 @@ class EvalClip:
     name: str
     source: np.ndarray  # uint8 [H, W, 3]
     audio: np.ndarray  # 16 kHz, cut to the frames kept
-    emotion: str
+    emotion: str | np.ndarray  # a name, or emotion=auto's probabilities [7]
     jaw: np.ndarray  # [T] jaw-open target of the audio
     real: np.ndarray | None  # uint8 [T, H, W, 3] real frames, None for user audio
     real_motion: np.ndarray | None  # [T, dim] the rep's encoding of the real frames
@@ -133,6 +133,8 @@ def load_clips(inputs: EvalInputs, max_frames: int | None) -> list[EvalClip]:
     for s in inputs.samples:
         with np.load(s.npz) as z:
             audio, source, emotion = z["audio"], z["source"], str(z["emotion"])
+            if "emotion_probs" in z.files:  # emotion=auto: the probabilities the sample was drawn with
+                emotion = z["emotion_probs"]
             has_real = "real_motion" in z.files
             real_motion = z["real_motion"] if has_real else None
         n = int(np.ceil(len(audio) / SAMPLES_PER_FRAME))

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from sandbox.config import check_instantiable, instantiate
 from sandbox.constants import EMOTIONS
+from sandbox.errors import ConfigError
 from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import load_state, save_state
 from sandbox.pipeline.context import Context, progress_disabled
@@ -42,6 +43,21 @@ def emotion_onehot(name: str | None) -> np.ndarray:
     e = np.zeros(len(EMOTIONS), np.float32)
     e[EMOTIONS.index(name if name in EMOTIONS else "neutral")] = 1.0
     return e
+
+
+def emotion_condition(emotion) -> np.ndarray:
+    """The generator's emotion condition float32 [7]: a name -> its one-hot (None -> neutral), or
+    probabilities over EMOTIONS (emotion=auto's prediction, FLOAT's condition) -> checked, renormalised."""
+    if emotion is None or isinstance(emotion, str):
+        if emotion is not None and emotion not in EMOTIONS:
+            raise ConfigError(f"emotion={emotion} is not one of {', '.join(EMOTIONS)} (emotion=auto is predicted from "
+                              "the audio before it reaches the generator).")
+        return emotion_onehot(emotion)
+    p = np.asarray(emotion, np.float32).reshape(-1)
+    if p.shape != (len(EMOTIONS),) or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
+        raise ConfigError(f"an emotion distribution is {len(EMOTIONS)} non-negative probabilities ({', '.join(EMOTIONS)}); "
+                          f"got {np.asarray(emotion).tolist()}.")
+    return p / p.sum()
 
 
 def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:

@@ -9,6 +9,7 @@
     run.gen              # the trained generator
     run.metrics          # metrics.json, where the eval stage ran
     out = run.animate("photo.png", "speech.wav", emotion="happy", mp4="talk.mp4")   # frames, audio, motion
+    run.predict_emotion(audio)   # emotion=auto (animate's default): the speech-emotion classifier's [7]
 
 A run directory holds ``config.yaml`` (the resolved config) and ``artifacts.json`` (stage -> hash and
 cache path), so the run is reopened from the artifacts it used, whatever the code's current cache keys
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sandbox.errors import InputFileError
+from sandbox.errors import ConfigError, InputFileError
 from sandbox.pipeline import data, extract, fit, train
 from sandbox.pipeline.cache import is_done
 
@@ -90,12 +91,52 @@ class Run:
     def gen(self):
         return train.load(self.cfg, self.artifact("train"), self.extracted, self.rep).gen
 
+    @cached_property
+    def emotion_classifier(self):
+        """The speech-emotion classifier behind emotion=auto: the run's own (its ``emotion`` artifact), else
+        the one its ``speech_emotion`` settings give, built into or reused from the run's cache."""
+        from sandbox.audio.emotion import load_classifier
+        from sandbox.paths import cache_dir
+        from sandbox.pipeline.emotion import classifier
+
+        if "emotion" in self.artifacts and is_done(self.artifacts["emotion"]):
+            return load_classifier(self.artifacts["emotion"])
+        cfg = self.cfg
+        if "speech_emotion" not in cfg:  # a run made before the classifier existed: today's defaults
+            defaults = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "config.yaml").speech_emotion
+            cfg = OmegaConf.merge(cfg, {"speech_emotion": defaults})
+        root = next(iter(self.artifacts.values())).parent.parent if self.artifacts else cache_dir()
+        return classifier(cfg, root)[0]
+
+    def predict_emotion(self, audio: str | Path | np.ndarray) -> np.ndarray:
+        """emotion=auto: float32 [7] probabilities (sandbox.constants.EMOTIONS order) of a path or 16 kHz audio."""
+        from sandbox.audio.io import load_audio
+        from sandbox.pipeline.emotion import predict
+
+        wav = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
+        return predict(self.emotion_classifier, wav, "audio" if isinstance(audio, np.ndarray) else Path(audio).name)
+
+    def _emotion(self, emotion, wav: np.ndarray | None):
+        """A name, probabilities [7], or for None / "auto" the prediction from ``wav`` (None: a live stream,
+        which has no clip to predict from, so neutral)."""
+        from sandbox.pipeline.emotion import AUTO
+        from sandbox.pipeline.extract import emotion_condition
+
+        if emotion is None or (isinstance(emotion, str) and emotion == AUTO):
+            if wav is None:
+                if emotion == AUTO:
+                    raise ConfigError("emotion=auto needs the whole clip: a live stream takes a name or probabilities "
+                                      "(run.predict_emotion(audio) of a recording).")
+                return None
+            return self.predict_emotion(wav)
+        return emotion if isinstance(emotion, str) else emotion_condition(emotion)
+
     def _inputs(self, source, audio, emotion) -> tuple[np.ndarray, np.ndarray]:
         """(source uint8 [H, W, 3], 16 kHz audio) from paths or arrays, checked as the CLI checks them."""
         from sandbox.audio.io import load_audio
         from sandbox.pipeline.sample import check, load_source
 
-        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion}))
+        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion if isinstance(emotion, str) else None}))
         if not isinstance(source, np.ndarray):
             s = self.cfg.sample
             size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
@@ -117,13 +158,15 @@ class Run:
         """Animate a photo (a path, cropped around its face as the CLI does, or uint8 [H, W, 3] already
         cropped) with speech (a path in any common format, or 16 kHz float [N]) through this run's
         generator and renderer; ``steps`` / ``guidance`` / ``seed`` default to the run's sample settings.
-        Writes ``mp4`` when given."""
+        ``emotion``: a name (redirects), probabilities [7], or None / "auto" (the default): the speech-emotion
+        classifier's probabilities of the audio, as FLOAT conditions on them. Writes ``mp4`` when given."""
         from sandbox.config import instantiate
         from sandbox.pipeline.render import render_motion
         from sandbox.pipeline.sample import generate_motion
         from sandbox.video import write_mp4
 
         source, wav = self._inputs(source, audio, emotion)
+        emotion = self._emotion(emotion, wav)
         features = instantiate(self.cfg.features, "features")
         motion, nfe, _ = generate_motion(self.rep, self.gen, features, source, wav, emotion,
                                          *self._sampling(steps, guidance, seed))
@@ -134,11 +177,14 @@ class Run:
     def streamer(self, source: str | Path | np.ndarray, emotion: str | None = None, chunk: int | None = None,
                  overlap: int | None = None, steps: int | None = None, guidance: dict | None = None,
                  seed: int | None = None, blend: str | None = None):
-        """A sandbox.pipeline.stream.Streamer on this run: ``push(samples)`` -> frames as they are made."""
+        """A sandbox.pipeline.stream.Streamer on this run: ``push(samples)`` -> frames as they are made. A live
+        stream has no clip to predict the emotion from: ``emotion`` is a name, probabilities [7] (e.g.
+        ``run.predict_emotion(recording)``) or None (neutral)."""
         from sandbox.config import instantiate
         from sandbox.pipeline.stream import Streamer
 
         source, _ = self._inputs(source, np.zeros(1, np.float32), emotion)
+        emotion = self._emotion(emotion, None)
         steps, guidance, seed = self._sampling(steps, guidance, seed)
         return Streamer(self.rep, self.gen, self.renderer, instantiate(self.cfg.features, "features"), source,
                         emotion, steps, guidance, seed, chunk, overlap, int(self.cfg.render.batch_size),
@@ -153,11 +199,12 @@ class Run:
         ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream.play, which says
         what ``buffer_ms`` and ``threads`` do). Returns a StreamResult (frames, audio, motion, latency to
         the first frame, sustained fps, deadlines met); with the default ``chunk`` its motion equals
-        ``animate``'s."""
+        ``animate``'s (emotion=auto, the default, is predicted from the whole recording, as ``animate`` does)."""
         from sandbox.pipeline.stream import play
         from sandbox.video import write_mp4
 
         source, wav = self._inputs(source, audio, emotion)
+        emotion = self._emotion(emotion, wav)
         result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed, blend), wav, realtime,
                       piece_ms, on_frames, buffer_ms, threads)
         if mp4 is not None:

@@ -18,7 +18,8 @@ from sandbox.data.frames import to_tensor
 from sandbox.errors import ConfigError, InputFileError
 from sandbox.pipeline.components import reference_motion
 from sandbox.pipeline.context import Context
-from sandbox.pipeline.extract import audio_features, emotion_onehot
+from sandbox.pipeline.emotion import AUTO, predict, wants_auto
+from sandbox.pipeline.extract import audio_features, emotion_condition
 
 
 @dataclass
@@ -41,8 +42,9 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"source_face={face} must be a face index: 0 (the largest), 1 (the next), ...")
     if face is not None and cfg.source is None:
         raise ConfigError(f"source_face={face} picks a face of your photo: add source=PATH.")
-    if cfg.emotion is not None and cfg.emotion not in EMOTIONS:
-        raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)}.")
+    if cfg.emotion is not None and cfg.emotion not in (*EMOTIONS, AUTO):
+        raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)} (or auto: predicted from the "
+                          "audio; the default with audio=).")
 
 
 def load_source(path: str, size: int, face: int | None = None) -> np.ndarray:
@@ -56,7 +58,8 @@ def load_source(path: str, size: int, face: int | None = None) -> np.ndarray:
 
 
 def drives(ctx: Context):
-    """-> list of (name, source uint8 [H, W, 3], audio [N], emotion name, real motion or None)."""
+    """-> list of (name, source uint8 [H, W, 3], audio [N], emotion, real motion or None); the emotion is a
+    name, or with audio= and emotion=auto (or unset) the speech-emotion classifier's probabilities [7]."""
     from sandbox.audio.io import load_audio
 
     cfg, store, ex = ctx.cfg, ctx.require("data"), ctx.require("extract")
@@ -66,7 +69,10 @@ def drives(ctx: Context):
         audio = load_audio(cfg.audio)
         size = int(cfg.sample.source_size or first.frames.shape[1])
         src = load_source(cfg.source, size, cfg.get("source_face")) if cfg.source else np.asarray(first.frames[0])
-        return [(Path(cfg.audio).stem, src, audio, cfg.emotion or "neutral", None)]
+        emotion = cfg.emotion
+        if wants_auto(cfg):  # after the photo's checks: a photo without a face fails before any classifier work
+            emotion = predict(ctx.require("emotion"), audio, Path(cfg.audio).name)
+        return [(Path(cfg.audio).stem, src, audio, emotion, None)]
     out = []
     for cid in test if cfg.sample.n_clips is None else test[: int(cfg.sample.n_clips)]:
         clip = store.load(cid)
@@ -76,16 +82,16 @@ def drives(ctx: Context):
 
 
 @torch.no_grad()
-def generate_motion(rep, gen, features, source: np.ndarray, audio: np.ndarray, emotion: str | None,
+def generate_motion(rep, gen, features, source: np.ndarray, audio: np.ndarray, emotion,
                     steps=None, guidance=None, seed: int = 0) -> tuple[np.ndarray, int, float]:
     """One generator sample for (source uint8 [H, W, 3], 16 kHz audio) as the sample stage draws it:
-    (un-normalised motion [T, dim], NFE, seconds)."""
+    (un-normalised motion [T, dim], NFE, seconds). ``emotion``: a name (None: neutral) or probabilities [7]."""
     n = math.ceil(len(audio) / SAMPLES_PER_FRAME)
     src = to_tensor(source)
     cond = {
         "audio": torch.from_numpy(audio_features(features, audio, n))[None],
         "x_ref": rep.normalize(reference_motion(rep, src))[None],
-        "emotion": torch.from_numpy(emotion_onehot(emotion))[None],
+        "emotion": torch.from_numpy(emotion_condition(emotion))[None],
     }
     t0 = time.perf_counter()
     res = gen.sample(cond, steps=steps, guidance=guidance, seed=seed)
@@ -110,6 +116,8 @@ def run(ctx: Context) -> list[Sample]:
         extra = {"motion_norm": norm.numpy()}
         if real is not None:  # normalised copies: comparable units across dims and representations
             extra |= {"real_motion": real, "real_motion_norm": rep.normalize(torch.from_numpy(real)).numpy()}
+        if emotion is not None and not isinstance(emotion, str):  # emotion=auto: the predicted probabilities
+            extra["emotion_probs"], emotion = np.asarray(emotion, np.float32), AUTO
         np.savez(path, motion=motion, audio=audio, source=src, emotion=emotion or "neutral", **extra)
         samples.append(Sample(name, path, nfe, motion.shape[0] / max(dt, 1e-9)))
     (out_dir / "samples.json").write_text(json.dumps([{**s.__dict__, "npz": str(s.npz)} for s in samples], indent=1))
