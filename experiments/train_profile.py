@@ -14,7 +14,8 @@ Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is o
 (checkpoints and logging included, as in a real run). Then ``torch.profiler`` over 10 steps of the
 default variant lists the top operators by self CPU time and the share spent waiting for batches.
 Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
-processes). Writes a markdown page headed by the command.
+processes). ``--before REV`` first measures the same variants on the code of git revision REV (a temporary
+worktree running this script) and adds a column. Writes a markdown page headed by the command.
 """
 from __future__ import annotations
 
@@ -157,6 +158,30 @@ def profile(loop: str) -> tuple[str, float]:
     return table, wait / max(total, 1)
 
 
+def measure_revision(rev: str, args) -> dict:
+    """{loop: {variant: steps/s}} of the code at git revision ``rev``, measured by this script run there."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="train-profile-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), rev], check=True,
+                       capture_output=True)  # fmt: skip
+        try:
+            shutil.copy(__file__, tree / "experiments" / "train_profile.py")
+            out = Path(tmp) / "before.json"
+            cmd = [sys.executable, "-m", "experiments.train_profile", "--no-profile", "--steps", str(args.steps),
+                   "--preset", args.preset, "--loops", *args.loops, "--variants", *args.variants, "--json", str(out),
+                   "--out", str(Path(tmp) / "before.md")]  # fmt: skip
+            subprocess.run(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+            return json.loads(out.read_text())
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=40)
@@ -164,19 +189,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--preset", default="default")
+    p.add_argument("--before", metavar="REV", help="also measure git revision REV (a column of its own)")
+    p.add_argument("--json", help="write {loop: {variant: steps/s}} here")
     p.add_argument("--out", default="docs/results/train_speed.md")
     args = p.parse_args(argv)
     PRESET[:] = [f"preset={args.preset}"]
     variants = [parse_variant(v) for v in args.variants]
+    before = measure_revision(args.before, args) if args.before else None
     lines = [f"# Training speed\n\n`python -m experiments.train_profile {' '.join(argv or sys.argv[1:])}`\n",
              f"{device_name(torch.device('cpu'))}, torch {torch.__version__}, {torch.get_num_threads()} threads by "
              f"default; {args.steps} timed steps per variant after 5 warm-up steps.\n",
-             "| loop | variant | steps/s |", "|---|---|---:|"]
+             f"| loop | variant | steps/s |{f' steps/s at {args.before} |' if before else ''}",
+             f"|---|---|---:|{'---:|' if before else ''}"]
+    results: dict = {}
     for loop in args.loops:
         for name, kw in variants:
-            sps = measure(loop, args.steps, kw)
+            sps = results.setdefault(loop, {})[name] = measure(loop, args.steps, kw)
             print(f"{loop:6s} {name:24s} {sps:6.2f} steps/s", flush=True)
-            lines.append(f"| {loop} | {name} | {sps:.2f} |")
+            lines.append(f"| {loop} | {name} | {sps:.2f} |" + (f" {before[loop][name]:.2f} |" if before else ""))
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(results, indent=1))
     if not args.no_profile:
         for loop in args.loops:
             table, wait = profile(loop)

@@ -1,7 +1,7 @@
 """Real-time mode: generate while the audio arrives.
 
-    python -m sandbox.stream rep=3dmm gen=flow [any sandbox.run override] [source=IMG] [audio=WAV|mic]
-        [emotion=happy] [out=DIR] [stream.chunk=N] [stream.overlap=K] [stream.blend=fade|offset|inpaint]
+    python -m sandbox.stream rep=3dmm gen=flow [any sandbox.run override] [source=IMG [source_face=K]] [audio=WAV|mic]
+        [emotion=auto|happy] [out=DIR] [stream.chunk=N] [stream.overlap=K] [stream.blend=fade|offset|inpaint]
         [stream.realtime=true]
         [stream.piece_ms=20] [stream.buffer_ms=40] [stream.threads=1] [stream.seconds=10] [stream.display=false]
 
@@ -48,7 +48,7 @@ from sandbox.errors import ConfigError, InputFileError, SandboxError
 log = logging.getLogger("sandbox.stream")
 DEFAULTS = {"chunk": None, "overlap": None, "blend": None, "realtime": True, "piece_ms": 20.0, "buffer_ms": 40.0, "threads": 1,
             "seconds": 10.0, "display": False}
-INPUT_KEYS = ("source", "audio", "emotion")
+INPUT_KEYS = ("source", "source_face", "audio", "emotion")
 
 
 def split_args(argv: list[str]) -> tuple[list[str], dict, dict]:
@@ -63,7 +63,7 @@ def split_args(argv: list[str]) -> tuple[list[str], dict, dict]:
                                   + ", ".join(f"stream.{k}" for k in DEFAULTS))
             settings[name] = yaml.safe_load(value) if value else None  # Hydra's value grammar for scalars
         elif key in INPUT_KEYS:
-            inputs[key] = value
+            inputs[key] = yaml.safe_load(value) if key == "source_face" else value
         elif key == "stage":
             raise ConfigError("sandbox.stream runs the stages up to train itself; drop stage=.")
         else:
@@ -89,12 +89,13 @@ def split_args(argv: list[str]) -> tuple[list[str], dict, dict]:
 
 
 def check_inputs(inputs: dict) -> None:
-    """The checks ``sandbox.run`` makes of source= / audio= / emotion=, with audio=mic allowed."""
-    from sandbox.pipeline.sample import check
+    """The checks ``sandbox.run`` makes of source= / source_face= / audio= / emotion=, with audio=mic allowed."""
+    from sandbox.pipeline.sample import check, check_source_face
 
     source, audio = inputs.get("source"), inputs.get("audio")
     if source and not audio:
         raise ConfigError(f"source={source} needs audio too: audio=PATH (any common format) or audio=mic.")
+    check_source_face(inputs.get("source_face"), source)
     check(OmegaConf.create({"source": None if audio == "mic" else source, "audio": None if audio == "mic" else audio,
                             "emotion": inputs.get("emotion")}))
     if audio == "mic" and source and not Path(source).expanduser().is_file():
@@ -196,7 +197,8 @@ def stream_command(argv: list[str]):
     result = run.stream(source, audio, emotion=emotion, mp4=out_dir / f"{name}.mp4", chunk=settings["chunk"],
                         overlap=settings["overlap"], blend=settings["blend"], realtime=bool(settings["realtime"]),
                         piece_ms=float(settings["piece_ms"]), on_frames=show if settings["display"] else None,
-                        buffer_ms=float(settings["buffer_ms"]), threads=settings["threads"])
+                        buffer_ms=float(settings["buffer_ms"]), threads=settings["threads"],
+                        source_face=inputs.get("source_face") if isinstance(source, str) else None)
     (out_dir / f"{name}.json").write_text(json.dumps({**result.summary(), "settings": settings}, indent=1))
     return result, result.mp4
 

@@ -1,7 +1,7 @@
 """Every `python -m sandbox.run ...` (and `sandbox.stream`) command in the README composes and passes its
 checks (no training),
-so a documented command that no longer parses fails CI. Files a command names (source=, audio=) are
-stood in by empty files; a sweep (-m) is expanded and every job checked."""
+so a documented command that no longer parses fails CI. Files a command names (source=, audio=, a video
+folder's data.root=) are stood in by empty ones; a sweep (-m) is expanded and every job checked."""
 from __future__ import annotations
 
 import re
@@ -40,6 +40,9 @@ def test_readme_command_composes(args, tmp_path, monkeypatch):
         key, _, value = a.partition("=")
         if key in ("source", "audio"):
             Path(value).touch()
+        if key == "data.root":  # data=video: a folder holding a video (only its name is checked here)
+            Path(value).mkdir()
+            (Path(value) / "talk.mp4").touch()
     if cli == "stream":
         rest, settings, inputs = split_args(argv)
         check_inputs(inputs)

@@ -298,6 +298,12 @@ def test_stream_settings_are_checked_before_any_work(tmp_path):
 
     rest, settings, inputs = split_args(["rep=lia", "stream.chunk=8", "stream.realtime=false", "audio=a.wav"])
     assert rest == ["rep=lia"] and settings["chunk"] == 8 and settings["realtime"] is False
+    from sandbox.stream import check_inputs
+
+    assert split_args(["source=p.jpg", "source_face=2"])[2] == {"source": "p.jpg", "source_face": 2}
+    for bad in ({"audio": "mic", "source_face": 1}, {"source": "p.jpg", "audio": "mic", "source_face": "two"}):
+        with pytest.raises(ConfigError, match="source_face"):  # a face index needs a photo; an index
+            check_inputs(bad)
     assert inputs == {"audio": "a.wav"}
     for bad in (["stream.chunks=3"], ["stream.chunk=abc"], ["stream.realtime=maybe"], ["stage=train"],
                 ["stream.piece_ms=0"], ["stream.buffer_ms=-1"], ["stream.threads=0"], ["stream.threads=1.5"],

@@ -131,16 +131,19 @@ class Run:
             return self.predict_emotion(wav)
         return emotion if isinstance(emotion, str) else emotion_condition(emotion)
 
-    def _inputs(self, source, audio, emotion) -> tuple[np.ndarray, np.ndarray]:
-        """(source uint8 [H, W, 3], 16 kHz audio) from paths or arrays, checked as the CLI checks them."""
+    def _inputs(self, source, audio, emotion, face: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(source uint8 [H, W, 3], 16 kHz audio) from paths or arrays, checked as the CLI checks them; a photo
+        path is cropped around its ``face``-th largest face (None: the largest)."""
         from sandbox.audio.io import load_audio
         from sandbox.pipeline.sample import check, load_source
 
-        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion if isinstance(emotion, str) else None}))
+        check(OmegaConf.create({"source": None if isinstance(source, np.ndarray) else str(source), "audio": None,
+                                "source_face": face,
+                                "emotion": emotion if isinstance(emotion, str) else None}))  # fmt: skip
         if not isinstance(source, np.ndarray):
             s = self.cfg.sample
             size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
-            source = load_source(str(source), size)
+            source = load_source(str(source), size, face)
         wav = load_audio(audio) if not isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)
         return source, wav
 
@@ -154,9 +157,9 @@ class Run:
 
     def animate(self, source: str | Path | np.ndarray, audio: str | Path | np.ndarray, emotion: str | None = None,
                 mp4: str | Path | None = None, steps: int | None = None, guidance: dict | None = None,
-                seed: int | None = None) -> Animation:
-        """Animate a photo (a path, cropped around its face as the CLI does, or uint8 [H, W, 3] already
-        cropped) with speech (a path in any common format, or 16 kHz float [N]) through this run's
+                seed: int | None = None, source_face: int | None = None) -> Animation:
+        """Animate a photo (a path, cropped around its largest face as the CLI does, or its ``source_face``-th
+        largest; or uint8 [H, W, 3] already cropped) with speech (a path in any common format, or 16 kHz float [N]) through this run's
         generator and renderer; ``steps`` / ``guidance`` / ``seed`` default to the run's sample settings.
         ``emotion``: a name (redirects), probabilities [7], or None / "auto" (the default): the speech-emotion
         classifier's probabilities of the audio, as FLOAT conditions on them. Writes ``mp4`` when given."""
@@ -165,7 +168,7 @@ class Run:
         from sandbox.pipeline.sample import generate_motion
         from sandbox.video import write_mp4
 
-        source, wav = self._inputs(source, audio, emotion)
+        source, wav = self._inputs(source, audio, emotion, source_face)
         emotion = self._emotion(emotion, wav)
         features = instantiate(self.cfg.features, "features")
         motion, nfe, _ = generate_motion(self.rep, self.gen, features, source, wav, emotion,
@@ -176,14 +179,14 @@ class Run:
 
     def streamer(self, source: str | Path | np.ndarray, emotion: str | None = None, chunk: int | None = None,
                  overlap: int | None = None, steps: int | None = None, guidance: dict | None = None,
-                 seed: int | None = None, blend: str | None = None):
+                 seed: int | None = None, blend: str | None = None, source_face: int | None = None):
         """A sandbox.pipeline.stream.Streamer on this run: ``push(samples)`` -> frames as they are made. A live
         stream has no clip to predict the emotion from: ``emotion`` is a name, probabilities [7] (e.g.
         ``run.predict_emotion(recording)``) or None (neutral)."""
         from sandbox.config import instantiate
         from sandbox.pipeline.stream import Streamer
 
-        source, _ = self._inputs(source, np.zeros(1, np.float32), emotion)
+        source, _ = self._inputs(source, np.zeros(1, np.float32), emotion, source_face)
         emotion = self._emotion(emotion, None)
         steps, guidance, seed = self._sampling(steps, guidance, seed)
         return Streamer(self.rep, self.gen, self.renderer, instantiate(self.cfg.features, "features"), source,
@@ -194,7 +197,7 @@ class Run:
                mp4: str | Path | None = None, chunk: int | None = None, overlap: int | None = None,
                realtime: bool = False, piece_ms: float = 20.0, steps: int | None = None,
                guidance: dict | None = None, seed: int | None = None, on_frames=None, buffer_ms: float = 0.0,
-               threads: int | None = None, blend: str | None = None):
+               threads: int | None = None, blend: str | None = None, source_face: int | None = None):
         """``animate``, streamed: the audio is fed ``piece_ms`` at a time (at real-time speed when
         ``realtime``) and frames are generated as it arrives (sandbox.pipeline.stream.play, which says
         what ``buffer_ms`` and ``threads`` do). Returns a StreamResult (frames, audio, motion, latency to
@@ -203,7 +206,7 @@ class Run:
         from sandbox.pipeline.stream import play
         from sandbox.video import write_mp4
 
-        source, wav = self._inputs(source, audio, emotion)
+        source, wav = self._inputs(source, audio, emotion, source_face)
         emotion = self._emotion(emotion, wav)
         result = play(self.streamer(source, emotion, chunk, overlap, steps, guidance, seed, blend), wav, realtime,
                       piece_ms, on_frames, buffer_ms, threads)

@@ -37,14 +37,18 @@ def check(cfg: DictConfig) -> None:
     for key, kind in (("source", "source image"), ("audio", "audio file")):
         if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
             raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
-    face = cfg.get("source_face")
-    if face is not None and (not isinstance(face, int) or isinstance(face, bool) or face < 0):
-        raise ConfigError(f"source_face={face} must be a face index: 0 (the largest), 1 (the next), ...")
-    if face is not None and cfg.source is None:
-        raise ConfigError(f"source_face={face} picks a face of your photo: add source=PATH.")
+    check_source_face(cfg.get("source_face"), cfg.source)
     if cfg.emotion is not None and cfg.emotion not in (*EMOTIONS, AUTO):
         raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)} (or auto: predicted from the "
                           "audio; the default with audio=).")
+
+
+def check_source_face(face, source) -> None:
+    """``source_face=K`` is a face index and comes with a photo."""
+    if face is not None and (not isinstance(face, int) or isinstance(face, bool) or face < 0):
+        raise ConfigError(f"source_face={face} must be a face index: 0 (the largest), 1 (the next), ...")
+    if face is not None and source is None:
+        raise ConfigError(f"source_face={face} picks a face of your photo: add source=PATH.")
 
 
 def load_source(path: str, size: int, face: int | None = None) -> np.ndarray:
