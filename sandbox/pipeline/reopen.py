@@ -135,11 +135,10 @@ class Run:
         """(source uint8 [H, W, 3], 16 kHz audio) from paths or arrays, checked as the CLI checks them; a photo
         path is cropped around its ``face``-th largest face (None: the largest)."""
         from sandbox.audio.io import load_audio
-        from sandbox.pipeline.sample import check, load_source
+        from sandbox.pipeline.sample import check, check_source_face, load_source
 
-        check(OmegaConf.create({"source": None if isinstance(source, np.ndarray) else str(source), "audio": None,
-                                "source_face": face,
-                                "emotion": emotion if isinstance(emotion, str) else None}))  # fmt: skip
+        check_source_face(face, None if isinstance(source, np.ndarray) else source)
+        check(OmegaConf.create({"source": None, "audio": None, "emotion": emotion if isinstance(emotion, str) else None}))
         if not isinstance(source, np.ndarray):
             s = self.cfg.sample
             size = int(s.source_size or self.store.load(self.store.ids("train")[0]).frames.shape[1])
