@@ -1,7 +1,8 @@
 """Training-free 3dmm renderer: the source photo warped by the posed, expressed head-model mesh.
 
 The photo is the texture of the synthetic world's PortraitRenderer (piecewise-affine warp over the
-MediaPipe triangulation plus background anchors, eyes and mouth interior painted where the mesh opens),
+MediaPipe triangulation plus background anchors, eyes and mouth interior painted where the mesh opens, the
+interior in the photo's light as its sclera shows it),
 with the photo's own detected landmarks as texture coordinates. For each frame the destination mesh is
 the head model under the frame's (pose, exp, gaze) with the photo's fitted identity, plus the photo's
 fit residual: the motion is absolute (the analyser's space), so the residual between the detected
@@ -50,7 +51,8 @@ class MeshWarpRenderer(Renderer):
             if h != w:
                 raise ValueError(f"mesh_warp needs a square source photo, got {w}x{h}: crop it around the face "
                                  "with sandbox.analysis.source.prepare_source")  # fmt: skip
-            ref.cache[key] = (PortraitRenderer(ref.image, np.asarray(ref.lmk2d, np.float64), size), self._residual(ref))
+            ref.cache[key] = (PortraitRenderer(ref.image, np.asarray(ref.lmk2d, np.float64), size, match_light=True),
+                              self._residual(ref))
         return ref.cache[key]
 
     def _residual(self, ref: MorphableReference) -> np.ndarray:

@@ -98,3 +98,30 @@ def test_speed_at_512(rep, ref):
     fps = 25 / (time.perf_counter() - t0)
     print(f"\nmesh_warp 512x512: {fps:.1f} frames/s")
     assert fps > 5
+
+
+def test_mouth_interior_takes_the_photos_light():
+    """The interior's light is read off the sclera: 1 for the astronaut the colours were drawn for, the
+    photo's gain (brightness and colour cast) for a dimmer, warmer copy, and the teeth are drawn with it."""
+    from sandbox.face.eyes_mouth import interior_light
+    from sandbox.face.head_model import HeadModel
+    from sandbox.face.portrait import PortraitRenderer, demo_expression
+
+    head = HeadModel.load()
+    tex, lmk = head.texture, np.asarray(head.texture_lmk2d, np.float64)
+    eyes = tuple(topology.contours()[k] for k in ("left_eye", "right_eye"))
+    irises = (topology.LEFT_IRIS, topology.RIGHT_IRIS)
+    np.testing.assert_allclose(interior_light(tex, lmk, eyes, irises), 1.0, atol=0.03)
+    gain = np.array([0.6, 0.5, 0.4])
+    dim = np.clip(tex * gain, 0, 255).astype(np.uint8)
+    np.testing.assert_allclose(interior_light(dim, lmk, eyes, irises), gain, atol=0.03)
+    # the open mouth, drawn by the renderer in each light: the interior is darker by about the gain
+    lmk3d = np.c_[lmk, np.zeros(len(lmk))]
+    pose = demo_expression(lmk3d, scale=0.5, jaw_open=0.5)
+    mouth = cv2.fillPoly(np.zeros((256, 256), np.uint8), [np.round(pose[0][topology.contours()["lips_inner"]])
+                                                           .astype(np.int32)], 1).astype(bool)  # fmt: skip
+    inner = cv2.erode(mouth.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert inner.sum() > 100
+    plain = PortraitRenderer(dim, lmk, 256).render(*pose)[inner].mean(0)
+    lit = PortraitRenderer(dim, lmk, 256, match_light=True).render(*pose)[inner].mean(0)
+    np.testing.assert_allclose(lit / plain, gain, rtol=0.15)

@@ -123,12 +123,14 @@ def _composite(frame: np.ndarray, box: _Box, color: np.ndarray, alpha: np.ndarra
 
 
 def draw_mouth(
-    frame: np.ndarray, lmk2d: np.ndarray, shape: OpeningShape, ids: np.ndarray | None = None, opening_id: int = 0
+    frame: np.ndarray, lmk2d: np.ndarray, shape: OpeningShape, ids: np.ndarray | None = None, opening_id: int = 0,
+    light: np.ndarray | None = None,
 ) -> None:
     """Paint the mouth cavity, teeth and tongue inside the inner-lip polygon (in place).
 
     ``ids``/``opening_id``: optional triangle-id map; the mouth shows only where (near where) the id map
-    holds ``opening_id``, i.e. where the opening won the depth test.
+    holds ``opening_id``, i.e. where the opening won the depth test. ``light``: per-channel gain [3] of the
+    photo's light on the interior (:func:`interior_light`; None = the astronaut's, which the colours match).
     """
     poly = lmk2d[shape.contour]
     upper, lower = lmk2d[shape.upper], lmk2d[shape.lower]
@@ -171,7 +173,36 @@ def draw_mouth(
     col = col * (1.0 - up_m[..., None]) + tooth * up_m[..., None]
     # the lips shade what's right under them
     col *= (1.0 - 0.35 * np.exp(-depth_u / max(0.7, 0.03 * w)))[..., None]
+    if light is not None:
+        col = col * np.asarray(light, np.float32)
     _composite(frame, box, col, alpha)
+
+
+# the astronaut's sclera (median of the brighter half outside the irises, texture of sandbox.face.head_model):
+# the light the interior's colours were drawn for
+REFERENCE_SCLERA = np.array([201.0, 180.0, 169.0], np.float32)
+LIGHT_RANGE = (0.3, 1.25)
+
+
+def interior_light(texture: np.ndarray, lmk2d: np.ndarray, contours: tuple, irises: tuple) -> np.ndarray | None:
+    """The photo's light on a white surface, per channel, relative to the astronaut's: the median of the
+    brighter half of its sclera (eye contours minus the iris disks) over REFERENCE_SCLERA, clipped to
+    LIGHT_RANGE. Teeth and cavity drawn with it take the photo's brightness and colour cast; sclera, unlike
+    skin, does not vary with the person. None when the eyes show fewer than 20 sclera pixels (closed eyes)."""
+    px = []
+    for contour, iris in zip(contours, irises):
+        m = np.zeros(texture.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(lmk2d[contour]).astype(np.int32)], 1)
+        yy, xx = np.nonzero(m)
+        c, r = lmk2d[iris[0]], iris_radius(lmk2d, iris)
+        keep = np.hypot(xx - c[0], yy - c[1]) > 1.15 * r
+        px.append(texture[yy[keep], xx[keep]].astype(np.float32))
+    px = np.concatenate(px)
+    if len(px) < 20:
+        return None
+    lum = px.mean(1)
+    white = np.median(px[lum >= np.median(lum)], axis=0)
+    return np.clip(white / REFERENCE_SCLERA, *LIGHT_RANGE).astype(np.float32)
 
 
 def iris_radius(lmk2d: np.ndarray, iris: np.ndarray) -> float:

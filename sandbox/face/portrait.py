@@ -30,6 +30,7 @@ from sandbox.face.eyes_mouth import (
     draw_eye,
     draw_mouth,
     fixed_point,
+    interior_light,
     sample_iris_color,
 )
 
@@ -170,7 +171,9 @@ def _clear_openings(texture: np.ndarray, lmk2d: np.ndarray, mesh: _Mesh) -> np.n
 class PortraitRenderer:
     """Warps a portrait by a moving 478-point face mesh; paints eyes and mouth where the mesh opens."""
 
-    def __init__(self, texture: np.ndarray, texture_lmk2d: np.ndarray, size: int):
+    def __init__(self, texture: np.ndarray, texture_lmk2d: np.ndarray, size: int, match_light: bool = False):
+        """``match_light``: draw the mouth interior in the photo's light (eyes_mouth.interior_light) rather
+        than in the astronaut's, for photos of other people and lighting (the world's portraits keep False)."""
         texture = np.ascontiguousarray(texture)
         if texture.ndim != 3 or texture.shape[2] != 3 or texture.shape[0] != texture.shape[1]:
             raise ValueError(f"texture must be a square [S, S, 3] image, got {texture.shape}")
@@ -191,6 +194,10 @@ class PortraitRenderer:
         self._src_lmk = lmk_n * side
         self._anchor_dst = self._mesh.anchors * self.size
         self._iris_colors = tuple(sample_iris_color(self._tex, self._src_lmk, i) for i in self._mesh.irises)
+        self._light = None
+        if match_light:
+            self._light = interior_light(self._tex, self._src_lmk, tuple(e.contour for e in self._mesh.eyes),
+                                         self._mesh.irises)
         self._src_tris = self._src[self._mesh.triangles]
         self._tex = _clear_openings(self._tex, self._src_lmk, self._mesh)
         self._ids = np.zeros((self.size, self.size), np.uint16)
@@ -268,7 +275,7 @@ class PortraitRenderer:
         map_x, map_y = maps
         frame = cv2.remap(self._tex, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         n_tri = len(m.triangles)
-        draw_mouth(frame, lmk2d, m.mouth, ids, n_tri + 1)
+        draw_mouth(frame, lmk2d, m.mouth, ids, n_tri + 1, self._light)
         for j, (shape, iris, color) in enumerate(zip(m.eyes, m.irises, self._iris_colors)):
             draw_eye(frame, lmk2d, shape, iris, color, ids, n_tri + 2 + j)
         return frame
