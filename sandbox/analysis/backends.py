@@ -270,25 +270,18 @@ def fit_ibug68(lmk2d: np.ndarray, size, model=None, id_coeff: np.ndarray | None 
     return out
 
 
-def _gap(lmk, pairs):
-    up, lo = np.array(pairs).T
-    return np.linalg.norm(lmk[..., lo, :] - lmk[..., up, :], axis=-1).mean(-1)
-
-
-def _dist(lmk, pair):
-    return np.linalg.norm(lmk[..., pair[0], :] - lmk[..., pair[1], :], axis=-1)
-
-
 def eye_openness68(lmk: np.ndarray) -> np.ndarray:
-    """[..., 68, 2] -> [..., 2] (left, right) lid gap / eye width, as ``face.eye_openness`` on the mesh."""
-    left = _gap(lmk, IBUG_LEFT_LIDS) / _dist(lmk, IBUG_LEFT_EYE_WIDTH)
-    right = _gap(lmk, IBUG_RIGHT_LIDS) / _dist(lmk, IBUG_RIGHT_EYE_WIDTH)
-    return np.stack([left, right], -1)
+    """[..., 68, 2] -> [..., 2] (left, right) lid gap / eye width, ``face.eye_openness`` on the 68 points."""
+    from sandbox.analysis.face import eye_openness
+
+    return eye_openness(lmk, (IBUG_LEFT_LIDS, IBUG_RIGHT_LIDS), (IBUG_LEFT_EYE_WIDTH, IBUG_RIGHT_EYE_WIDTH))
 
 
 def mouth_aperture68(lmk: np.ndarray) -> np.ndarray:
-    """[..., 68, 2] -> [...] inner-lip gap / nose-bridge length, as ``face.mouth_aperture`` on the mesh."""
-    return _gap(lmk, IBUG_INNER_LIPS) / _dist(lmk, IBUG_NOSE_BRIDGE)
+    """[..., 68, 2] -> [...] inner-lip gap / nose-bridge length, ``face.mouth_aperture`` on the 68 points."""
+    from sandbox.analysis.face import mouth_aperture
+
+    return mouth_aperture(lmk, IBUG_INNER_LIPS, IBUG_NOSE_BRIDGE)
 
 
 def analysis_ibug68(model, faces, hw):

@@ -303,16 +303,17 @@ def _dist(lmk: np.ndarray, pair) -> np.ndarray:
     return np.linalg.norm(lmk[..., pair[0], :] - lmk[..., pair[1], :], axis=-1)
 
 
-def eye_openness(lmk2d: np.ndarray) -> np.ndarray:
-    """[..., 478, 2] -> [..., 2] (left, right) lid gap / eye width."""
-    left = _gap(lmk2d, LEFT_LIDS) / _dist(lmk2d, LEFT_EYE_WIDTH)
-    right = _gap(lmk2d, RIGHT_LIDS) / _dist(lmk2d, RIGHT_EYE_WIDTH)
-    return np.stack([left, right], -1)
+def eye_openness(lmk2d: np.ndarray, lids=(LEFT_LIDS, RIGHT_LIDS),
+                 widths=(LEFT_EYE_WIDTH, RIGHT_EYE_WIDTH)) -> np.ndarray:  # fmt: skip
+    """[..., 478, 2] -> [..., 2] (left, right) lid gap / eye width. ``lids`` / ``widths``: the (upper, lower)
+    lid pairs and eye-corner pair of each eye in another landmark scheme's numbering (a 68-point backend's)."""
+    return np.stack([_gap(lmk2d, lid) / _dist(lmk2d, width) for lid, width in zip(lids, widths)], -1)
 
 
-def mouth_aperture(lmk2d: np.ndarray) -> np.ndarray:
-    """[..., 478, 2] -> [...] inner-lip gap / nose-bridge length."""
-    return _gap(lmk2d, INNER_LIPS) / _dist(lmk2d, NOSE_BRIDGE)
+def mouth_aperture(lmk2d: np.ndarray, lips=INNER_LIPS, bridge=NOSE_BRIDGE) -> np.ndarray:
+    """[..., 478, 2] -> [...] inner-lip gap / nose-bridge length (``lips`` / ``bridge`` in another scheme's
+    numbering for a 68-point backend)."""
+    return _gap(lmk2d, lips) / _dist(lmk2d, bridge)
 
 
 # ------------------------------------------------------------------------------------------ analyser
