@@ -20,11 +20,13 @@ worktree running this script) and adds a column. Writes a markdown page headed b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
 
 from sandbox.metrics.speed import device_name
@@ -32,26 +34,29 @@ from sandbox.metrics.speed import device_name
 DEFAULT_VARIANTS = ["default:", "threads1:threads=1", "workers1:workers=1", "threads1+workers1:threads=1,workers=1"]
 
 
-class _StepClock:
-    """A Lightning callback: the wall time of every training batch after ``skip`` warm-up batches."""
+class StepClock(L.Callback):
+    """The wall time at the end of every training batch after ``skip`` warm-up batches."""
 
-    def __new__(cls, skip: int):
-        import lightning as L
+    def __init__(self, skip: int):
+        self.skip, self.times, self.t0 = skip, [], None
 
-        class Clock(L.Callback):
-            def __init__(self):
-                self.times: list[float] = []
-                self.t0 = None
+    def on_train_batch_start(self, trainer, module, batch, i):
+        if trainer.global_step >= self.skip and self.t0 is None:
+            self.t0 = time.perf_counter()
 
-            def on_train_batch_start(self, trainer, module, batch, i):
-                if trainer.global_step >= skip and self.t0 is None:
-                    self.t0 = time.perf_counter()
+    def on_train_batch_end(self, trainer, module, outputs, batch, i):
+        if self.t0 is not None:
+            self.times.append(time.perf_counter())
 
-            def on_train_batch_end(self, trainer, module, outputs, batch, i):
-                if self.t0 is not None:
-                    self.times.append(time.perf_counter())
 
-        return Clock()
+class ProfilerSteps(L.Callback):
+    """Advances a torch.profiler schedule once per training batch."""
+
+    def __init__(self, prof):
+        self.prof = prof
+
+    def on_train_batch_end(self, *args):
+        self.prof.step()
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -84,7 +89,7 @@ def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None)
         rep = build_rep(cfg)
         kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
               "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads}
-        with profile or _null():
+        with profile or contextlib.nullcontext():
             rep.fit(ctx.results["data"], **kw)
 
 
@@ -106,16 +111,8 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
         trainer = make_trainer(Path(tmp) / "train", max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
                                find_unused_parameters=True, enable_progress_bar=False, callbacks=[clock],
                                num_threads=threads, log_every_n_steps=int(cfg.train.log_every_n_steps))
-        with profile or _null():
+        with profile or contextlib.nullcontext():
             trainer.fit(module, train_dl)
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 LOOPS = {"fit": fit_loop, "train": train_loop}
@@ -124,7 +121,7 @@ LOOPS = {"fit": fit_loop, "train": train_loop}
 def measure(loop: str, steps: int, kw: dict) -> float:
     """Steps per second over the timed steps (after 5 warm-up steps)."""
     threads = torch.get_num_threads()
-    clock = _StepClock(5)
+    clock = StepClock(5)
     try:
         LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock)
     finally:
@@ -140,17 +137,7 @@ def profile(loop: str) -> tuple[str, float]:
 
     prof = tprofile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=3, warmup=2, active=10))
 
-    class Step:  # advance the profiler's schedule once per batch
-        def __new__(cls):
-            import lightning as L
-
-            class S(L.Callback):
-                def on_train_batch_end(self, *a):
-                    prof.step()
-
-            return S()
-
-    LOOPS[loop](16, None, 0, Step(), prof)
+    LOOPS[loop](16, None, 0, ProfilerSteps(prof), prof)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     wait = sum(e.cpu_time_total for e in events if "DataLoader" in e.key and "__next__" in e.key)
