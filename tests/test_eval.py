@@ -16,7 +16,7 @@ from sandbox.metrics.baselines import (
 from sandbox.report import aggregate, to_markdown
 
 ROW_KEYS = {"sync_offset", "sync_abs_offset", "sync_confidence", "sync_corr0", "missing_fraction", "p_fid",
-            "e_fid", "ssim_pose", "ssim_exp", "jitter", "blink_rate"}
+            "e_fid", "ssim_pose", "ssim_exp", "jitter", "blink_rate", "head_rot_std"}
 RUN_KEYS = ROW_KEYS | {"pose_diversity", "exp_diversity", "psnr", "ssim", "l1", "nfe", "gen_fps", "render_fps",
                        "e2e_fps", "train_steps_per_s"}
 

@@ -218,6 +218,19 @@ def test_blink_rate_five_dips_in_twenty_seconds():
     assert motion.blink_rate(np.ones(100), fps) == 0.0
 
 
+def test_rotation_std_is_the_rms_spread_in_degrees():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    yaw = np.radians(10.0) * np.sin(np.linspace(0, 20, 400))  # std ~ 10 / sqrt(2) degrees, yaw only
+    pose = np.c_[Rotation.from_euler("y", yaw[:, None]).as_rotvec(), rng.normal(size=(400, 3))]  # translation ignored
+    assert motion.rotation_std(pose) == pytest.approx(np.degrees(yaw.std()) / np.sqrt(3), rel=1e-6)
+    pose[5] = np.nan  # a frame without a face is skipped, not propagated
+    assert np.isfinite(motion.rotation_std(pose))
+    assert motion.rotation_std(np.zeros((50, 6))) == 0.0
+    assert np.isnan(motion.rotation_std(np.full((3, 6), np.nan)))
+
+
 # ------------------------------------------------------------------------------------ image
 
 def test_image_metrics():

@@ -121,6 +121,16 @@ def jitter(lmk: np.ndarray) -> float:
     return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
 
 
+def rotation_std(pose: np.ndarray) -> float:
+    """Head-rotation spread of one clip in degrees: sqrt of the mean over the three axes of the variance
+    over frames of the rotation vector (pose [T, >= 3], radians, rotation first). NaN frames are skipped."""
+    rot = np.asarray(pose, dtype=np.float64)[:, :3]
+    rot = rot[np.isfinite(rot).all(1)]
+    if len(rot) < 2:
+        return float("nan")
+    return float(np.degrees(np.sqrt(rot.var(0).mean())))
+
+
 def blink_rate(
     openness: np.ndarray,
     fps: float = FPS,

@@ -62,6 +62,8 @@ _DEFINITIONS: dict[str, Definition] = {
     "ssim_exp": ("1-D SSIM of expression vs ground truth over 25-frame windows, per dimension (GoHD SSIM_e)", True),
     "jitter": ("mean landmark acceleration |x[t+1]-2x[t]+x[t-1]| in pixels/frame^2", False),
     "blink_rate": ("blinks per minute (openness dips below 0.5 x median, 0.3 s refractory)", None),
+    "head_rot_std": ("spread of the fitted head rotation over a clip, degrees (RMS over the three axes of the "
+                     "std over frames)", None),
     # motion space (no renderer, no analyser): the jaw read out of the motion by a line fitted on training motion
     "jaw_corr0": ("correlation at lag 0 of the jaw read out of the row's motion with the audio's jaw-open track", True),
     "jaw_best_corr": ("best correlation of that read-out jaw with the jaw-open track over lags -10..10", True),

@@ -201,7 +201,8 @@ def clip_scores(a, jaw: np.ndarray, truth=None, max_lag: int = 15, detrend: int 
            "sync_confidence": sync["confidence"], "sync_corr0": sync["corr0"],
            "sync_motion_fraction": sync["motion_fraction"],
            "missing_fraction": float(1.0 - np.mean(a.found)) if len(a.found) else 1.0,
-           "jitter": _or_none(motion.jitter, a.lmk2d), "blink_rate": _or_none(motion.blink_rate, a.blink)}
+           "jitter": _or_none(motion.jitter, a.lmk2d), "blink_rate": _or_none(motion.blink_rate, a.blink),
+           "head_rot_std": _or_none(motion.rotation_std, a.pose)}
     if truth is not None:
         n = min(len(a.pose), len(truth.pose))
         out["ssim_pose"] = _or_none(motion.sequence_ssim, a.pose[:n], truth.pose[:n])
