@@ -57,6 +57,42 @@ class Claim:
 
 
 @dataclass
+class Target:
+    """A bar every arm's run row must pass against a reference row of the same runs: ``at_least`` (run
+    mean >= factor x reference mean), ``above`` (run's interval entirely above the reference's) or
+    ``within`` (run mean within +-factor of the reference mean, relative)."""
+
+    metric: str
+    kind: str
+    reference: str
+    factor: float = 1.0
+
+    def check(self, run: tuple, ref: tuple) -> tuple[bool | None, str]:
+        (m, lo, hi), (rm, rlo, rhi) = run, ref
+        if m is None or rm is None:
+            return None, "not measured"
+        if self.kind == "at_least":
+            return m >= self.factor * rm, f"{m:.3g} vs {self.factor:g} x {self.reference} {rm:.3g} = {self.factor * rm:.3g}"
+        if self.kind == "above":
+            ok = lo is not None and rhi is not None and lo > rhi
+            return ok, f"{m:.3g} [{_fmt(lo)}, {_fmt(hi)}] vs {self.reference} {rm:.3g} [{_fmt(rlo)}, {_fmt(rhi)}]"
+        if self.kind == "within":
+            ratio = m / rm if rm else float("inf")
+            return abs(ratio - 1) <= self.factor, f"{m:.3g} vs {self.reference} {rm:.3g} (ratio {ratio:.2f}, " \
+                                                   f"allowed {1 - self.factor:.2f} to {1 + self.factor:.2f})"
+        raise ValueError(f"unknown target kind {self.kind!r}")
+
+    def describe(self) -> str:
+        return {"at_least": f"at least {self.factor:g} x the {self.reference} row's mean",
+                "above": f"above the {self.reference} row, 95% intervals apart",
+                "within": f"within {self.factor:.0%} of the {self.reference} row's mean"}[self.kind]
+
+
+def _fmt(x) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+@dataclass
 class Study:
     name: str
     title: str
@@ -65,6 +101,9 @@ class Study:
     claims: list[Claim] = field(default_factory=list)
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     note: str = ""
+    targets: list[Target] = field(default_factory=list)
+    preset: list[str] = field(default_factory=lambda: list(STUDY_PRESET))
+    references: tuple[str, ...] = ("ground_truth", "static")
 
 
 STUDIES = {s.name: s for s in [
@@ -122,6 +161,17 @@ STUDIES = {s.name: s for s in [
                "every arm (0.05 to 0.09, ground truth 0.39) although the jaw read out of the motion follows the "
                "speech (0.63 to 0.66); the mouth opens at 0.6 to 0.7 of the real amplitude (jaw_std_ratio), one "
                "candidate cause, not established. The discriminators change nothing measurable at 1500 steps."),
+    Study("quality", "The default models against issue 20's bars: sync, blinks and head motion near the ground truth",
+          "No paper's table: the sandbox's own bar for models good enough to rank methods. Every held-out test clip "
+          "at full length (150 frames), the eval's default.",
+          {"lia flow": ["rep=lia", "gen=flow"], "3dmm flow": ["rep=3dmm", "gen=flow"]},
+          metrics=["sync_confidence", "sync_corr0", "jaw_corr0", "jaw_std_ratio", "blink_rate", "head_rot_std",
+                   "p_fid", "e_fid", "motion_fd"],
+          targets=[Target("sync_confidence", "at_least", "ground_truth", 0.7),
+                   Target("sync_confidence", "above", "energy"),
+                   Target("blink_rate", "within", "ground_truth", 0.5),
+                   Target("head_rot_std", "within", "ground_truth", 0.3)],
+          preset=["preset=default", "eval.diversity_seeds=1"], references=("ground_truth", "energy", "static")),
     Study("crossing", "Every representation x every generator (the crossing matrix)",
           "No paper runs this: each paper glues one representation to one generator. The matrix shows "
           "whether a generator's rank depends on the motion space it runs in.",
@@ -233,6 +283,22 @@ def verdicts(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
     return out
 
 
+def target_lines(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
+    """A line per arm and target: passed / missed, with the numbers compared."""
+    out = []
+    for arm, runs in arm_runs.items():
+        for t in study.targets:
+            lines, _, _ = aggregate(runs, ("run", t.reference), [t.metric], label=arm)
+            by_row = {ln.row: ln.values[t.metric] for ln in lines}
+            if "run" not in by_row or t.reference not in by_row:
+                out.append(f"- {arm}: {t.metric} {t.describe()}: not measured.")
+                continue
+            ok, text = t.check(by_row["run"], by_row[t.reference])
+            verdict = "not measured" if ok is None else ("**passed**" if ok else "**missed**")
+            out.append(f"- {arm}: {t.metric} {t.describe()}: {text}: {verdict}.")
+    return out
+
+
 def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int) -> Path:
     dirs = {arm: arm_dir(root, study.name, arm) for arm in study.arms}
     arm_runs = {arm: find_runs([d]) for arm, d in dirs.items() if list(d.glob("*/metrics.json"))}
@@ -245,17 +311,20 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
     stem = out_dir / study.name
     write_csv(lines, stem.with_suffix(".csv"))
     plot(lines, defs, stem.with_suffix(".png"))
-    ref, _, _ = aggregate(arm_runs[next(iter(arm_runs))][:1], ("ground_truth", "static"), study.metrics,
-                          label="reference")
+    ref = [ln for arm, runs in arm_runs.items()
+           for ln in aggregate(runs, study.references, study.metrics, label=arm)[0]]
     page = [f"# {study.title}", "", f"Regenerate: `{command}`", "",
             f"Wall time on this machine (2 CPU cores; what arms share, the data, the representation fit and the "
             f"eval's baseline rows, is built once or comes from the cache): {seconds / 60:.1f} min for the arms below. {seeds} training seeds per arm; every held-out test "
-            f"clip. Preset: `{' '.join(STUDY_PRESET)}`.", "",
+            f"clip. Preset: `{' '.join(study.preset)}`.", "",
             *([f"**Not run yet**: {', '.join(missing)} (the same command runs them).", ""] if missing else []),
             f"**Paper.** {study.paper}", "", "## Table", "", to_markdown(lines, defs).rstrip(), "",
             f"![{study.name}]({study.name}.png)", "",
-            "Reference rows of the same data (one run: the ground-truth video, and the still source):", "",
-            to_markdown(ref, defs).split("\n\nMean")[0], "", "## Does the sandbox reproduce the paper?", ""]
+            f"Reference rows of the same data and runs ({', '.join(study.references)}):", "",
+            to_markdown(ref, defs).split("\n\nMean")[0], ""]
+    if study.targets:
+        page += ["## Targets", "", *target_lines(study, arm_runs), ""]
+    page += ["## Does the sandbox reproduce the paper?", ""]
     page += verdicts(study, arm_runs) or ["No directional claim of the paper is tested here."]
     if study.note:
         page += ["", study.note]
@@ -295,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.page_only:
         for arm in arms:
             print(f"{study.name}: {arm}", flush=True)
-            run_arm(study.arms[arm], STUDY_PRESET, a.seeds, arm_dir(a.root, study.name, arm))
+            run_arm(study.arms[arm], study.preset, a.seeds, arm_dir(a.root, study.name, arm))
     a.out.mkdir(parents=True, exist_ok=True)
     path = write_page(study, a.root, a.out, command, a.seeds)
     print(path.read_text())

@@ -6,7 +6,7 @@ import numpy as np
 import yaml
 
 from experiments import studies
-from experiments.studies import Claim, Study, arm_dir, restore, write_page
+from experiments.studies import Claim, Study, Target, arm_dir, restore, target_lines, write_page
 
 
 def fake_run(d, overrides, jaw, rng):
@@ -56,5 +56,24 @@ def test_every_arm_of_every_study_composes():
 
     for study in studies.STUDIES.values():
         for arm, overrides in study.arms.items():
-            cfg = compose_config([*studies.STUDY_PRESET, *overrides, "seeds.train=1"])
+            cfg = compose_config([*study.preset, *overrides, "seeds.train=1"])
             preflight(cfg)
+
+
+def test_targets_pass_and_miss_against_reference_rows(tmp_path):
+    rng = np.random.default_rng(1)
+    study = Study("toy", "Toy", "-", {"A": ["gen=a"], "B": ["gen=b"]}, metrics=["jaw_corr0"],
+                  targets=[Target("jaw_corr0", "at_least", "ground_truth", 0.7),  # 0.56: A passes, B misses
+                           Target("jaw_corr0", "above", "static"),  # both far above 0
+                           Target("jaw_corr0", "within", "ground_truth", 0.3)])  # 0.56..1.04: A in, B out
+    runs = {}
+    for arm, jaw in (("A", 0.6), ("B", 0.3)):
+        for seed in range(3):
+            fake_run(tmp_path / arm / str(seed), [], jaw, rng)
+        runs[arm] = sorted((tmp_path / arm).iterdir())
+    lines = target_lines(study, runs)
+    assert len(lines) == 6
+    assert ["passed" in ln for ln in lines] == [True, True, True, False, True, False]
+    assert "ratio 0.7" in lines[2] or "ratio 0.8" in lines[2]
+    assert target_lines(Study("t", "t", "-", {}, targets=[Target("jaw_corr0", "above", "energy")]),
+                        {"A": runs["A"]}) == ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
