@@ -407,6 +407,26 @@ def test_generator_module_logs_terms_and_keeps_ema():
     assert mod.final_generator() is mod.ema.module
 
 
+def test_generator_module_cosine_schedule_warms_up_then_decays():
+    from types import SimpleNamespace
+
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="cosine", warmup_steps=10)
+    mod.trainer = SimpleNamespace(max_steps=100)  # all configure_optimizers reads of the Trainer
+    conf = mod.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step(), sched.step()
+    assert lrs[0] == 0 and lrs[5] == pytest.approx(5e-3) and max(lrs) == pytest.approx(1e-2)
+    assert lrs[-1] < 1e-4 and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert not isinstance(GeneratorModule(TinyGen(3, 2)).configure_optimizers(), dict)  # constant: no scheduler
+    with pytest.raises(ValueError, match="lr_schedule"):
+        GeneratorModule(TinyGen(3, 2), lr_schedule="cosine_annealing")
+
+
 def test_user_source_without_a_face_names_the_file(dataset, tmp_path):
     from PIL import Image
 

@@ -33,6 +33,9 @@ def discriminator_parameters(gen: torch.nn.Module) -> list[torch.nn.Parameter]:
     return list(found.values())
 
 
+LR_SCHEDULES = ("constant", "cosine", "linear")
+
+
 def ema_with_warmup(decay: float):
     """AveragedModel's update with the warm-up diffusers' EMAModel and timm use: the decay after n
     updates is min(decay, (1 + n) / (10 + n)), so early averages follow the weights instead of
@@ -60,12 +63,22 @@ class GeneratorModule(L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.999),
         ema_decay: float | None = None,
         discriminator_lr: float | None = None,
+        lr_schedule: str = "constant",
+        warmup_steps: int = 0,
     ):
         """``ema_decay``: keep an exponential moving average of the weights (used for validation and
         returned by :meth:`final_generator`), with the usual warm-up (:func:`ema_with_warmup`); None
         trains and samples with the raw weights.
-        ``discriminator_lr``: adversarial generators only (None = ``lr``; GoHD uses 1e-6 with 1e-4)."""
+        ``discriminator_lr``: adversarial generators only (None = ``lr``; GoHD uses 1e-6 with 1e-4).
+        ``lr_schedule``: a diffusers schedule name (constant, cosine, linear, ...) stepped per optimiser
+        step over the trainer's ``max_steps``, after ``warmup_steps`` of linear warm-up."""
         super().__init__()
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.module.lr_schedule={lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
+        if (lr_schedule != "constant" or warmup_steps) and discriminator_parameters(gen):
+            raise ValueError(f"{type(gen).__name__} trains adversarially (two optimisers): train.module.lr_schedule "
+                             "and warmup_steps are not supported there; leave them at constant / 0")
+        self.lr_schedule, self.warmup_steps = lr_schedule, int(warmup_steps)
         self.gen = gen
         self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
         self.discriminator_lr = discriminator_lr
@@ -139,7 +152,15 @@ class GeneratorModule(L.LightningModule):
 
     def configure_optimizers(self):
         if self.automatic_optimization:
-            return adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+            opt = adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+            if self.lr_schedule == "constant" and not self.warmup_steps:
+                return opt
+            from diffusers.optimization import get_scheduler
+
+            name = "constant_with_warmup" if self.lr_schedule == "constant" else self.lr_schedule
+            sched = get_scheduler(name, opt, num_warmup_steps=self.warmup_steps,
+                                  num_training_steps=max(self.trainer.max_steps, 1))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]
