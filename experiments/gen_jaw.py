@@ -17,6 +17,8 @@ eval's lip sync sees 2):
   amplitude; guidance above 1 inflates it).
 * motion_fd: Frechet distance between generated and real motion frames (normalised, all dims, pooled
   over the clips): how real the whole motion (pose included) is, on 20 clips rather than the eval's 2.
+* spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
+  (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
 
 ``--audio-scales`` repeats the measure for each audio guidance scale g_a (default: the run's own).
 """
@@ -45,6 +47,7 @@ class RunMotion:
     def __init__(self, run_dir: Path):
         run = reopen(run_dir)
         self.cfg, self.store, self.extracted, self.gen = run.cfg, run.store, run.extracted, run.gen
+        self.parts = dict(run.rep.parts)
         self.splits = self.extracted.splits
         self._clips: dict[str, dict[str, np.ndarray]] = {}
 
@@ -65,6 +68,11 @@ class RunMotion:
         return res.motion[0].float().numpy()
 
 
+def rms_std(x: np.ndarray) -> float:
+    """sqrt of the mean over dimensions of the variance over frames of x [T, d]."""
+    return float(np.sqrt(np.asarray(x, np.float64).var(0).mean()))
+
+
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
             audio_scale: float | None = None) -> dict[str, float]:  # fmt: skip
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
@@ -74,6 +82,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         return read_jaw(line, m)
 
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
+    spread: dict[str, list[float]] = {part: [] for part in run.parts}
     generated, reals = [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
@@ -88,7 +97,10 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             rows["best_gen"].append(float(by_lag.max()))
             rows["lag_gen"].append(int(lags[np.argmax(by_lag)]))
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
+            for part, sl in run.parts.items():
+                spread[part].append(rms_std(generated[-1][:, sl]) / max(rms_std(c["motion"][: len(real), sl]), 1e-9))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
+    out |= {f"spread_{part}": float(np.mean(v)) for part, v in spread.items()}
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     return out

@@ -6,11 +6,16 @@ RUN_DIR is a rep=lia run directory (its config.yaml and artifacts.json name the 
 For each clip, the real frames are encoded and re-drawn from the clip's first frame (the eval's
 "reconstruction" row, without the codec). Printed, pooled over clips:
 
-* code_jaw_r2: R^2 of a least-squares line from the motion code (lambda, M numbers) to the world's
-  jaw-open coefficient, fitted on train clips and scored on ``split``: does the code carry the jaw?
+* code_jaw_r2 / code_blink_r2: R^2 of a least-squares line from the motion code (lambda, M numbers) to
+  the world's jaw-open (blink) coefficient, fitted on train clips and scored on ``split``: does the code
+  carry the jaw (the blink)?
 * aperture_corr_real / _recon: correlation of the analyser's mouth aperture with the jaw coefficient,
   on the real frames and on the re-drawn ones: does the decoder draw what the code carries?
 * aperture_ratio: std of the re-drawn aperture over std of the real one (amplitude kept).
+* blink_corr_recon: correlation of the analyser's eye openness on the re-drawn frames with that on the
+  real frames; blink_depth_real / _recon: mean over clips of 1 - (1st percentile / median) of the
+  openness (the eval counts a blink below 0.5 x the median, so a depth under 0.5 draws no blink);
+  blink_rate_real / _recon: the eval's blinks per minute.
 * open_minus_closed_real / _encoded / _optimised: on the 6 most open and 6 most closed frames of
   ``--oracle-clips`` train clips, the analyser's mean aperture of the open ones minus the closed ones,
   in the real frames, re-drawn from their code, and re-drawn from a code optimised per frame (Adam on
@@ -31,9 +36,11 @@ from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor, to_uint8
+from sandbox.metrics.motion import blink_rate
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.reopen import reopen
+from sandbox.world.motion import EXP
 
 
 def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
@@ -43,37 +50,53 @@ def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
 
 
 def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int):
-    """Per clip: (real frames uint8 [n, H, W, 3], encoded motion [n, dim] in the rep's space, jaw-open track [n])."""
+    """Per clip: (real frames uint8 [n, H, W, 3], encoded motion [n, dim] in the rep's space, world targets
+    [n, 2]: jaw-open and blink (mean of the two lids' coefficients))."""
     for cid in ids:
         clip = store.load(cid)
         n = min(frames, clip.num_frames)
         real = np.asarray(clip.frames[:n])
-        yield real, rep.encode(to_tensor(real)), jaw_target(clip, n)
+        blink = clip.gt["exp"][:n][:, [EXP["blink_l"], EXP["blink_r"]]].mean(1)
+        yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink]
+
+
+def r2(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(1 - np.mean((pred - y) ** 2) / np.var(y))
 
 
 def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, split: str, n_clips: int, frames: int,
             n_train: int = 24) -> dict[str, float]:  # fmt: skip
     x, y = [], []
-    for _, motion, j in encoded(rep, store, store.ids("train")[:n_train], frames):
-        x.append(rep.coefficients(motion).numpy()), y.append(j)
+    for _, motion, t in encoded(rep, store, store.ids("train")[:n_train], frames):
+        x.append(rep.coefficients(motion).numpy()), y.append(t)
     x, y = np.concatenate(x), np.concatenate(y)
     coef = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)[0]
 
     analyser = FaceAnalyser(video=True)
-    codes, real_ap, rec_ap, jaw = [], [], [], []
-    for real, motion, j in encoded(rep, store, store.ids(split)[:n_clips], frames):
+    codes, real_ap, rec_ap, target = [], [], [], []
+    eyes: dict[str, list[np.ndarray]] = {"real": [], "recon": []}
+    for real, motion, t in encoded(rep, store, store.ids(split)[:n_clips], frames):
         rec = render_motion(rep, renderer, real[0], motion.numpy())
-        codes.append(rep.coefficients(motion).numpy()), jaw.append(j)
-        real_ap.append(analyser.analyse(real).mouth_aperture)
-        rec_ap.append(analyser.analyse(rec).mouth_aperture)
-    xt, ra, ca, j = (np.concatenate(v) for v in (codes, real_ap, rec_ap, jaw))
+        codes.append(rep.coefficients(motion).numpy()), target.append(t)
+        for name, imgs, ap in (("real", real, real_ap), ("recon", rec, rec_ap)):
+            a = analyser.analyse(imgs)
+            ap.append(a.mouth_aperture), eyes[name].append(np.nanmean(a.blink, axis=1))
+    xt, ra, ca, t = (np.concatenate(v) for v in (codes, real_ap, rec_ap, target))
     pred = np.c_[xt, np.ones(len(xt))] @ coef
     return {
-        "code_jaw_r2": float(1 - np.mean((pred - j) ** 2) / np.var(j)),
-        "aperture_corr_real": corr(ra, j),
-        "aperture_corr_recon": corr(ca, j),
+        "code_jaw_r2": r2(pred[:, 0], t[:, 0]),
+        "aperture_corr_real": corr(ra, t[:, 0]),
+        "aperture_corr_recon": corr(ca, t[:, 0]),
         "aperture_ratio": float(np.nanstd(ca) / np.nanstd(ra)),
-    }
+        "code_blink_r2": r2(pred[:, 1], t[:, 1]),
+        "blink_corr_recon": corr(np.concatenate(eyes["recon"]), np.concatenate(eyes["real"])),
+    } | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
+
+
+def eye_stats(tracks: list[np.ndarray]) -> dict[str, float]:
+    """Mean over clips of how deep the eye openness dips (1 - p1 / median) and the eval's blink rate."""
+    depth = [1 - np.nanpercentile(t, 1) / np.nanmedian(t) for t in tracks]
+    return {"depth": float(np.mean(depth)), "rate": float(np.mean([blink_rate(t) for t in tracks]))}
 
 
 def optimised_code(rep: LiaRepresentation, source: np.ndarray, frames: np.ndarray, steps: int = 150,
@@ -94,8 +117,8 @@ def open_minus_closed(rep: LiaRepresentation, renderer: LiaRenderer, store: Clip
                       k: int = 6) -> dict[str, float]:  # fmt: skip
     analyser = FaceAnalyser(video=False)  # the picked frames are not consecutive
     ap: dict[str, list[float]] = {"real": [], "encoded": [], "optimised": []}
-    for real, motion, j in encoded(rep, store, store.ids("train")[:n_clips], frames):
-        order = np.argsort(j)
+    for real, motion, t in encoded(rep, store, store.ids("train")[:n_clips], frames):
+        order = np.argsort(t[:, 0])
         pick = np.r_[order[-k:], order[:k]]  # open first
         drawn = {"real": real[pick], "encoded": render_motion(rep, renderer, real[0], motion[pick].numpy()),
                  "optimised": optimised_code(rep, real[0], real[pick])}  # fmt: skip
