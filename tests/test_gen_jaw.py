@@ -21,6 +21,7 @@ class ReplayRun:
             motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:]]
             self.clips[cid] = {"motion": motion, "jaw": jaw}
         self.delay, self.gain = delay, gain
+        self.parts = {"head": slice(0, 1), "mouth": slice(1, 3)}
 
     def clip(self, cid):
         return self.clips[cid]
@@ -36,12 +37,14 @@ def test_replayed_real_motion_scores_like_real_motion():
     assert out["jaw_corr0_real"] > 0.8  # the readout finds the jaw
     assert out["jaw_corr0_gen"] == pytest.approx(out["jaw_corr0_real"])
     assert out["jaw_lag_gen"] == 0 and out["jaw_std_ratio"] == pytest.approx(1.0)
+    assert out["spread_head"] == pytest.approx(1.0) and out["spread_mouth"] == pytest.approx(1.0)
     assert out["motion_fd"] == pytest.approx(0.0, abs=1e-4)
 
 
 def test_a_late_louder_generator_shows_its_lag_and_amplitude():
     out = measure(ReplayRun(delay=3, gain=1.5), ["val", "test"])
     assert out["jaw_lag_gen"] == 3  # positive = the generated jaw is late
+    assert out["spread_head"] == pytest.approx(1.5, rel=0.05) and out["spread_mouth"] == pytest.approx(1.5, rel=0.05)
     assert out["jaw_best_gen"] == pytest.approx(out["jaw_corr0_real"], abs=0.05)
     assert out["jaw_corr0_gen"] < out["jaw_best_gen"] - 0.2
     assert out["jaw_std_ratio"] == pytest.approx(1.5)
