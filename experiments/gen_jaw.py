@@ -17,6 +17,8 @@ eval's lip sync sees 2):
   amplitude; guidance above 1 inflates it).
 * motion_fd: Frechet distance between generated and real motion frames (normalised, all dims, pooled
   over the clips): how real the whole motion (pose included) is, on 20 clips rather than the eval's 2.
+* blink_rate_gen / _real: the eval's blinks per minute on the lids read out of the motion (a line fitted,
+  like the jaw's, from training motion to the world's blink coefficient; openness = 1 - read-out).
 * spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
   (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
 
@@ -33,10 +35,11 @@ import torch
 
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
-from sandbox.metrics.motion import fit_jaw_readout, frechet_distance, read_jaw
+from sandbox.metrics.motion import blink_rate, fit_jaw_readout, frechet_distance, read_jaw
 from sandbox.metrics.sync import correlation_curve
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.reopen import reopen
+from sandbox.world.motion import EXP
 
 MAX_LAG = 10
 
@@ -55,7 +58,10 @@ class RunMotion:
         """The clip's extracted arrays and its true jaw track, loaded once (each guidance scale reuses them)."""
         if cid not in self._clips:
             out = self.extracted.load(cid)
-            out["jaw"] = jaw_target(self.store.load(cid), len(out["motion"]))
+            clip = self.store.load(cid, frames=False)
+            out["jaw"] = jaw_target(clip, len(out["motion"]))
+            if "exp" in clip.gt:  # the world's lid closure (1 = closed), both eyes averaged
+                out["blink"] = clip.gt["exp"][: len(out["motion"])][:, [EXP["blink_l"], EXP["blink_r"]]].mean(1)
             self._clips[cid] = out
         return self._clips[cid]
 
@@ -77,18 +83,23 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             audio_scale: float | None = None) -> dict[str, float]:  # fmt: skip
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
+    has_blink = all("blink" in c for c in train)
+    lids = fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
 
     def read(m: np.ndarray) -> np.ndarray:
         return read_jaw(line, m)
 
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
     spread: dict[str, list[float]] = {part: [] for part in run.parts}
+    blinks: dict[str, list[float]] = {"gen": [], "real": []}
     generated, reals = [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
         real = read(c["motion"])
         reals.append(c["motion"])
         rows["corr0_real"].append(corr(real, c["jaw"]))
+        if lids is not None:
+            blinks["real"].append(blink_rate(1 - read_jaw(lids, c["motion"])))
         for seed in range(seeds):
             generated.append(run.sample(c, seed, audio_scale)[: len(real)])
             gen = read(generated[-1])
@@ -97,10 +108,13 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             rows["best_gen"].append(float(by_lag.max()))
             rows["lag_gen"].append(int(lags[np.argmax(by_lag)]))
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
+            if lids is not None:
+                blinks["gen"].append(blink_rate(1 - read_jaw(lids, generated[-1])))
             for part, sl in run.parts.items():
                 spread[part].append(rms_std(generated[-1][:, sl]) / max(rms_std(c["motion"][: len(real), sl]), 1e-9))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
     out |= {f"spread_{part}": float(np.mean(v)) for part, v in spread.items()}
+    out |= {f"blink_rate_{k}": float(np.mean(v)) for k, v in blinks.items() if v}
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     return out

@@ -16,7 +16,8 @@ For each clip, the real frames are encoded and re-drawn from the clip's first fr
   real frames; blink_depth_real / _recon: mean over clips of 1 - (1st percentile / median) of the
   openness (the eval counts a blink below 0.5 x the median, so a depth under 0.5 draws no blink);
   blink_rate_real / _recon: the eval's blinks per minute.
-* open_minus_closed_real / _encoded / _optimised: on the 6 most open and 6 most closed frames of
+* mouth_open_minus_closed_real / _encoded / _optimised (eyes_...: the same for the lids, in eye openness):
+  on the 6 most open and 6 most closed frames of
   ``--oracle-clips`` train clips, the analyser's mean aperture of the open ones minus the closed ones,
   in the real frames, re-drawn from their code, and re-drawn from a code optimised per frame (Adam on
   the image L1 through the frozen decoder). If even the optimised code draws no open mouth, no code
@@ -115,17 +116,21 @@ def optimised_code(rep: LiaRepresentation, source: np.ndarray, frames: np.ndarra
 
 def open_minus_closed(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, n_clips: int, frames: int,
                       k: int = 6) -> dict[str, float]:  # fmt: skip
+    """The oracle check, for the mouth (most open minus most closed jaw) and the eyes (most open minus most
+    closed lids by the world's blink coefficient, in the analyser's eye openness)."""
     analyser = FaceAnalyser(video=False)  # the picked frames are not consecutive
-    ap: dict[str, list[float]] = {"real": [], "encoded": [], "optimised": []}
+    gaps: dict[str, list[float]] = {}
     for real, motion, t in encoded(rep, store, store.ids("train")[:n_clips], frames):
-        order = np.argsort(t[:, 0])
-        pick = np.r_[order[-k:], order[:k]]  # open first
-        drawn = {"real": real[pick], "encoded": render_motion(rep, renderer, real[0], motion[pick].numpy()),
-                 "optimised": optimised_code(rep, real[0], real[pick])}  # fmt: skip
-        for name, imgs in drawn.items():
-            a = analyser.analyse(imgs).mouth_aperture
-            ap[name].append(float(np.nanmean(a[:k]) - np.nanmean(a[k:])))
-    return {f"open_minus_closed_{name}": float(np.mean(v)) for name, v in ap.items()}
+        for what, target, sign in (("mouth", t[:, 0], 1.0), ("eyes", t[:, 1], -1.0)):
+            order = np.argsort(sign * target)
+            pick = np.r_[order[-k:], order[:k]]  # open first
+            drawn = {"real": real[pick], "encoded": render_motion(rep, renderer, real[0], motion[pick].numpy()),
+                     "optimised": optimised_code(rep, real[0], real[pick])}  # fmt: skip
+            for name, imgs in drawn.items():
+                a = analyser.analyse(imgs)
+                v = a.mouth_aperture if what == "mouth" else np.nanmean(a.blink, axis=1)
+                gaps.setdefault(f"{what}_open_minus_closed_{name}", []).append(float(np.nanmean(v[:k]) - np.nanmean(v[k:])))
+    return {name: float(np.mean(v)) for name, v in gaps.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

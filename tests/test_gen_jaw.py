@@ -18,8 +18,11 @@ class ReplayRun:
         for cid in [c for ids in self.splits.values() for c in ids]:
             jaw = np.convolve(rng.random(n + 8), np.ones(5) / 5, "same")[4:-4]
             other = rng.normal(size=(n, 3))
-            motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:]]
-            self.clips[cid] = {"motion": motion, "jaw": jaw}
+            blink = np.zeros(n)
+            for start in range(10, n - 5, 30):  # a 4-frame blink every 30 frames: 50 per minute at 25 fps
+                blink[start : start + 4] = [0.5, 1.0, 1.0, 0.5]
+            motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:] + 5.0 * blink[:, None]]
+            self.clips[cid] = {"motion": motion, "jaw": jaw, "blink": blink}
         self.delay, self.gain = delay, gain
         self.parts = {"head": slice(0, 1), "mouth": slice(1, 3)}
 
@@ -38,6 +41,7 @@ def test_replayed_real_motion_scores_like_real_motion():
     assert out["jaw_corr0_gen"] == pytest.approx(out["jaw_corr0_real"])
     assert out["jaw_lag_gen"] == 0 and out["jaw_std_ratio"] == pytest.approx(1.0)
     assert out["spread_head"] == pytest.approx(1.0) and out["spread_mouth"] == pytest.approx(1.0)
+    assert out["blink_rate_real"] == pytest.approx(50.0, rel=0.1) and out["blink_rate_gen"] == out["blink_rate_real"]
     assert out["motion_fd"] == pytest.approx(0.0, abs=1e-4)
 
 
