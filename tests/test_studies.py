@@ -74,6 +74,7 @@ def test_targets_pass_and_miss_against_reference_rows(tmp_path):
     lines = target_lines(study, runs)
     assert len(lines) == 6
     assert ["passed" in ln for ln in lines] == [True, True, True, False, True, False]
-    assert "ratio 0.7" in lines[2] or "ratio 0.8" in lines[2]
+    assert ("ratio 0.7" in lines[2] or "ratio 0.8" in lines[2]) and "lies inside the band" in lines[2]
+    assert "leaves the band" in lines[5]
     assert target_lines(Study("t", "t", "-", {}, targets=[Target("jaw_corr0", "above", "energy")]),
                         {"A": runs["A"]}) == ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
