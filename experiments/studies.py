@@ -353,9 +353,10 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
             to_markdown(ref, defs).split("\n\nMean")[0], ""]
     if study.targets:
         page += ["## Targets", "", *target_lines(study, arm_runs), ""]
-    page += ["## Does the sandbox reproduce the paper?" if study.claims_from == "paper" else
-             f"## Does the sandbox confirm the {study.claims_from}?", ""]
-    page += verdicts(study, arm_runs) or ["No directional claim of the paper is tested here."]
+    if study.claims or not study.targets:
+        page += ["## Does the sandbox reproduce the paper?" if study.claims_from == "paper" else
+                 f"## Does the sandbox confirm the {study.claims_from}?", ""]
+        page += verdicts(study, arm_runs) or ["No directional claim of the paper is tested here."]
     if study.note:
         page += ["", study.note]
     page += ["", f"Per-arm, per-seed runs: `outputs/studies/{study.name}/`; numbers: [{study.name}.csv]({study.name}.csv); "
