@@ -44,6 +44,11 @@ from sandbox.world.motion import EXP
 MAX_LAG = 10
 
 
+def blink_target(clip, n_frames: int) -> np.ndarray:
+    """[n_frames] the world's lid closure of a dataset clip (1 = closed), both eyes' coefficients averaged."""
+    return clip.gt["exp"][:n_frames][:, [EXP["blink_l"], EXP["blink_r"]]].mean(1)
+
+
 class RunMotion:
     """A run directory's dataset, extracted motion and trained generator."""
 
@@ -60,8 +65,8 @@ class RunMotion:
             out = self.extracted.load(cid)
             clip = self.store.load(cid, frames=False)
             out["jaw"] = jaw_target(clip, len(out["motion"]))
-            if "exp" in clip.gt:  # the world's lid closure (1 = closed), both eyes averaged
-                out["blink"] = clip.gt["exp"][: len(out["motion"])][:, [EXP["blink_l"], EXP["blink_r"]]].mean(1)
+            if "exp" in clip.gt:
+                out["blink"] = blink_target(clip, len(out["motion"]))
             self._clips[cid] = out
         return self._clips[cid]
 

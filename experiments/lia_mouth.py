@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from experiments.analyser_accuracy import corr
+from experiments.gen_jaw import blink_target
 from renderers.lia import LiaRenderer
 from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
@@ -41,7 +42,6 @@ from sandbox.metrics.motion import blink_rate
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.reopen import reopen
-from sandbox.world.motion import EXP
 
 
 def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
@@ -57,8 +57,7 @@ def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: in
         clip = store.load(cid)
         n = min(frames, clip.num_frames)
         real = np.asarray(clip.frames[:n])
-        blink = clip.gt["exp"][:n][:, [EXP["blink_l"], EXP["blink_r"]]].mean(1)
-        yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink]
+        yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink_target(clip, n)]
 
 
 def r2(pred: np.ndarray, y: np.ndarray) -> float:
