@@ -36,7 +36,7 @@ import yaml
 
 from sandbox.metrics.run_report import read_metrics_json
 from sandbox.metrics.stats import difference_ci
-from sandbox.report import aggregate, find_runs, plot, to_markdown, write_csv
+from sandbox.report import Line, aggregate, find_runs, plot, to_markdown, write_csv
 
 # the default preset (its data, fit and generator training: the main job's) with a lighter eval: 100
 # frames per test clip, and no extra sampling seeds for the diversity metric
@@ -318,17 +318,18 @@ def verdicts(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
     return out
 
 
-def target_lines(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
-    """A line per arm and target: passed / missed, with the numbers compared."""
+def target_lines(study: Study, lines: list[Line]) -> list[str]:
+    """A line per arm and target, read off the page's aggregated lines (each arm's run and reference rows,
+    labelled by arm): passed / missed, with the numbers compared."""
+    values = {(ln.label, ln.row): ln.values for ln in lines}
     out = []
-    for arm, runs in arm_runs.items():
+    for arm in dict.fromkeys(ln.label for ln in lines):
         for t in study.targets:
-            lines, _, _ = aggregate(runs, ("run", t.reference), [t.metric], label=arm)
-            by_row = {ln.row: ln.values[t.metric] for ln in lines}
-            if "run" not in by_row or t.reference not in by_row:
+            run, ref = (values.get((arm, row), {}).get(t.metric) for row in ("run", t.reference))
+            if run is None or ref is None:
                 out.append(f"- {arm}: {t.metric} {t.describe()}: not measured.")
                 continue
-            ok, text = t.check(by_row["run"], by_row[t.reference])
+            ok, text = t.check(run, ref)
             verdict = "not measured" if ok is None else ("**passed**" if ok else "**missed**")
             out.append(f"- {arm}: {t.metric} {t.describe()}: {text}: {verdict}.")
     return out
@@ -358,7 +359,7 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
             f"Reference rows of the same data and runs ({', '.join(study.references)}):", "",
             to_markdown(ref, defs).split("\n\nMean")[0], ""]
     if study.targets:
-        page += ["## Targets", "", *target_lines(study, arm_runs), ""]
+        page += ["## Targets", "", *target_lines(study, lines + ref), ""]
     if study.claims or not study.targets:
         page += ["## Does the sandbox reproduce the paper?" if study.claims_from == "paper" else
                  f"## Does the sandbox confirm the {study.claims_from}?", ""]

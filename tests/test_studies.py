@@ -7,6 +7,7 @@ import yaml
 
 from experiments import studies
 from experiments.studies import Claim, Study, Target, arm_dir, restore, target_lines, write_page
+from sandbox.report import aggregate
 
 
 def fake_run(d, overrides, jaw, rng):
@@ -66,15 +67,17 @@ def test_targets_pass_and_miss_against_reference_rows(tmp_path):
                   targets=[Target("jaw_corr0", "at_least", "ground_truth", 0.7),  # 0.56: A passes, B misses
                            Target("jaw_corr0", "above", "static"),  # both far above 0
                            Target("jaw_corr0", "within", "ground_truth", 0.3)])  # 0.56..1.04: A in, B out
-    runs = {}
+    rows = []
     for arm, jaw in (("A", 0.6), ("B", 0.3)):
         for seed in range(3):
             fake_run(tmp_path / arm / str(seed), [], jaw, rng)
-        runs[arm] = sorted((tmp_path / arm).iterdir())
-    lines = target_lines(study, runs)
+        rows += aggregate(sorted((tmp_path / arm).iterdir()), ("run", "ground_truth", "static"), ["jaw_corr0"],
+                          label=arm)[0]
+    lines = target_lines(study, rows)
     assert len(lines) == 6
     assert ["passed" in ln for ln in lines] == [True, True, True, False, True, False]
     assert ("ratio 0.7" in lines[2] or "ratio 0.8" in lines[2]) and "lies inside the band" in lines[2]
     assert "leaves the band" in lines[5]
     assert target_lines(Study("t", "t", "-", {}, targets=[Target("jaw_corr0", "above", "energy")]),
-                        {"A": runs["A"]}) == ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
+                        [ln for ln in rows if ln.label == "A"]) == \
+        ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
