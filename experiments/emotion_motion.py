@@ -23,9 +23,11 @@ import numpy as np
 import torch
 import yaml
 
+from experiments.analyser_accuracy import corr
 from representations.morphable import EXP
 from sandbox.constants import EMOTIONS
 from sandbox.face.head_model import EXP_NAMES
+from sandbox.metrics.stats import set_statistic_ci
 from sandbox.world.motion import STYLES
 
 
@@ -73,14 +75,14 @@ def real_offsets(run) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(means), np.array(labels)
 
 
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    return float(a @ b / max(np.sqrt((a @ a) * (b @ b)), 1e-12))
+def offset_corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two [emotions, coefficients] offset tables over all their entries."""
+    return corr(a.ravel(), b.ravel())
 
 
-def bootstrap(stat, n: int, rng: np.random.Generator, reps: int = 2000) -> tuple[float, float]:
-    vals = [stat(rng.integers(0, n, n)) for _ in range(reps)]
-    return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
+def over_clips(per_clip: np.ndarray, statistic) -> tuple[float, float]:
+    """95% interval of ``statistic`` (a function of the clip-mean [7, 12] offsets), resampling the clips."""
+    return set_statistic_ci(list(per_clip), lambda xs: statistic(np.mean(xs, 0)), n_resamples=2000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,12 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     real_delta = np.stack([real[labels == i].mean(0) - real[labels == EMOTIONS.index("neutral")].mean(0)
                            if (labels == i).any() else np.full(len(EXP_NAMES), np.nan)
                            for i in range(len(EMOTIONS))])  # fmt: skip
-    rng = np.random.default_rng(0)
     emo = [i for i, e in enumerate(EMOTIONS) if e != "neutral"]
-    r_gen = corr(gen.mean(0)[emo], truth[emo])
-    ci_gen = bootstrap(lambda idx: corr(gen[idx].mean(0)[emo], truth[emo]), len(gen), rng)
+    r_gen = offset_corr(gen.mean(0)[emo], truth[emo])
+    ci_gen = over_clips(gen, lambda m: offset_corr(m[emo], truth[emo]))
     ok = np.isfinite(real_delta[emo]).all(1)
-    r_real = corr(real_delta[emo][ok], truth[emo][ok])
+    r_real = offset_corr(real_delta[emo][ok], truth[emo][ok])
     lines = [
         "# Does generated motion move with the emotion label?\n",
         f"    python -m experiments.emotion_motion --run {args.run} --seeds {' '.join(map(str, args.seeds))}\n",
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in emo:
         for name, v in STYLES[EMOTIONS[i]].exp_bias.items():
             k = EXP_NAMES.index(name)
-            lo, hi = bootstrap(lambda idx: float(gen[idx, i, k].mean()), len(gen), rng)
+            lo, hi = over_clips(gen, lambda m, i=i, k=k: float(m[i, k]))
             lines.append(f"| {EMOTIONS[i]} | {name} | {v:.2f} | {gen[:, i, k].mean():+.3f} [{lo:+.3f}, {hi:+.3f}] | "
                          f"{real_delta[i, k]:+.3f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
