@@ -40,7 +40,7 @@ def strip(size: int = 256) -> np.ndarray:
     from renderers.mesh_warp import MeshWarpRenderer
     from representations.morphable import EXP, MorphableRepresentation
     from sandbox.analysis.source import prepare_source
-    from sandbox.data.frames import to_tensor
+    from sandbox.data.frames import to_tensor, to_uint8
     from sandbox.face.head_model import EXP_NAMES
 
     rep = MorphableRepresentation(video=False)
@@ -53,7 +53,7 @@ def strip(size: int = 256) -> np.ndarray:
         ref = rep.reference(to_tensor(img))
         motion = rep.reference_motion(ref).repeat(len(JAW), 1)
         motion[:, jaw], motion[:, press] = torch.tensor(JAW), 0.0
-        frames = (renderer.render(ref, motion).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        frames = to_uint8(renderer.render(ref, motion))
         crop = (slice(int(0.52 * size), int(0.92 * size)), slice(int(0.25 * size), int(0.75 * size)))
         rows.append(np.concatenate([img[crop], *(f[crop] for f in frames)], axis=1))
     return np.concatenate(rows, axis=0)
