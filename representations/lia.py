@@ -214,6 +214,8 @@ class LiaRepresentation(Representation):
         flow_min_size: int = 0,
         flow_nonrigid: float = 0.0,
         motion_readout: float = 0.0,
+        lr_schedule: str = "constant",
+        warmup_steps: int = 0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -238,7 +240,9 @@ class LiaRepresentation(Representation):
         affine head motion explains: the jaw, the lids) weighs ``flow_nonrigid`` more.
         ``motion_readout`` > 0 (sandbox addition): a training-only linear readout from lambda(D) -
         lambda(S) to the pair's 3dmm motion difference (gt pose, exp, gaze; standardised), squared error,
-        so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README)."""
+        so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README).
+        ``lr_schedule`` (constant | cosine | linear) and ``warmup_steps``: the learning rate over the steps
+        (:func:`sandbox.trainers.factory.with_lr_schedule`)."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -259,6 +263,7 @@ class LiaRepresentation(Representation):
             nn.ModuleDict({"ae": self.ae, "readout": readout or nn.Identity()}), predict, lr, weights,
             COMPONENTS, landmark_flow=landmark_flow, nonrigid=landmark_nonrigid,
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
+            lr_schedule=lr_schedule, warmup_steps=warmup_steps,
         )
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
         if val_pairs > 0 and data.splits.get("val"):

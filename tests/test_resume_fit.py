@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 KW = dict(loggers=("csv",), log_every_n_steps=1, enable_progress_bar=False, checkpoint_every_n_steps=2)
 
 
-def _module(seed: int) -> ImageReconstructionModule:
+def _module(seed: int, **kw) -> ImageReconstructionModule:
     torch.manual_seed(seed)
     model = nn.Conv2d(3, 3, 3, padding=1)
-    return ImageReconstructionModule(model, lambda b: model(b["source"]), 1e-2, {"mouth": 1.0}, ("mouth", "eyes"))
+    return ImageReconstructionModule(model, lambda b: model(b["source"]), 1e-2, {"mouth": 1.0}, ("mouth", "eyes"), **kw)
 
 
 def _pairs(n: int = 16) -> list[dict[str, torch.Tensor]]:
@@ -61,6 +61,37 @@ def test_train_image_module_resumes(tmp_path):
     # resume=False: afresh, whatever run_dir holds
     me = train_image_module(_module(1), data, 6, 4, tmp_path, resume=False, **KW)
     assert "resumed_from_step" not in me and me["steps"] == 6
+
+
+def test_fit_lr_schedule_decays_and_resumes_mid_schedule(tmp_path):
+    """fit.rep.lr_schedule=cosine: the rate warms up and ends near 0 at the last step (other weights than a
+    constant rate), and a fit killed halfway resumes the schedule where it stopped instead of warming up again."""
+    import lightning as L
+
+    data, cos = _pairs(), dict(lr_schedule="cosine", warmup_steps=2)
+    last_lr = lambda m: m.trainer.optimizers[0].param_groups[0]["lr"]  # noqa: E731
+    seed_everything(0)
+    whole = _module(0, **cos)
+    train_image_module(whole, data, 8, 4, None, **KW)
+    assert last_lr(whole) < 1e-4  # 1e-2 at the peak
+    seed_everything(0)
+    const = _module(0)
+    train_image_module(const, data, 8, 4, None, **KW)
+    assert last_lr(const) == 1e-2 and any(not torch.equal(x, y) for x, y in zip(_weights(whole), _weights(const)))
+
+    class Kill(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            if trainer.global_step == 5:  # after the step-4 checkpoint
+                raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train_image_module(_module(0, **cos), data, 8, 4, tmp_path, callbacks=[Kill()], **KW)
+    resumed = _module(0, **cos)
+    m = train_image_module(resumed, data, 8, 4, tmp_path, **KW)
+    # a schedule started afresh at step 4 would sit mid-way (about 5e-3) at the end
+    assert m["resumed_from_step"] == 4 and last_lr(resumed) < 1e-4
+    with pytest.raises(ValueError, match="fit.rep.lr_schedule='cosine_annealing'"):
+        _module(0, lr_schedule="cosine_annealing")
 
 
 def _fit_args(cache: Path, out: Path, *extra: str) -> list[str]:

@@ -1,6 +1,7 @@
 """A study's page is rebuilt from its archive: arms run in one session are restored in another (an empty
 machine) and the page comes out the same, so a later session adds arms without rerunning the others."""
 import json
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -81,3 +82,24 @@ def test_targets_pass_and_miss_against_reference_rows(tmp_path):
     assert target_lines(Study("t", "t", "-", {}, targets=[Target("jaw_corr0", "above", "energy")]),
                         [ln for ln in rows if ln.label == "A"]) == \
         ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
+
+
+def test_run_arm_sweeps_the_studys_seed_and_skips_finished_arms(tmp_path, monkeypatch):
+    """A study that varies the fit sweeps ``seed`` (fit and training seed together); others ``seeds.train``;
+    an arm whose runs are all there is not run again."""
+    calls = []
+
+    def sweep(cmd, **kw):  # the sweep makes its directory
+        calls.append(cmd)
+        Path(cmd[-1].partition("=")[2]).mkdir(parents=True, exist_ok=True)
+
+    monkeypatch.setattr(studies.subprocess, "run", sweep)
+    studies.run_arm(["rep=lia"], ["preset=default"], 3, tmp_path / "a", "seed")
+    studies.run_arm(["rep=lia"], ["preset=default"], 2, tmp_path / "b")
+    assert "seed=0,1,2" in calls[0] and not any(c.startswith("seeds.") for c in calls[0])
+    assert "seeds.train=0,1" in calls[1] and f"hydra.sweep.dir={tmp_path / 'b'}" in calls[1]
+    for i in range(2):
+        (tmp_path / "b" / str(i)).mkdir(parents=True)
+        (tmp_path / "b" / str(i) / "metrics.json").write_text("{}")
+    studies.run_arm(["rep=lia"], ["preset=default"], 2, tmp_path / "b")
+    assert len(calls) == 2 and (tmp_path / "a" / studies.WALL_FILE).is_file()

@@ -23,6 +23,30 @@ def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
 
 
+LR_SCHEDULES = ("constant", "cosine", "linear")
+
+
+def check_lr_schedule(name: str, warmup_steps: int, key: str) -> None:
+    """Refuse a schedule name that :func:`with_lr_schedule` does not know; ``key`` names the option."""
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"{key}.lr_schedule={name!r} is not one of {', '.join(LR_SCHEDULES)}")
+    if int(warmup_steps) < 0:
+        raise ValueError(f"{key}.warmup_steps={warmup_steps} must be >= 0")
+
+
+def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, total_steps: int):
+    """What a LightningModule's configure_optimizers returns for ``opt`` under a diffusers schedule
+    (constant | cosine | linear decay to 0 at ``total_steps``) after ``warmup_steps`` of linear warm-up,
+    stepped per optimiser step; the bare optimiser for constant without warm-up."""
+    if name == "constant" and not warmup_steps:
+        return opt
+    from diffusers.optimization import get_scheduler
+
+    name = "constant_with_warmup" if name == "constant" else name
+    sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=max(int(total_steps), 1))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 def keep_logs(logs: Path) -> None:
     """Lightning's CSVLogger truncates metrics.csv when a run resumes: keep the earlier part aside
     (eval reads every ``metrics*.csv``) so loss curves survive an interruption."""

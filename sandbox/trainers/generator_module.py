@@ -18,7 +18,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from generators.base import Generator
-from sandbox.trainers.factory import adam
+from sandbox.trainers.factory import adam, check_lr_schedule, with_lr_schedule
 
 # checkpoints hold the weights after each step with either kind of optimisation: nothing to warn about
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
@@ -32,8 +32,6 @@ def discriminator_parameters(gen: torch.nn.Module) -> list[torch.nn.Parameter]:
             found.update((id(p), p) for p in m.discriminator_parameters())
     return list(found.values())
 
-
-LR_SCHEDULES = ("constant", "cosine", "linear")
 
 
 def ema_with_warmup(decay: float):
@@ -73,8 +71,7 @@ class GeneratorModule(L.LightningModule):
         ``lr_schedule``: a diffusers schedule name (constant, cosine, linear, ...) stepped per optimiser
         step over the trainer's ``max_steps``, after ``warmup_steps`` of linear warm-up."""
         super().__init__()
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"train.module.lr_schedule={lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
+        check_lr_schedule(lr_schedule, warmup_steps, "train.module")
         if (lr_schedule != "constant" or warmup_steps) and discriminator_parameters(gen):
             raise ValueError(f"{type(gen).__name__} trains adversarially (two optimisers): train.module.lr_schedule "
                              "and warmup_steps are not supported there; leave them at constant / 0")
@@ -153,14 +150,7 @@ class GeneratorModule(L.LightningModule):
     def configure_optimizers(self):
         if self.automatic_optimization:
             opt = adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-            if self.lr_schedule == "constant" and not self.warmup_steps:
-                return opt
-            from diffusers.optimization import get_scheduler
-
-            name = "constant_with_warmup" if self.lr_schedule == "constant" else self.lr_schedule
-            sched = get_scheduler(name, opt, num_warmup_steps=self.warmup_steps,
-                                  num_training_steps=max(self.trainer.max_steps, 1))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self.trainer.max_steps)
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]

@@ -52,15 +52,22 @@ class ImageReconstructionModule(L.LightningModule):
     def __init__(self, model: nn.Module, predict: Predict, lr: float, weights: dict[str, float],
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
                  landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
-                 flow_nonrigid: float = 0.0, motion_readout: float = 0.0):  # fmt: skip
+                 flow_nonrigid: float = 0.0, motion_readout: float = 0.0, lr_schedule: str = "constant",
+                 warmup_steps: int = 0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
         pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors) where the pairs
         have them; ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
         batch["motion_delta"] (pairs with has_motion);
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
-        not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips)."""
+        not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips).
+        ``lr_schedule`` / ``warmup_steps``: :func:`sandbox.trainers.factory.with_lr_schedule` over the
+        trainer's max_steps."""
+        from sandbox.trainers.factory import check_lr_schedule
+
+        check_lr_schedule(lr_schedule, warmup_steps, "fit.rep")
         super().__init__()
+        self.lr_schedule, self.warmup_steps = lr_schedule, int(warmup_steps)
         self.landmark_flow = landmark_flow
         self.nonrigid = nonrigid
         self.flow_min_size = flow_min_size
@@ -101,9 +108,10 @@ class ImageReconstructionModule(L.LightningModule):
         return terms["loss"]
 
     def configure_optimizers(self):
-        from sandbox.trainers.factory import adam
+        from sandbox.trainers.factory import adam, with_lr_schedule
 
-        return adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        opt = adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self.trainer.max_steps)
 
     # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
     def on_save_checkpoint(self, checkpoint: dict) -> None:
