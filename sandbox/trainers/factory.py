@@ -34,16 +34,18 @@ def check_lr_schedule(name: str, warmup_steps: int, key: str) -> None:
         raise ValueError(f"{key}.warmup_steps={warmup_steps} must be >= 0")
 
 
-def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, total_steps: int):
-    """What a LightningModule's configure_optimizers returns for ``opt`` under a diffusers schedule
-    (constant | cosine | linear decay to 0 at ``total_steps``) after ``warmup_steps`` of linear warm-up,
-    stepped per optimiser step; the bare optimiser for constant without warm-up."""
+def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, module: L.LightningModule):
+    """What ``module``'s configure_optimizers returns for ``opt`` under a diffusers schedule
+    (constant | cosine | linear decay to 0 at its Trainer's ``max_steps``) after ``warmup_steps`` of
+    linear warm-up, stepped per optimiser step; the bare optimiser for constant without warm-up (which
+    needs no Trainer)."""
     if name == "constant" and not warmup_steps:
         return opt
     from diffusers.optimization import get_scheduler
 
     name = "constant_with_warmup" if name == "constant" else name
-    sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=max(int(total_steps), 1))
+    total = max(int(module.trainer.max_steps), 1)
+    sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=total)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

@@ -150,7 +150,7 @@ class GeneratorModule(L.LightningModule):
     def configure_optimizers(self):
         if self.automatic_optimization:
             opt = adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-            return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self.trainer.max_steps)
+            return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]

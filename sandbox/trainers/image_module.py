@@ -111,7 +111,7 @@ class ImageReconstructionModule(L.LightningModule):
         from sandbox.trainers.factory import adam, with_lr_schedule
 
         opt = adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self.trainer.max_steps)
+        return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
 
     # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
     def on_save_checkpoint(self, checkpoint: dict) -> None:
