@@ -2,7 +2,9 @@
 
     python -m experiments.lia_mouth --run RUN_DIR [--split test] [--clips 4] [--frames 150] [--oracle-clips 2]
 
-RUN_DIR is a rep=lia run directory (its config.yaml and artifacts.json name the fit and the data).
+RUN_DIR is a run directory (its config.yaml and artifacts.json name the fit and the data): rep=lia, or
+any representation for everything but the optimised-code check (``--oracle-clips 0``), which needs lia's
+decoder. The code is lia's lambda, or the motion itself for the other spaces.
 For each clip, the real frames are encoded and re-drawn from the clip's first frame (the eval's
 "reconstruction" row, without the codec). Printed, pooled over clips:
 
@@ -60,6 +62,11 @@ def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: in
         yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink_target(clip, n)]
 
 
+def code(rep, motion: torch.Tensor) -> np.ndarray:
+    """lia's basis coefficients lambda; any other space's motion as it is."""
+    return (rep.coefficients(motion) if hasattr(rep, "coefficients") else motion).numpy()
+
+
 def r2(pred: np.ndarray, y: np.ndarray) -> float:
     return float(1 - np.mean((pred - y) ** 2) / np.var(y))
 
@@ -68,7 +75,7 @@ def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, spl
             n_train: int = 24) -> dict[str, float]:  # fmt: skip
     x, y = [], []
     for _, motion, t in encoded(rep, store, store.ids("train")[:n_train], frames):
-        x.append(rep.coefficients(motion).numpy()), y.append(t)
+        x.append(code(rep, motion)), y.append(t)
     x, y = np.concatenate(x), np.concatenate(y)
     coef = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)[0]
 
@@ -77,7 +84,7 @@ def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, spl
     eyes: dict[str, list[np.ndarray]] = {"real": [], "recon": []}
     for real, motion, t in encoded(rep, store, store.ids(split)[:n_clips], frames):
         rec = render_motion(rep, renderer, real[0], motion.numpy())
-        codes.append(rep.coefficients(motion).numpy()), target.append(t)
+        codes.append(code(rep, motion)), target.append(t)
         for name, imgs, ap in (("real", real, real_ap), ("recon", rec, rec_ap)):
             a = analyser.analyse(imgs)
             ap.append(a.mouth_aperture), eyes[name].append(np.nanmean(a.blink, axis=1))
@@ -134,13 +141,15 @@ def open_minus_closed(rep: LiaRepresentation, renderer: LiaRenderer, store: Clip
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, type=Path, help="a rep=lia run directory")
+    p.add_argument("--run", required=True, type=Path, help="a run directory (rep=lia for --oracle-clips)")
     p.add_argument("--split", default="test")
     p.add_argument("--clips", type=int, default=4)
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--oracle-clips", type=int, default=2, help="train clips for the optimised-code check (0: skip)")
     args = p.parse_args(argv)
     loaded = load_rep(args.run)
+    if args.oracle_clips > 0 and not isinstance(loaded[0], LiaRepresentation):
+        p.error(f"--oracle-clips needs a rep=lia run ({args.run} is {type(loaded[0]).__name__}); pass --oracle-clips 0")
     out = measure(*loaded, args.split, args.clips, args.frames)
     if args.oracle_clips > 0:
         out |= open_minus_closed(*loaded, args.oracle_clips, args.frames)

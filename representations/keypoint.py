@@ -88,6 +88,8 @@ class KeypointConfig:
     width: int = 16  # extractor channels after the stem (doubling per block)
     max_width: int = 128  # extractor channel cap
     depth: int = 4  # extractor down-sampling blocks
+    stem_stride: int = 1  # extractor stem: 1 (3x3 conv at full size) | 4 (ConvNeXt's patchify stem)
+    pool: str = "mean"  # extractor features: global "mean" (LivePortrait's head) | "flatten" (keeps where)
 
 
 @dataclass
@@ -124,7 +126,8 @@ class KeypointRepresentation(Representation):
         warp = dict(warp or {})
         self.norm_scheme, self.driving, self.warp_config = norm, driving, warp
         c = self.config
-        self.extractor = KeypointExtractor(c.size, K, c.width, c.max_width, c.depth, kp_init=default_canonical(K))
+        self.extractor = KeypointExtractor(c.size, K, c.width, c.max_width, c.depth, kp_init=default_canonical(K),
+                                           pool=c.pool, stem_stride=c.stem_stride)  # fmt: skip
         self.register_buffer("x_c_mean", default_canonical(K))  # mean canonical keypoints; set by fit
         self.warp = self._build_warp(warp)
 
@@ -282,6 +285,8 @@ class KeypointRepresentation(Representation):
         kp_depth: float = 0.0,
         kp_margin: float = 0.0025,
         equivariance_affine: dict[str, float] | None = None,
+        motion_readout: float = 0.0,
+        readout_gain: float = 50.0,
         run_dir: str | Path | None = None,
         num_workers: int = 0,
         val_pairs: int = 64,
@@ -294,11 +299,14 @@ class KeypointRepresentation(Representation):
         ``kp_depth``: the keypoint prior's mean depth (face-vid2vid 0.33 in its own frame; 0 here, the
         middle of the warp volume); ``kp_margin``: its squared separation margin (face-vid2vid 0.1, which
         pushes keypoints 0.32 apart: eyelid keypoints tied by the guide sit ~0.05 apart);
-        ``equivariance_affine``: random_affine's ranges. ``trainer_kwargs`` go to make_trainer."""
+        ``equivariance_affine``: random_affine's ranges; ``motion_readout`` > 0 (sandbox addition, as
+        rep=lia's): that much squared error of a training-only linear readout from readout_gain x
+        (delta_d - delta_s) to the world's 3dmm motion difference. ``trainer_kwargs`` go to make_trainer."""
         from representations.keypoint_fit import fit_keypoint
 
         return fit_keypoint(self, data, steps, batch_size, lr, weights, loss_weights, pyramid_levels, kp_depth,
-                            kp_margin, equivariance_affine, run_dir, num_workers, val_pairs, seed, **trainer_kwargs)
+                            kp_margin, equivariance_affine, run_dir, num_workers, val_pairs, seed,
+                            motion_readout=motion_readout, readout_gain=readout_gain, **trainer_kwargs)
 
     @torch.no_grad()
     def evaluate(self, data, split: str = "val", max_pairs: int = 64) -> dict[str, float]:

@@ -14,6 +14,10 @@ What is LivePortrait's / face-vid2vid's:
 What the sandbox adds, because it has ground truth and no pretrained networks:
   * the head pose target is the synthetic world's true pose (not HopeNet's estimate), plus an L1 in
     degrees; the landmarks are the world's true mesh landmarks;
+  * optionally (``motion_readout``) a training-only linear readout from the expression change
+    delta_d - delta_s to the world's 3dmm motion difference, as rep=lia's: without it the extractor's
+    delta barely follows the jaw (a linear read of the jaw from delta, fitted on train clips, correlates
+    0.49-0.63 with the jaw of held-out clips after 400 extractor-only steps, 0.80-0.81 with it);
   * the image loss is an L1 pyramid + the component-weighted L1 on the mouth and eyes (the masks of the
     true landmarks) instead of VGG perceptual and GAN losses (no VGG weights here).
 """
@@ -72,8 +76,12 @@ class KeypointObjective(nn.Module):
     """The model the shared image trainer optimises: predict(batch) -> {"image", "extra_losses"}."""
 
     def __init__(self, rep, weights: dict[str, float], pyramid_levels: int, kp_depth: float, kp_margin: float,
-                 equivariance_affine: dict[str, float]):  # fmt: skip
+                 equivariance_affine: dict[str, float], readout_dim: int = 0, readout_gain: float = 50.0):  # fmt: skip
         super().__init__()
+        # training-only (not part of rep): delta_d - delta_s -> 3dmm motion difference; the gain brings
+        # delta's ~0.02 grid-frame changes to unit scale, so Adam at the fit's lr can fit the readout
+        self.readout = nn.Linear(rep.parts["exp"].stop, readout_dim) if readout_dim else None
+        self.readout_gain = readout_gain
         object.__setattr__(self, "rep", rep)  # its parameters are registered through the two nets below
         self.extractor, self.warp = rep.extractor, rep.warp
         self.weights, self.levels, self.kp_depth, self.kp_margin = dict(weights), pyramid_levels, kp_depth, kp_margin
@@ -119,7 +127,10 @@ class KeypointObjective(nn.Module):
             guide = [wing_loss(x[:, self.guide_kp, :2], batch[key][:, self.guide_lmk], valid=batch["has_lmk"])
                      for x, key in ((x_s, "lmk_source"), (x_d, "lmk_driving"))]  # fmt: skip
             extra["guide"] = (w["guide"], (guide[0] + guide[1]) / 2)
-        return {"image": image, "extra_losses": extra}
+        result = {"image": image, "extra_losses": extra}
+        if self.readout is not None:
+            result["motion_readout"] = self.readout(self.readout_gain * (out["exp"][b : 2 * b] - out["exp"][:b]).flatten(1))
+        return result
 
 
 DEFAULT_WEIGHTS = {"pyramid": 1.0, "equivariance": 10.0, "kp_prior": 10.0, "deformation": 5.0,
@@ -129,7 +140,8 @@ DEFAULT_WEIGHTS = {"pyramid": 1.0, "equivariance": 10.0, "kp_prior": 10.0, "defo
 def fit_keypoint(rep, data, steps: int, batch_size: int, lr: float, weights: dict[str, float] | None,
                  loss_weights: dict[str, float] | None, pyramid_levels: int, kp_depth: float, kp_margin: float,
                  equivariance_affine: dict[str, float] | None, run_dir: str | Path | None, num_workers: int,
-                 val_pairs: int, seed: int, **trainer_kwargs) -> dict[str, float]:  # fmt: skip
+                 val_pairs: int, seed: int, motion_readout: float = 0.0, readout_gain: float = 50.0,
+                 **trainer_kwargs) -> dict[str, float]:  # fmt: skip
     """Train ``rep``'s extractor and warp networks (see the module docstring); set rep.x_c_mean to the
     mean canonical keypoints of the training frames; return train loss + val reconstruction metrics."""
     from sandbox.errors import ConfigError
@@ -139,11 +151,12 @@ def fit_keypoint(rep, data, steps: int, batch_size: int, lr: float, weights: dic
     unknown = set(loss_weights or {}) - set(DEFAULT_WEIGHTS)
     if unknown:
         raise ConfigError(f"unknown keypoint loss terms {sorted(unknown)}; terms: {sorted(DEFAULT_WEIGHTS)}")
-    objective = KeypointObjective(rep, {**DEFAULT_WEIGHTS, **(loss_weights or {})}, pyramid_levels, kp_depth,
-                                  kp_margin, equivariance_affine or {})  # fmt: skip
     pairs = FramePairs(data, "train", rep.config.size, seed=seed)
+    readout_dim = pairs.motion_dim if motion_readout > 0 else 0
+    objective = KeypointObjective(rep, {**DEFAULT_WEIGHTS, **(loss_weights or {})}, pyramid_levels, kp_depth,
+                                  kp_margin, equivariance_affine or {}, readout_dim, readout_gain)  # fmt: skip
     module = ImageReconstructionModule(objective, objective, lr, {"mouth": 1.0, "eyes": 1.0, **(weights or {})},
-                                       COMPONENTS)  # fmt: skip
+                                       COMPONENTS, motion_readout=motion_readout)  # fmt: skip
     metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
     rep.x_c_mean.copy_(mean_canonical(rep, pairs))
     if val_pairs > 0 and data.splits.get("val"):

@@ -67,9 +67,12 @@ def test_soft_bins_round_trip(deg, sigma):
 
 
 # -- extractor ------------------------------------------------------------------------------------
-def test_extractor_any_size_and_start():
+@pytest.mark.parametrize("pool,stem_stride,depth", [("mean", 1, 2), ("flatten", 1, 2), ("flatten", 4, 1)])
+def test_extractor_any_size_and_start(pool, stem_stride, depth):
     torch.manual_seed(0)
-    net = KeypointExtractor(size=32, n_kp=21, width=8, max_width=16, depth=2).eval()
+    net = KeypointExtractor(size=32, n_kp=21, width=8, max_width=16, depth=depth, pool=pool,
+                            stem_stride=stem_stride).eval()  # fmt: skip
+    assert net.stem(torch.rand(1, 3, 32, 32)).shape[-1] == 32 // stem_stride
     for s in (32, 50):
         out = net(torch.rand(2, 3, s, s))
         assert out["kp"].shape == out["exp"].shape == (2, 21, 3)
@@ -79,6 +82,18 @@ def test_extractor_any_size_and_start():
     assert (out["scale"] - 1).abs().max() < 0.5
     assert bins_to_degrees(out["yaw"]).abs().max() < 10
     assert out["exp"].abs().mean() < 0.2
+
+
+def test_extractor_flatten_reads_where():
+    """Global mean pooling cannot tell a left-right mirrored feature map from the original (the mean of a
+    map is the mean of its mirror); the flattened head can."""
+    torch.manual_seed(0)
+    for pool, differs in (("mean", False), ("flatten", True)):
+        net = KeypointExtractor(size=32, n_kp=21, width=8, max_width=16, depth=2, pool=pool).eval()
+        h = torch.randn(1, 16, 8, 8)
+        assert (not torch.allclose(net.pooled(h), net.pooled(h.flip(-1)), atol=1e-5)) == differs, pool
+    with pytest.raises(ValueError, match="pool"):
+        KeypointExtractor(size=32, pool="max")
 
 
 # -- layout and named keypoints -------------------------------------------------------------------

@@ -59,3 +59,27 @@ def test_fitting_a_tiny_set_reduces_the_losses_and_renders(store, tmp_path):
     assert video.shape == (6, 3, 32, 32) and 0 <= video.min() and video.max() <= 1
     driven = rep.drive(ref, motion)
     torch.testing.assert_close(rep.keypoints(ref.x_c, driven[0]), rep.keypoints(ref.x_c, ref.motion), atol=1e-4, rtol=0)
+
+
+def test_motion_readout_trains_and_is_not_saved(store, tmp_path):
+    """The training-only readout delta_d - delta_s -> 3dmm motion difference: its loss falls on a tiny set,
+    and the saved representation holds no readout weights (it loads into a plain rep)."""
+    torch.manual_seed(0)
+    rep = KeypointRepresentation(**TINY, pool="flatten")
+    rep.fit(store, steps=60, batch_size=8, lr=2e-3, motion_readout=1.0, run_dir=tmp_path / "fit", val_pairs=0,
+            loggers=("csv",), log_every_n_steps=1)  # fmt: skip
+    curve = _curve(tmp_path / "fit", "readout")
+    assert len(curve) == 60 and np.mean(curve[-5:]) < 0.9 * np.mean(curve[:5])
+    assert not any("readout" in k for k in rep.state_dict())
+    rep.save(tmp_path / "rep.pt")
+    again = KeypointRepresentation.load(tmp_path / "rep.pt")
+    assert again.config.pool == "flatten"
+    frames = torch.rand(3, 3, 32, 32)
+    torch.testing.assert_close(again.encode(frames), rep.encode(frames))
+
+
+def test_fit_without_readout_logs_no_readout(store, tmp_path):
+    rep = KeypointRepresentation(**TINY)
+    rep.fit(store, steps=3, batch_size=4, run_dir=tmp_path / "fit", val_pairs=0, loggers=("csv",),
+            log_every_n_steps=1)  # fmt: skip
+    assert _curve(tmp_path / "fit", "readout") == []

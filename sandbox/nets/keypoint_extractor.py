@@ -7,7 +7,8 @@ image [B, 3, S, S] in [0, 1] -> a dict of per-image tensors:
   scale  [B, 1]     raw linear scale, as LivePortrait (no activation; starts near 1)
   pitch, yaw, roll  [B, N_BINS] logits over angle bins; :func:`bins_to_degrees` decodes them.
 LivePortrait uses a ConvNeXt-V2-Tiny backbone at 256 px; here strided residual conv blocks with
-GroupNorm / LeakyReLU, a global average pool, LayerNorm and one linear head per output.
+GroupNorm / LeakyReLU, a global average pool (or, ``pool="flatten"``, the 8 x 8 map flattened),
+LayerNorm and one linear head per output.
 """
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def spiral_keypoints(n: int, radius: float = 0.7) -> torch.Tensor:
     return torch.stack([r * torch.cos(a), r * torch.sin(a), torch.zeros_like(r)], -1).float()
 
 
+POOLS = ("mean", "flatten")
+
+
 def _groups(ch: int) -> int:
     return math.gcd(ch, 8)
 
@@ -78,18 +82,27 @@ class KeypointExtractor(nn.Module):
     """image [B, 3, S, S] in [0, 1] (any S: resized to ``size``) -> dict (module docstring).
 
     ``width`` channels after the stem, doubled per block up to ``max_width``; ``depth`` blocks (128 px
-    and depth 4 end at 8 x 8). ``kp_init`` [n_kp, 3]: the bias of the x_c head (default: a spiral), so
+    and depth 4 end at 8 x 8). ``stem_stride`` > 1: a patchify stem (a stride x stride conv of that
+    stride, as ConvNeXt's, LivePortrait's backbone) instead of a 3x3 conv at full size; 4 with depth 2
+    also ends at 8 x 8 for a fraction of the cost. ``kp_init`` [n_kp, 3]: the bias of the x_c head (default: a spiral), so
     keypoints start spread out; the other heads start small (delta ~ 0, t ~ 0, s ~ 1, angles ~ 0)."""
 
     def __init__(self, size: int = 128, n_kp: int = 21, width: int = 16, max_width: int = 128, depth: int = 4,
-                 kp_init: torch.Tensor | None = None):  # fmt: skip
+                 kp_init: torch.Tensor | None = None, pool: str = "mean", flat_channels: int = 16,
+                 stem_stride: int = 1):  # fmt: skip
         super().__init__()
-        self.size, self.n_kp = size, n_kp
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        self.size, self.n_kp, self.pool = size, n_kp, pool
         chans = [min(width * 2**i, max_width) for i in range(depth + 1)]
-        self.stem = nn.Sequential(nn.Conv2d(3, chans[0], 3, padding=1), nn.GroupNorm(_groups(chans[0]), chans[0]),
-                                  nn.LeakyReLU(0.2))  # fmt: skip
+        stem = nn.Conv2d(3, chans[0], 3, padding=1) if stem_stride == 1 else nn.Conv2d(3, chans[0], stem_stride, stem_stride)
+        self.stem = nn.Sequential(stem, nn.GroupNorm(_groups(chans[0]), chans[0]), nn.LeakyReLU(0.2))
         self.blocks = nn.Sequential(*(DownBlock(a, b) for a, b in zip(chans[:-1], chans[1:])))
         feat = chans[-1]
+        if pool == "flatten":
+            side = size // (stem_stride * 2**depth)
+            self.reduce = nn.Conv2d(feat, flat_channels, 1)
+            feat = flat_channels * side * side
         self.norm = nn.LayerNorm(feat)
         outs = {"kp": n_kp * 3, "exp": n_kp * 3, "t": 3, "scale": 1, "pitch": N_BINS, "yaw": N_BINS, "roll": N_BINS}
         self.heads = nn.ModuleDict({k: nn.Linear(feat, n) for k, n in outs.items()})
@@ -112,8 +125,12 @@ class KeypointExtractor(nn.Module):
         """img [B, 3, S, S] in [0, 1] -> pooled, layer-normed features [B, C]."""
         if img.shape[-2:] != (self.size, self.size):
             img = F.interpolate(img, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        h = self.blocks(self.stem(img * 2 - 1))
-        return self.norm(h.mean((-2, -1)))
+        return self.pooled(self.blocks(self.stem(img * 2 - 1)))
+
+    def pooled(self, h: torch.Tensor) -> torch.Tensor:
+        """Backbone map [B, C, h, w] -> head input [B, F]: its global mean (translation-blind), or a 1x1
+        conv to ``flat_channels`` flattened, which keeps where on the face a feature is."""
+        return self.norm(h.mean((-2, -1)) if self.pool == "mean" else self.reduce(h).flatten(1))
 
     def forward(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.features(img)
