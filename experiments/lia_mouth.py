@@ -35,7 +35,9 @@ import torch
 
 from experiments.analyser_accuracy import corr
 from experiments.gen_jaw import blink_target
+from renderers.base import Renderer
 from renderers.lia import LiaRenderer
+from representations.base import Representation
 from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
@@ -46,13 +48,13 @@ from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.reopen import reopen
 
 
-def load_rep(run_dir: Path) -> tuple[LiaRepresentation, LiaRenderer, ClipStore]:
-    """The fitted lia rep, its renderer and the dataset of a run directory (sandbox.pipeline.reopen)."""
+def load_rep(run_dir: Path) -> tuple[Representation, Renderer, ClipStore]:
+    """The fitted rep, its renderer and the dataset of a run directory (sandbox.pipeline.reopen)."""
     run = reopen(run_dir)
     return run.rep, run.renderer, run.store
 
 
-def encoded(rep: LiaRepresentation, store: ClipStore, ids: list[str], frames: int):
+def encoded(rep: Representation, store: ClipStore, ids: list[str], frames: int):
     """Per clip: (real frames uint8 [n, H, W, 3], encoded motion [n, dim] in the rep's space, world targets
     [n, 2]: jaw-open and blink (mean of the two lids' coefficients))."""
     for cid in ids:
@@ -71,7 +73,7 @@ def r2(pred: np.ndarray, y: np.ndarray) -> float:
     return float(1 - np.mean((pred - y) ** 2) / np.var(y))
 
 
-def measure(rep: LiaRepresentation, renderer: LiaRenderer, store: ClipStore, split: str, n_clips: int, frames: int,
+def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: str, n_clips: int, frames: int,
             n_train: int = 24) -> dict[str, float]:  # fmt: skip
     x, y = [], []
     for _, motion, t in encoded(rep, store, store.ids("train")[:n_train], frames):

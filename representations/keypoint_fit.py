@@ -129,7 +129,8 @@ class KeypointObjective(nn.Module):
             extra["guide"] = (w["guide"], (guide[0] + guide[1]) / 2)
         result = {"image": image, "extra_losses": extra}
         if self.readout is not None:
-            result["motion_readout"] = self.readout(self.readout_gain * (out["exp"][b : 2 * b] - out["exp"][:b]).flatten(1))
+            delta = (out["exp"][b : 2 * b] - out["exp"][:b]).flatten(1)
+            result["motion_readout"] = self.readout(self.readout_gain * delta)
         return result
 
 

@@ -84,8 +84,8 @@ class KeypointExtractor(nn.Module):
     ``width`` channels after the stem, doubled per block up to ``max_width``; ``depth`` blocks (128 px
     and depth 4 end at 8 x 8). ``stem_stride`` > 1: a patchify stem (a stride x stride conv of that
     stride, as ConvNeXt's, LivePortrait's backbone) instead of a 3x3 conv at full size; 4 with depth 2
-    also ends at 8 x 8 for a fraction of the cost. ``kp_init`` [n_kp, 3]: the bias of the x_c head (default: a spiral), so
-    keypoints start spread out; the other heads start small (delta ~ 0, t ~ 0, s ~ 1, angles ~ 0)."""
+    also ends at 8 x 8 for a fraction of the cost. ``kp_init`` [n_kp, 3]: the bias of the x_c head
+    (default: a spiral), so keypoints start spread out; the other heads start small (delta ~ 0, t ~ 0, s ~ 1, angles ~ 0)."""
 
     def __init__(self, size: int = 128, n_kp: int = 21, width: int = 16, max_width: int = 128, depth: int = 4,
                  kp_init: torch.Tensor | None = None, pool: str = "mean", flat_channels: int = 16,
@@ -95,7 +95,8 @@ class KeypointExtractor(nn.Module):
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         self.size, self.n_kp, self.pool = size, n_kp, pool
         chans = [min(width * 2**i, max_width) for i in range(depth + 1)]
-        stem = nn.Conv2d(3, chans[0], 3, padding=1) if stem_stride == 1 else nn.Conv2d(3, chans[0], stem_stride, stem_stride)
+        k, pad = (3, 1) if stem_stride == 1 else (stem_stride, 0)
+        stem = nn.Conv2d(3, chans[0], k, stride=stem_stride, padding=pad)
         self.stem = nn.Sequential(stem, nn.GroupNorm(_groups(chans[0]), chans[0]), nn.LeakyReLU(0.2))
         self.blocks = nn.Sequential(*(DownBlock(a, b) for a, b in zip(chans[:-1], chans[1:])))
         feat = chans[-1]
