@@ -1,6 +1,6 @@
 """The GPU path, run: FLOAT-sized training and sampling steps in bf16, timed.
 
-    python -m experiments.gpu_check [--steps 300] [--seconds 10] [--out gpu_check.json]   # on a CUDA machine
+    python -m experiments.gpu_check [--steps 300] [--seconds 10] [--out gpu_check.json] [--page docs/results/gpu_check.md]
     python -m experiments.gpu_check --tiny --steps 3                                       # the CPU test
 
 With the paper preset's sizes (``sandbox/conf/preset/paper.yaml``: 512 x 512, d = 512, hidden 1024, depth 8,
@@ -9,7 +9,10 @@ windows 10 + 50), on random data (throughput does not depend on what the pixels 
 1. the LIA auto-encoder: ``--steps`` Adam steps of the reconstruction L1 at the fit's batch size;
 2. the flow generator: ``--steps`` steps of its flow-matching loss at the training batch size;
 3. sampling ``--seconds`` of audio at NFE 10 with the default guidance, then drawing every frame at
-   512 x 512 with the auto-encoder's decoder (the lia renderer), and the two together.
+   512 x 512 with the auto-encoder's decoder (the lia renderer), and the two together;
+4. the harness's own GPU path (``trainer=gpu``): each generator of ``--gens``, built from its composed
+   config (``rep=keypoint``, ``rep=3dmm`` for gohd; paper preset), trained ``--trainer-steps`` steps through make_trainer and
+   GeneratorModule on a fixed set of random windows (so the loss must fall), then sampled on the device.
 
 bf16 autocast on CUDA (``trainer=gpu``'s precision), fp32 on the CPU. Prints and writes steps/s,
 frames/s and peak GPU memory. ``--tiny`` takes the smoke preset's sizes. The sandbox's own code builds
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from lightning.pytorch import Callback
 
 from generators.flow import FlowGenerator
 from representations.lia import LiaAutoEncoder, LiaConfig
@@ -65,6 +70,111 @@ def timed_steps(step, n: int, device: torch.device) -> float:
     return n / (time.perf_counter() - t0)
 
 
+class _StepClock(Callback):
+    """Per-step losses, and the wall time from the end of step 5 to the last (steps/s without warm-up)."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self.t5 = self.t_end = None
+        self.device = "?"
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.append(float(loss))
+        self.device = str(next(module.parameters()).device)
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        if len(self.losses) == 5:
+            self.t5 = time.perf_counter()
+        self.t_end = time.perf_counter()
+
+
+def trainer_check(gen_name: str, tiny: bool, device: torch.device, steps: int, g_seed: int = 0) -> dict:
+    """Train generator ``gen_name`` through the sandbox's trainer (make_trainer + GeneratorModule, the
+    config's trainer keys but for the accelerator) on 4 fixed random batches, then sample 2 s on the
+    device. Errors are reported, not raised, so one generator cannot hide the others' numbers."""
+    import tempfile
+
+    from torch.utils.data import DataLoader
+
+    from sandbox.config import check_call, to_dict
+    from sandbox.pipeline.components import build_gen, build_rep
+    from sandbox.run import compose_config
+    from sandbox.trainers.factory import make_trainer, seed_everything
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    gpu = device.type == "cuda"
+    try:
+        seed_everything(g_seed)
+        rep_name = "3dmm" if gen_name == "gohd" else "keypoint"  # gohd generates the pose part alone
+        cfg = compose_config([f"rep={rep_name}", f"gen={gen_name}", f"preset={'smoke' if tiny else 'paper'}",
+                              f"trainer={'gpu' if gpu else 'cpu'}", f"train.max_steps={steps}"])
+        rep = build_rep(cfg)
+        gen = build_gen(cfg, rep.dim, AUDIO_DIM, rep)
+        module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
+        bs, n = int(cfg.train.loader.batch_size), gen.n_prev + gen.n_cur
+        g = torch.Generator().manual_seed(g_seed)
+        x_ref = torch.randn(4 * bs, rep.dim, generator=g)
+        windows = [{"x": x_ref[i] + 0.3 * torch.randn(n, rep.dim, generator=g).cumsum(0) / n ** 0.5,
+                    "audio": torch.randn(n, AUDIO_DIM, generator=g), "x_ref": x_ref[i],
+                    "emotion": torch.softmax(torch.randn(N_EMOTIONS, generator=g), -1),
+                    "mask": torch.ones(n, dtype=torch.bool)} for i in range(4 * bs)]
+        clock = _StepClock()
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = make_trainer(tmp, max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
+                                   find_unused_parameters=True, enable_progress_bar=False, loggers=(),
+                                   callbacks=[clock], **to_dict(cfg.trainer))
+            t0 = time.perf_counter()
+            trainer.fit(module, DataLoader(windows, batch_size=bs, shuffle=True, drop_last=True))
+            fit_s = time.perf_counter() - t0
+        out = {"rep": rep_name, "precision": str(trainer.precision), "steps": int(trainer.global_step), "fit_s": fit_s,
+               "param_device": clock.device,
+               "loss_first5": sum(clock.losses[:5]) / 5, "loss_last5": sum(clock.losses[-5:]) / 5,
+               "finite": all(map(math.isfinite, clock.losses))}
+        if clock.t5 is not None and len(clock.losses) > 5:
+            out["steps_per_s"] = (len(clock.losses) - 5) / (clock.t_end - clock.t5)
+        gen = module.final_generator().to(device).eval()
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if gpu else nullcontext()
+        cond = {"audio": torch.randn(1, 2 * FPS, AUDIO_DIM, generator=g).to(device),
+                "x_ref": x_ref[:1].to(device), "emotion": windows[0]["emotion"][None].to(device)}
+        with torch.no_grad(), amp:
+            motion = gen.sample(cond, seed=0).motion
+        out["sample_shape"] = list(motion.shape)
+        out["sample_finite"] = bool(torch.isfinite(motion.float()).all())
+        return out
+    except Exception as exc:  # noqa: BLE001 - reported in the JSON
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def page(report: dict, argv: list[str] | None) -> str:
+    """The report as a markdown page headed by the command that wrote it."""
+    r = report
+    args = r.get("command") or " ".join(sys.argv[1:] if argv is None else argv)
+    lines = [f"# The GPU path, timed on {r['device']}", "", "Regenerate with (on a CUDA machine; `--render JSON` rewrites this page from a saved report):", "", "```bash",
+             f"python -m experiments.gpu_check {args}".rstrip(), "```", "",
+             f"torch {r['torch']}, {r['precision']}, the paper preset's sizes: "
+             + ", ".join(f"{k} {v}" for k, v in r["sizes"].items()) + ". One run: timings on a shared machine "
+             "are not repeatable to better than a factor of about 2 (see the note on the issue).", "",
+             "| part | number |", "| --- | --- |",
+             f"| LIA auto-encoder, Adam steps/s (batch 8, {r['sizes']['image_size']}^2) | {r['autoencoder_steps_per_s']:.1f} |",
+             f"| flow generator, Adam steps/s (batch 8, raw loop) | {r['generator_steps_per_s']:.1f} |",
+             f"| flow sampling, frames/s (NFE {r['sample_nfe']}, {r['sample_frames']} frames) | {r['generator_frames_per_s']:.0f} |",
+             f"| lia rendering, frames/s ({r['render_size']}^2) | {r['render_frames_per_s']:.0f} |",
+             f"| sampling + rendering, frames/s | {r['end_to_end_frames_per_s']:.0f} |",
+             f"| peak GPU memory, GiB | {r.get('peak_gpu_memory_gib', float('nan')):.1f} |", "",
+             "The harness's trainer path (make_trainer + GeneratorModule with the composed config's trainer, "
+             "4 fixed random batches; loss = mean of the first / last 5 steps):", "",
+             "| generator | rep | precision | steps | steps/s | loss first -> last | sample |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, t in r.get("trainers", {}).items():
+        if "error" in t:
+            lines.append(f"| {name} | | | | | failed: {t['error'].split(':')[0]} | |")
+            continue
+        lines.append(f"| {name} | {t['rep']} | {t['precision']} | {t['steps']} | {t.get('steps_per_s', float('nan')):.1f} | "
+                     f"{t['loss_first5']:.3f} -> {t['loss_last5']:.3f} | {'x'.join(map(str, t['sample_shape']))}"
+                     f"{'' if t['sample_finite'] else ' (not finite)'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
@@ -72,14 +182,24 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tiny", action="store_true", help="the smoke preset's sizes (the CPU test)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"))
+    ap.add_argument("--gens", default="flow,diffusion,conformer,two_stage,gohd",
+                    help="generators for part 4 (comma-separated; empty: skip)")
+    ap.add_argument("--trainer-steps", type=int, default=60)
+    ap.add_argument("--page", type=Path, default=None, help="also write the numbers as a markdown page")
+    ap.add_argument("--render", type=Path, default=None,
+                    help="write --page (default: beside it, .md) from this saved report instead of measuring")
     a = ap.parse_args(argv)
+    if a.render is not None:
+        report = json.loads(a.render.read_text())
+        (a.page or a.render.with_suffix(".md")).write_text(page(report, argv))
+        return report
     device = torch.device(a.device)
     s = sizes(a.tiny)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     g = torch.Generator().manual_seed(0)
-    report: dict = {"device": device_name(device), "torch": torch.__version__, "sizes": s, "steps": a.steps,
+    report: dict = {"command": " ".join(sys.argv[1:] if argv is None else argv), "device": device_name(device), "torch": torch.__version__, "sizes": s, "steps": a.steps,
                     "precision": "bf16-mixed" if device.type == "cuda" else "32"}
     t_start = time.perf_counter()
 
@@ -146,10 +266,14 @@ def main(argv: list[str] | None = None) -> dict:
                "render_size": s["image_size"]}
     if device.type == "cuda":
         report["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    report["trainers"] = {g: trainer_check(g, a.tiny, device, a.trainer_steps, g_seed=i)
+                          for i, g in enumerate(x for x in a.gens.split(",") if x)}
     report["wall_s"] = time.perf_counter() - t_start
     text = json.dumps(report, indent=1)
     print(text)
     a.out.write_text(text + "\n")
+    if a.page is not None:
+        a.page.write_text(page(report, argv))
     return report
 
 

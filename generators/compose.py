@@ -144,7 +144,7 @@ class ComposedStream:
         motion = self.like.new_zeros(self.like.shape[0], n, self.dim)
         for name, x in self.pending.items():
             if n > 0:
-                motion[..., self.index[name]] = x[:, :n]
+                motion[..., self.index[name]] = x[:, :n].to(motion.dtype)  # a part sampled under autocast
                 self.pending[name] = x[:, n:]
         return motion
 

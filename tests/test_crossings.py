@@ -93,6 +93,35 @@ def test_crossing_trains_and_samples(rep_name, gen_name, tmp_path):
             assert res.motion[0, :, rep.parts[part]].std(0).gt(0).all(), part
 
 
+@pytest.mark.parametrize("rep_name,gen_name", [("lia", "flow"), ("3dmm", "gohd")])
+def test_mixed_precision_trains_with_gradient_clipping(rep_name, gen_name, tmp_path):
+    """trainer=gpu's bf16-mixed (here on the CPU) with train.gradient_clip_val: Lightning refuses to clip
+    for an optimiser that unscales its own gradients (fused Adam), so the modules must not build one."""
+    cfg = compose(rep_name, [f"gen={gen_name}"], tmp_path)
+    rep = rep_for(rep_name, cfg)
+    gen = build_gen(cfg, rep.dim, AUDIO_DIM, rep)
+    module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
+    trainer = make_trainer(tmp_path / "train", max_steps=2, loggers=(), enable_progress_bar=False,
+                           precision="bf16-mixed", gradient_clip_val=1.0)
+    trainer.fit(module, DataLoader([window_batch(gen.window, rep.dim)] * 2, batch_size=None))
+    assert trainer.global_step == 2
+    assert not any(o.defaults.get("fused") for o in trainer.optimizers)
+
+
+def test_gohd_samples_under_bf16_autocast(tmp_path):
+    """Its parts come from different generators; under autocast one may return bf16 (the GPU check's
+    sampling failed there): the composed motion stays in x_ref's dtype."""
+    cfg = compose("3dmm", ["gen=gohd"], tmp_path)
+    rep = rep_for("3dmm", cfg)
+    gen = build_gen(cfg, rep.dim, AUDIO_DIM, rep).eval()
+    cond = {"audio": torch.randn(1, 2 * gen.n_cur, AUDIO_DIM), "x_ref": torch.randn(1, rep.dim),
+            "emotion": torch.eye(N_EMOTIONS)[:1]}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        motion = gen.sample(cond, seed=0).motion
+    assert motion.dtype == torch.float32 and motion.shape == (1, 2 * gen.n_cur, rep.dim)
+    assert torch.isfinite(motion).all()
+
+
 def encoded_change(enc: torch.nn.Module, frame: int = 4) -> torch.Tensor:
     """Which encoded frames [T] change when only the audio of ``frame`` does."""
     a = torch.randn(1, 9, AUDIO_DIM)

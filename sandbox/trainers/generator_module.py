@@ -149,14 +149,14 @@ class GeneratorModule(L.LightningModule):
 
     def configure_optimizers(self):
         if self.automatic_optimization:
-            opt = adam(self.gen.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+            opt = adam(self.gen.parameters(), self.lr, self, betas=self.betas, weight_decay=self.weight_decay)
             return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]
         return [
-            adam(own, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay),
-            adam(disc, lr=self.discriminator_lr or self.lr, betas=self.betas),
+            adam(own, self.lr, self, betas=self.betas, weight_decay=self.weight_decay),
+            adam(disc, self.discriminator_lr or self.lr, self, betas=self.betas),
         ]
 
     def final_generator(self) -> Generator:

@@ -110,7 +110,7 @@ class ImageReconstructionModule(L.LightningModule):
     def configure_optimizers(self):
         from sandbox.trainers.factory import adam, with_lr_schedule
 
-        opt = adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        opt = adam(self.model.parameters(), self.lr, self, betas=self.betas)
         return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
 
     # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
