@@ -71,22 +71,28 @@ def timed_steps(step, n: int, device: torch.device) -> float:
 
 
 class _StepClock(Callback):
-    """Per-step losses, and the wall time from the end of step 5 to the last (steps/s without warm-up)."""
+    """Per-step losses, and the wall time from the end of step 5 to the last (steps/s without warm-up).
+    Losses stay on the device until the end and the clock synchronises twice only, so the steps can
+    overlap with the host as they do in a run."""
 
     def __init__(self):
         self.losses: list[float] = []
+        self._pending: list[torch.Tensor] = []
         self.t5 = self.t_end = None
         self.device = "?"
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss))
-        self.device = str(next(module.parameters()).device)
-        if module.device.type == "cuda":
-            torch.cuda.synchronize(module.device)
-        if len(self.losses) == 5:
+        self._pending.append(loss.detach())
+        if len(self._pending) == 5:
+            sync(module.device)
             self.t5 = time.perf_counter()
+
+    def on_train_end(self, trainer, module):
+        sync(module.device)
         self.t_end = time.perf_counter()
+        self.device = str(next(module.parameters()).device)
+        self.losses = [float(x) for x in self._pending]
 
 
 def trainer_check(gen_name: str, tiny: bool, device: torch.device, steps: int, g_seed: int = 0) -> dict:
@@ -153,8 +159,8 @@ def page(report: dict, argv: list[str] | None) -> str:
     lines = [f"# The GPU path, timed on {r['device']}", "", "Regenerate with (on a CUDA machine; `--render JSON` rewrites this page from a saved report):", "", "```bash",
              f"python -m experiments.gpu_check {args}".rstrip(), "```", "",
              f"torch {r['torch']}, {r['precision']}, the paper preset's sizes: "
-             + ", ".join(f"{k} {v}" for k, v in r["sizes"].items()) + ". One run: timings on a shared machine "
-             "are not repeatable to better than a factor of about 2 (see the note on the issue).", "",
+             + ", ".join(f"{k} {v}" for k, v in r["sizes"].items()) + ". One run: a shared machine's timings "
+             "vary between runs, so repeat one before comparing it.", "",
              "| part | number |", "| --- | --- |",
              f"| LIA auto-encoder, Adam steps/s (batch 8, {r['sizes']['image_size']}^2) | {r['autoencoder_steps_per_s']:.1f} |",
              f"| flow generator, Adam steps/s (batch 8, raw loop) | {r['generator_steps_per_s']:.1f} |",
@@ -163,7 +169,9 @@ def page(report: dict, argv: list[str] | None) -> str:
              f"| sampling + rendering, frames/s | {r['end_to_end_frames_per_s']:.0f} |",
              f"| peak GPU memory, GiB | {r.get('peak_gpu_memory_gib', float('nan')):.1f} |", "",
              "The harness's trainer path (make_trainer + GeneratorModule with the composed config's trainer, "
-             "4 fixed random batches; loss = mean of the first / last 5 steps):", "",
+             "4 fixed random batches; loss = mean of the first / last 5 steps; steps/s from step 5 to the last"
+             + ("" if r.get("trainer_clock") else ", with a clock that synchronised after every step (it stalls the "
+                "host, so these steps/s are lower bounds; the clock now synchronises twice)") + "):", "",
              "| generator | rep | precision | steps | steps/s | loss first -> last | sample |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, t in r.get("trainers", {}).items():
         if "error" in t:
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
                "render_size": s["image_size"]}
     if device.type == "cuda":
         report["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    report["trainer_clock"] = "synchronised at step 5 and at the end"
     report["trainers"] = {g: trainer_check(g, a.tiny, device, a.trainer_steps, g_seed=i)
                           for i, g in enumerate(x for x in a.gens.split(",") if x)}
     report["wall_s"] = time.perf_counter() - t_start

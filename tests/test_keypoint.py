@@ -67,6 +67,14 @@ def test_soft_bins_round_trip(deg, sigma):
 
 
 # -- extractor ------------------------------------------------------------------------------------
+def test_extractor_refuses_a_size_its_stem_and_blocks_do_not_divide():
+    with pytest.raises(ValueError, match="multiple of stem_stride x 2"):
+        KeypointExtractor(size=128, depth=3, stem_stride=32, pool="flatten")
+    with pytest.raises(ValueError, match="multiple of stem_stride = 3"):
+        KeypointExtractor(size=128, depth=2, stem_stride=3, pool="mean")
+    assert KeypointExtractor(size=128, depth=3, stem_stride=2, pool="flatten").stem(torch.rand(1, 3, 128, 128)).shape[-1] == 64
+
+
 @pytest.mark.parametrize("pool,stem_stride,depth", [("mean", 1, 2), ("flatten", 1, 2), ("flatten", 4, 1)])
 def test_extractor_any_size_and_start(pool, stem_stride, depth):
     torch.manual_seed(0)

@@ -93,6 +93,11 @@ class KeypointExtractor(nn.Module):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        step = stem_stride * 2**depth if pool == "flatten" else stem_stride
+        if stem_stride < 1 or size % step:
+            raise ValueError(f"the extractor's size {size} must be a multiple of "
+                             + ("stem_stride x 2^depth" if pool == "flatten" else "stem_stride")
+                             + f" = {step} (stem_stride {stem_stride}, depth {depth}); change rep.stem_stride or rep.depth")
         self.size, self.n_kp, self.pool = size, n_kp, pool
         chans = [min(width * 2**i, max_width) for i in range(depth + 1)]
         k, pad = (3, 1) if stem_stride == 1 else (stem_stride, 0)
