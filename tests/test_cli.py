@@ -413,7 +413,7 @@ def test_generator_module_cosine_schedule_warms_up_then_decays():
     from sandbox.trainers.generator_module import GeneratorModule
 
     mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="cosine", warmup_steps=10)
-    mod.trainer = SimpleNamespace(max_steps=100)  # all configure_optimizers reads of the Trainer
+    mod.trainer = SimpleNamespace(max_steps=100, precision="32-true")  # all configure_optimizers reads of the Trainer
     conf = mod.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     lrs = []
