@@ -2,6 +2,9 @@
 
 * Target: the residual sequence Δ = x - x_ref of one named part of the motion vector (``part="pose"``;
   None = all dims), eps-prediction DDPM with GoHD's betas linspace(1e-4, 0.05, 150) (eq. 1-2, 4).
+  ``prediction="x0"`` (a sandbox option) predicts Δ itself. Why: at GoHD's last step sqrt(ᾱ) = 0.15, so the
+  clean estimate an eps model implies multiplies its error by up to 6.5; on a 70-dimensional part an
+  under-trained eps denoiser (CPU budgets) samples white noise, where an x0 one samples its conditional mean.
 * Denoiser: a DiffWave-style stack of residual blocks. Each block: diffusion-step projection added ->
   conformer layers (attention + dilated depthwise conv, dilation 2^(i mod cycle)) -> + projected local
   condition (per-frame audio ⊕ repeated x_ref part) -> gated tanh * sigmoid -> residual and skip paths;
@@ -40,7 +43,7 @@ from generators.conditioning import (
     seeded_generator,
     window_mask,
 )
-from generators.diffusion_process import DiffusionProcess, Sampler
+from generators.diffusion_process import DiffusionProcess, Prediction, Sampler
 from generators.guidance import Guidance
 from generators.windowing import WindowStream, encoder_context
 from sandbox.constants import N_EMOTIONS
@@ -172,6 +175,7 @@ class ConformerDiffusion(Generator):
         use_emotion: bool = False,
         train_steps: int = 150,
         betas: tuple[float, float] = (1e-4, 0.05),
+        prediction: Prediction = "eps",
         sampler: Sampler = "ddpm",
         sample_steps: int | None = None,
         ddim_eta: float = 0.0,
@@ -184,7 +188,7 @@ class ConformerDiffusion(Generator):
     ):
         """``betas``: (start, end) of GoHD's linear schedule over ``train_steps``. ``gamma``: eq. 3's γ
         (0.4 in GoHD; 1 = reference-conditional only, one branch). ``use_emotion`` adds the emotion vector to
-        the local condition (GoHD has none)."""
+        the local condition (GoHD has none). ``prediction``: the network's target, eps (GoHD) or x0."""
         super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
         if part is not None and (parts is None or part not in parts):
             raise ValueError(f"part {part!r} is not one of the representation's parts {sorted(parts or {})}")
@@ -193,7 +197,7 @@ class ConformerDiffusion(Generator):
                              persistent=False)
         d = len(self.index)
         self.part_dim, self.use_emotion, self.prev_drop = d, use_emotion, prev_drop
-        self.process = DiffusionProcess(train_steps, gohd_betas(train_steps, *betas), "eps")
+        self.process = DiffusionProcess(train_steps, gohd_betas(train_steps, *betas), prediction)
         self.sampler_kind, self.ddim_eta = sampler, ddim_eta
         self.process.sampler(sampler, 1)
         self.sample_steps = sample_steps or (50 if sampler == "ddim" else train_steps)
@@ -210,7 +214,7 @@ class ConformerDiffusion(Generator):
 
     # -- the denoiser ----------------------------------------------------------------------------
     def denoise(self, x_t, t, prev_res, audio, ref, emotion, mask) -> torch.Tensor:
-        """eps for the current frames [B, L, d]: x_t [B, L, d] noisy residuals, prev_res [B, L', d] clean
+        """eps (or x0, by ``prediction``) for the current frames [B, L, d]: x_t [B, L, d] noisy residuals, prev_res [B, L', d] clean
         context residuals, audio [B, L'+L, h_a], ref [B, d] reference part (or its null)."""
         lp = prev_res.shape[1]
         flags = torch.cat([x_t.new_ones(x_t.shape[0], lp, 1), x_t.new_zeros(*x_t.shape[:2], 1)], dim=1)
@@ -236,8 +240,9 @@ class ConformerDiffusion(Generator):
         keep = context_keep(b, self.prev_drop, self.training, x.device)[:, None] & mask[:, :lp]
         prev_res = prev_res * keep[..., None].to(x.dtype)  # zeros = "no motion yet" (the start window)
         kpm = torch.cat([torch.ones_like(keep), mask[:, lp:]], dim=1)
-        eps = self.denoise(x_t, t, prev_res, audio, cond["ref"], batch["emotion"], kpm)
-        simple = ((eps - noise).square() * mask[:, lp:, None]).sum() / (mask[:, lp:].sum() * x.shape[-1]).clamp_min(1)
+        out = self.denoise(x_t, t, prev_res, audio, cond["ref"], batch["emotion"], kpm)
+        target = self.process.target(res0, noise)
+        simple = ((out - target).square() * mask[:, lp:, None]).sum() / (mask[:, lp:].sum() * x.shape[-1]).clamp_min(1)
         return {"total": simple, "simple": simple}
 
     # -- sampling -------------------------------------------------------------------------------
@@ -295,9 +300,9 @@ class ConformerDiffusion(Generator):
             for t in sched.timesteps:
                 calls += 1
                 xb = repeat(x, "b ... -> (k b) ...", k=n_branch)
-                eps = self.denoise(xb, t.to(device).expand(xb.shape[0]), branch["prev"], branch["audio"],
+                out = self.denoise(xb, t.to(device).expand(xb.shape[0]), branch["prev"], branch["audio"],
                                    branch["ref"], branch["emotion"], branch["mask"])
-                x = sched.step(self.guidance.combine(eps, scales), int(t), x, generator=gen, **extra).prev_sample
+                x = sched.step(self.guidance.combine(out, scales), int(t), x, generator=gen, **extra).prev_sample
             return x
 
         def full_motion(residual):  # the windows generate the part's residual of x_ref

@@ -103,3 +103,30 @@ def test_sample_shapes_slots_and_nfe():
     assert full.sample(cond, steps=2, seed=0, guidance={"ref": 1.0}).branches == 1
     with pytest.raises(ValueError, match="gaze"):
         make_gen(part="gaze")
+
+
+def test_x0_prediction_targets_the_residual():
+    batch = make_batch(torch.randn(3, LP + LC, D), torch.Generator().manual_seed(0))
+    res = (batch["x"] - batch["x_ref"][:, None])[:, LP:, :3]
+    losses = {}
+    for prediction in ("eps", "x0"):
+        gen = make_gen(prediction=prediction).eval()  # the zero-initialised head outputs 0
+        torch.manual_seed(3)
+        losses[prediction] = gen.loss(batch)["total"]
+    assert torch.allclose(losses["x0"], res.square().mean())
+    assert not torch.allclose(losses["eps"], losses["x0"], atol=1e-2)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0"])
+def test_sampler_reads_the_output_in_its_parameterisation(prediction, monkeypatch):
+    """A denoiser that always outputs the residual c: an x0 model's sample is exactly x_ref + c (DDPM's last
+    step returns its clean estimate); an eps model reads c as noise and lands elsewhere."""
+    gen = make_gen(prediction=prediction, train_steps=30)
+    c = torch.tensor([0.3, -0.2, 0.5])
+    monkeypatch.setattr(gen, "denoise", lambda x_t, *a: c.expand_as(x_t))
+    g = torch.Generator().manual_seed(4)
+    cond = dict(audio=torch.randn(1, LC, A, generator=g), x_ref=torch.randn(1, D, generator=g),
+                emotion=torch.zeros(1, 7))
+    part = gen.sample(cond, steps=30, seed=0, guidance={"ref": 1.0}).motion[..., :3]
+    hit = torch.allclose(part, (cond["x_ref"][:, :3] + c)[:, None].expand_as(part), atol=1e-5)
+    assert hit == (prediction == "x0")
