@@ -87,10 +87,14 @@ class _StepClock(Callback):
         if len(self._pending) == 5:
             sync(module.device)
             self.t5 = time.perf_counter()
+        if trainer.global_step >= trainer.max_steps:  # before the checkpoint callback's save (it runs last)
+            sync(module.device)
+            self.t_end = time.perf_counter()
 
     def on_train_end(self, trainer, module):
-        sync(module.device)
-        self.t_end = time.perf_counter()
+        if self.t_end is None:
+            sync(module.device)
+            self.t_end = time.perf_counter()
         self.device = str(next(module.parameters()).device)
         self.losses = [float(x) for x in self._pending]
 
@@ -127,7 +131,10 @@ def trainer_check(gen_name: str, tiny: bool, device: torch.device, steps: int, g
                     "mask": torch.ones(n, dtype=torch.bool)} for i in range(4 * bs)]
         clock = _StepClock()
         with tempfile.TemporaryDirectory() as tmp:
+            # one checkpoint, after the clock (a run's quarterly saves of a paper-sized model took a
+            # quarter of a 150-step check)
             trainer = make_trainer(tmp, max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
+                                   checkpoint_every_n_steps=steps,
                                    find_unused_parameters=True, enable_progress_bar=False, loggers=(),
                                    callbacks=[clock], **to_dict(cfg.trainer))
             t0 = time.perf_counter()
@@ -180,6 +187,8 @@ def page(report: dict, argv: list[str] | None) -> str:
         lines.append(f"| {name} | {t['rep']} | {t['precision']} | {t['steps']} | {t.get('steps_per_s', float('nan')):.1f} | "
                      f"{t['loss_first5']:.3f} -> {t['loss_last5']:.3f} | {'x'.join(map(str, t['sample_shape']))}"
                      f"{'' if t['sample_finite'] else ' (not finite)'} |")
+    if r.get("notes"):  # added to a saved report by hand, e.g. what changed since the run
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
                "render_size": s["image_size"]}
     if device.type == "cuda":
         report["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-    report["trainer_clock"] = "synchronised at step 5 and at the end"
+    report["trainer_clock"] = "synchronised at step 5 and at the last step, before the one checkpoint"
     report["trainers"] = {g: trainer_check(g, a.tiny, device, a.trainer_steps, g_seed=i)
                           for i, g in enumerate(x for x in a.gens.split(",") if x)}
     report["wall_s"] = time.perf_counter() - t_start

@@ -106,6 +106,8 @@ def test_mixed_precision_trains_with_gradient_clipping(rep_name, gen_name, tmp_p
     trainer.fit(module, DataLoader([window_batch(gen.window, rep.dim)] * 2, batch_size=None))
     assert trainer.global_step == 2
     assert not any(o.defaults.get("fused") for o in trainer.optimizers)
+    # and PyTorch picks the kernel: an explicit fused=False also turns foreach off (a per-parameter loop)
+    assert all(o.defaults.get("fused") is None and o.defaults.get("foreach") is None for o in trainer.optimizers)
 
 
 def test_gohd_samples_under_bf16_autocast(tmp_path):
