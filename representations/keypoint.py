@@ -105,6 +105,8 @@ class KeypointRepresentation(Representation):
     name = "keypoint"
     learned = True
     default_renderer = "keypoint_warp"  # read by sandbox.registry.default_renderer (class attribute)
+    # config keys the fit never reads (the extract stage fits the normaliser): changing one reuses the fit
+    fit_ignores = ("norm",)
 
     @forwards_kwargs(KeypointConfig)
     def __init__(self, norm: str = "zscore", driving: str = "relative", warp: dict | None = None, **cfg):

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from generators.base import Generator, SampleOutput
@@ -31,10 +32,11 @@ SIZE, T = 16, 24  # tiny clips: 16x16 pixels, ~1 s
 # -- test doubles: a 4-d colour "motion" space, a per-frame linear generator, a flat-colour renderer --
 class TinyRep(Representation):
     name = "tiny"
+    fit_ignores = ("offset",)  # read by encode only: a change reuses the fit (as keypoint's norm)
 
-    def __init__(self, size: int = SIZE, fail_fit: bool = False):
+    def __init__(self, size: int = SIZE, fail_fit: bool = False, offset: float = 0.0):
         super().__init__(4, {"color": slice(0, 3), "bright": slice(3, 4)})
-        self.size, self.fail_fit = size, fail_fit
+        self.size, self.fail_fit, self.offset = size, fail_fit, offset
         self.gain = nn.Parameter(torch.zeros(4))
 
     def fit(self, data, steps: int = 1) -> dict:
@@ -45,7 +47,7 @@ class TinyRep(Representation):
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         c = frames.mean((2, 3))
-        return torch.cat([c, c.mean(1, keepdim=True)], 1) * self.gain
+        return torch.cat([c, c.mean(1, keepdim=True)], 1) * self.gain + self.offset
 
     def reference(self, source_image: torch.Tensor) -> torch.Tensor:
         return source_image
@@ -163,6 +165,41 @@ def test_end_to_end_then_reuse(dataset, tmp_path):
     # a generator change re-trains but reuses everything before it
     ctx3 = run(*overrides(dataset, cache, tmp_path / "run3", "gen.hidden=6"))
     assert [e[0] for e in ctx3.events] == ["reuse", "reuse", "reuse", "build", "reuse"]  # baselines: no generator
+
+
+def test_a_key_the_fit_ignores_reuses_the_fit_and_rebuilds_the_extraction(dataset, tmp_path):
+    cache = tmp_path / "cache"
+    ctx = run(*overrides(dataset, cache, tmp_path / "run1"))
+    ctx2 = run(*overrides(dataset, cache, tmp_path / "run2", "+rep.offset=0.5"))
+    assert [e[:2] for e in ctx2.events][:4] == [("reuse", "data"), ("reuse", "fit"), ("build", "extract"),
+                                                ("build", "train")]
+    assert ctx2.hashes["fit"] == ctx.hashes["fit"] and ctx2.hashes["extract"] != ctx.hashes["extract"]
+    a = np.load(Path(ctx.artifacts["extract"]) / "clips" / "c0.npz")["motion"]
+    b = np.load(Path(ctx2.artifacts["extract"]) / "clips" / "c0.npz")["motion"]
+    assert np.allclose(a, b, atol=1e-4)  # a constant offset: the z-scored motion is the same, from its own stats
+
+
+def test_fitted_state_loads_across_normalisation_schemes(tmp_path):
+    """keypoint's fit is shared by norm=zscore and norm=joyvasa, whose normalisers differ in layout: the fit's
+    weights load into either; another representation's weights are refused."""
+    from sandbox.pipeline.components import build_rep, save_state
+    from sandbox.pipeline.fit import fit_config, load_fitted_state
+
+    base = compose_config(["rep=keypoint", "preset=smoke"])
+    joy = compose_config(["rep=keypoint", "preset=smoke", "rep.norm=joyvasa"])
+    assert fit_config(base) == fit_config(joy) and "norm" not in fit_config(base)
+    lia = compose_config(["rep=lia", "preset=smoke"])
+    assert fit_config(lia) == OmegaConf.to_container(lia.rep, resolve=True)  # lia's fit key is unchanged
+    torch.manual_seed(0)
+    save_state(build_rep(base), tmp_path / "rep.pt")
+    target = build_rep(joy)
+    load_fitted_state(target, tmp_path / "rep.pt")
+    saved = torch.load(tmp_path / "rep.pt", weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in target.state_dict().items() if not k.startswith("norm."))
+    assert target.norm.minmax is not None  # its own normaliser layout, filled later by the extract stage
+    save_state(build_rep(lia), tmp_path / "lia.pt")
+    with pytest.raises(RuntimeError, match="does not hold"):
+        load_fitted_state(target, tmp_path / "lia.pt")
 
 
 def test_library_upgrade_rebuilds_instead_of_reusing(dataset, tmp_path, monkeypatch):

@@ -83,3 +83,23 @@ def test_fit_without_readout_logs_no_readout(store, tmp_path):
     rep.fit(store, steps=3, batch_size=4, run_dir=tmp_path / "fit", val_pairs=0, loggers=("csv",),
             log_every_n_steps=1)  # fmt: skip
     assert _curve(tmp_path / "fit", "readout") == []
+
+
+def test_the_fit_does_not_read_the_normalisation(store, tmp_path):
+    """``fit_ignores = ("norm",)`` lets experiment=joyvasa reuse rep=keypoint's fit: the same seed fits the
+    same weights under either scheme (the extract stage fits the normaliser, after the fit)."""
+    from representations.keypoint import KeypointRepresentation as KR
+
+    states = []
+    for norm in ("zscore", "joyvasa"):
+        torch.manual_seed(0)
+        rep = KR(**TINY, norm=norm)
+        rep.fit(store, steps=3, batch_size=4, run_dir=tmp_path / norm, val_pairs=0, loggers=(), seed=0)
+        states.append({k: v for k, v in rep.state_dict().items() if not k.startswith("norm.")})
+    assert KR.fit_ignores == ("norm",)
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        torch.testing.assert_close(states[0][k], states[1][k], atol=0, rtol=0, msg=k)
+    torch.manual_seed(0)
+    unfitted = KR(**TINY).state_dict()["extractor.stem.0.weight"]
+    assert not torch.equal(states[0]["extractor.stem.0.weight"], unfitted)  # the fit did train

@@ -20,6 +20,7 @@ from sandbox.errors import ConfigError
 from sandbox.pipeline.cache import content_hash
 from sandbox.pipeline.components import load_state, save_state
 from sandbox.pipeline.context import Context, progress_disabled
+from sandbox.pipeline.fit import fit_ignored
 
 NORMALIZER = "normalizer.pt"  # the motion normaliser's statistics (Normalizer state dict)
 
@@ -77,7 +78,9 @@ def run(ctx: Context) -> Extracted:
     cfg = ctx.cfg
     store = ctx.require("data")
     ctx.require("fit")
-    key = content_hash("extract", ctx.hashes["fit"], cfg.features, cfg.extract, ctx.code(cfg.features._target_))
+    ignored = {k: cfg.rep.get(k) for k in fit_ignored(cfg)}  # the fit's key left them out: this stage uses them
+    key = content_hash("extract", ctx.hashes["fit"], cfg.features, cfg.extract, ctx.code(cfg.features._target_),
+                       *([ignored] if ignored else []))
 
     def build(work: Path) -> dict:
         rep, feat = ctx.rep, instantiate(cfg.features, "features")

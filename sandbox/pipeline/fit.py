@@ -6,7 +6,8 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig
+import torch
+from omegaconf import DictConfig, OmegaConf
 
 from sandbox.config import check_call, check_instantiable, locate, to_dict
 from sandbox.errors import ConfigError
@@ -83,7 +84,7 @@ def run(ctx: Context) -> Fitted:
     learned = renderer_learned(cfg)
     trainer = trainer_settings(cfg)
     # fit.resume / fit.checkpoint_every change no result: not in the key
-    key = content_hash("fit", ctx.hashes["data"], cfg.rep, cfg.fit.rep, cfg.seeds.fit,
+    key = content_hash("fit", ctx.hashes["data"], fit_config(cfg), cfg.fit.rep, cfg.seeds.fit,
                        cfg.renderer if learned else None, cfg.fit.renderer if learned else None,
                        ctx.code(cfg.rep._target_, *([cfg.renderer._target_] if learned else [])))
 
@@ -105,11 +106,34 @@ def run(ctx: Context) -> Fitted:
     return fitted
 
 
+def fit_ignored(cfg: DictConfig) -> tuple[str, ...]:
+    """The rep's config keys its fit never reads (the class's ``fit_ignores``, e.g. keypoint's ``norm``)."""
+    return tuple(getattr(locate(str(cfg.rep._target_)), "fit_ignores", ()))
+
+
+def fit_config(cfg: DictConfig) -> dict:
+    """The rep's config as the fit's cache key sees it: without :func:`fit_ignored`, so a run that changes
+    only those keys reuses the fit (the extract stage's key carries them instead)."""
+    ignored = fit_ignored(cfg)
+    return {k: v for k, v in OmegaConf.to_container(cfg.rep, resolve=True).items() if k not in ignored}
+
+
+def load_fitted_state(rep, path: Path) -> None:
+    """The fit's weights into ``rep``, but for the normaliser: the fit never fits it (the extract stage loads
+    its statistics), and its layout follows ``norm``, which a shared fit may not share."""
+    state = {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items()
+             if not k.startswith("norm.")}
+    missing, unexpected = rep.load_state_dict(state, strict=False)
+    wrong = [k for k in missing if not k.startswith("norm.")] + list(unexpected)
+    if wrong:
+        raise RuntimeError(f"{path} does not hold this representation's weights: {wrong[:5]}")
+
+
 def load(cfg: DictConfig, art: Path) -> tuple[object, Fitted]:
     """(the fitted representation, Fitted with its renderer) of a fit artifact directory. The rep's
     normaliser is not fitted yet: the extract stage's load puts its statistics in."""
     rep = build_rep(cfg)
-    load_state(rep, art / "rep.pt")
+    load_fitted_state(rep, art / "rep.pt")
     renderer = build_renderer(cfg, rep.eval())
     load_state(renderer, art / "renderer.pt")
     return rep, Fitted(art, renderer.eval())
