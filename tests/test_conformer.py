@@ -130,3 +130,28 @@ def test_sampler_reads_the_output_in_its_parameterisation(prediction, monkeypatc
     part = gen.sample(cond, steps=30, seed=0, guidance={"ref": 1.0}).motion[..., :3]
     hit = torch.allclose(part, (cond["x_ref"][:, :3] + c)[:, None].expand_as(part), atol=1e-5)
     assert hit == (prediction == "x0")
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0"])
+def test_conformer_check_scores_the_trivial_answer(prediction, monkeypatch):
+    """experiments.conformer_check: a denoiser that gives the trivial answer (eps: x_n / sqrt(1 - abar), x0: 0)
+    scores exactly the 'copy' column, and implies a clean residual of 0."""
+    from experiments.conformer_check import lag1, per_step
+
+    gen = make_gen(prediction=prediction, train_steps=30)
+    ab = gen.process.alphas_cumprod
+
+    def trivial(x_t, t, *a):
+        return x_t / (1 - ab[t])[:, None, None].sqrt() if prediction == "eps" else torch.zeros_like(x_t)
+
+    monkeypatch.setattr(gen, "denoise", trivial)
+    batch = make_batch(torch.randn(3, LP + LC, D), torch.Generator().manual_seed(0))
+    rows = per_step(gen, batch, steps=(0, 10, 29))
+    res = (batch["x"] - batch["x_ref"][:, None])[:, LP:, :3]
+    assert [r["n"] for r in rows] == [0, 10, 29]
+    for r in rows:
+        assert r["err"] == pytest.approx(r["copy"], rel=1e-5)
+        assert r["x0_err"] == pytest.approx(float(res.square().mean()), rel=1e-3)
+    g = torch.Generator().manual_seed(1)
+    assert abs(lag1(torch.randn(400, 5, generator=g).numpy())) < 0.15
+    assert lag1(torch.randn(400, 5, generator=g).cumsum(0).numpy()) > 0.9
