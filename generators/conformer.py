@@ -2,9 +2,10 @@
 
 * Target: the residual sequence Δ = x - x_ref of one named part of the motion vector (``part="pose"``;
   None = all dims), eps-prediction DDPM with GoHD's betas linspace(1e-4, 0.05, 150) (eq. 1-2, 4).
-  ``prediction="x0"`` (a sandbox option) predicts Δ itself. Why: at GoHD's last step sqrt(ᾱ) = 0.15, so the
-  clean estimate an eps model implies multiplies its error by up to 6.5; on a 70-dimensional part an
-  under-trained eps denoiser (CPU budgets) samples white noise, where an x0 one samples its conditional mean.
+  ``prediction="x0"`` predicts Δ itself: gen=conformer's config default (gen=gohd's pose part keeps eps).
+  Why: at GoHD's last step sqrt(ᾱ) = 0.15, so the clean estimate an eps model implies multiplies its error
+  by up to 6.5; on rep=keypoint's 70 numbers the eps denoiser trained at the CPU budget samples white noise
+  (sync -0.02), the x0 one its conditional mean (sync 0.24; docs/results/keypoint.md).
 * Denoiser: a DiffWave-style stack of residual blocks. Each block: diffusion-step projection added ->
   conformer layers (attention + dilated depthwise conv, dilation 2^(i mod cycle)) -> + projected local
   condition (per-frame audio ⊕ repeated x_ref part) -> gated tanh * sigmoid -> residual and skip paths;
