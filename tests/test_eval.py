@@ -113,11 +113,11 @@ def test_ground_truth_is_in_sync_and_static_is_not(world_clips):
     assert gt["p_fid"] < static["p_fid"]
 
 
-def _preset_run(tmp_path, preset: str) -> dict:
+def _preset_run(tmp_path, preset: str, *extra: str) -> dict:
     from sandbox.run import compose_config, run_pipeline
 
     ctx = run_pipeline(compose_config(["rep=lia", "gen=flow", f"preset={preset}", f"paths.cache={tmp_path / 'cache'}",
-                                       f"out={tmp_path / 'run'}"]))
+                                       f"out={tmp_path / 'run'}", *extra]))
     return json.loads((ctx.run_dir / "metrics.json").read_text()) | {"run_dir": ctx.run_dir}
 
 
@@ -131,8 +131,12 @@ def _still_head_cannot_game_sync(doc: dict) -> None:
 def test_smoke_preset_end_to_end(tmp_path):
     """rep=lia gen=flow preset=smoke from scratch (about a minute on CPU): all rows measured on real faces,
     every test clip kept with its interval, and a still head scores no lip sync."""
-    doc = _preset_run(tmp_path, "smoke")
+    doc = _preset_run(tmp_path, "smoke", "eval.emotion_labels=true")
     rows, run_dir = doc["rows"], doc["run_dir"]
+    emo = doc["extra"]["emotion_labels"]  # the world's clips carry true expression and labels
+    assert len(emo["labels"]) >= 2 and np.isfinite(emo["readout_r2"])
+    assert len(doc["per_clip"]["run"]["emotion_corr"]) == len(doc["extra"]["clips"])
+    assert np.isfinite(rows["run"]["emotion_gain"]) and "emotion_corr" not in rows["static"]
     assert list(rows) == ["run", "ground_truth", "reconstruction", "static", "energy"]
     assert RUN_KEYS <= set(rows["run"]) and all(ROW_KEYS <= set(r) for r in rows.values())
     _still_head_cannot_game_sync(doc)
@@ -151,3 +155,52 @@ def test_smoke_preset_end_to_end(tmp_path):
 def test_default_preset_still_head_cannot_game_sync(tmp_path):
     """The main job (about 20 minutes on 2 cores): the same guarantee on the default preset's clips."""
     _still_head_cannot_game_sync(_preset_run(tmp_path, "default"))
+
+
+class _Store:
+    """Training clips whose motion is their true expression (12 numbers) and whose labels bias it."""
+
+    def __init__(self, offsets: dict[str, np.ndarray]):
+        g = np.random.default_rng(0)
+        self.clips = {}
+        for i, e in enumerate(list(offsets) * 3):
+            exp = offsets[e] + 0.05 * g.standard_normal((40, 12))
+            self.clips[f"t{i}"] = type("C", (), {"gt": {"exp": exp}, "meta": {"emotion": e}})()
+
+    def ids(self, split):
+        return list(self.clips) if split == "train" else []
+
+    def load(self, cid, frames=True):
+        return self.clips[cid]
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.3, 0.0])
+def test_emotion_response_reads_the_label_offsets(gain, monkeypatch):
+    """A generator whose expression moves by ``gain`` x the data's offset under each label scores that gain
+    and a correlation of 1; one that ignores the label scores 0 on both."""
+    import types
+
+    from omegaconf import OmegaConf
+
+    import sandbox.pipeline.eval as ev
+    from sandbox.constants import EMOTIONS
+
+    g = np.random.default_rng(1)
+    offsets = {e: (0 if e == "neutral" else 1) * g.standard_normal(12) for e in EMOTIONS}
+    store = _Store(offsets)
+    extracted = types.SimpleNamespace(load=lambda cid: {"motion": store.clips[cid].gt["exp"].astype(np.float32)})
+    rep = types.SimpleNamespace(normalize=lambda x: x)
+
+    def fake_generate(rep, gen, feat, source, audio, emotion, steps, guidance, seed):
+        return np.tile(gain * offsets[emotion], (30, 1)), None, None
+
+    monkeypatch.setattr(ev, "generate_motion", fake_generate)
+    monkeypatch.setattr(ev, "instantiate", lambda *a: None)
+    cfg = OmegaConf.create({"features": {}, "sample": {"guidance": {}, "steps": 1}, "seeds": {"sample": 0}})
+    inputs = ev.EvalInputs(None, cfg, [], [], None, rep=rep, gen=object(), store=store, extracted=extracted)
+    clips = [ev.EvalClip("c", None, None, "happy", np.zeros(30), None, None)] * 2
+    out = ev.emotion_response(inputs, clips)
+    assert out["readout_r2"] > 0.9 and out["labels"] == list(EMOTIONS)
+    corr, gains = out["per_clip"]["emotion_corr"], out["per_clip"]["emotion_gain"]
+    assert gains == pytest.approx([gain] * 2, abs=0.05)
+    assert corr == pytest.approx([1.0 if gain else 0.0] * 2, abs=0.02)

@@ -178,6 +178,16 @@ def read_jaw(readout: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.c_[np.asarray(m, np.float64), np.ones(len(m))] @ readout
 
 
+def label_offset_scores(offsets: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """How a generator's per-label offsets [labels, d] (e.g. time-mean expression under each emotion minus
+    under neutral) follow the true ones [labels, d]: (correlation over all entries, least-squares gain of
+    generated on true; 1 = the true amplitude, 0 = no response)."""
+    g, t = np.asarray(offsets, np.float64).ravel(), np.asarray(truth, np.float64).ravel()
+    if g.std() < 1e-12 or t.std() < 1e-12:
+        return 0.0, float(g @ t / max(t @ t, 1e-12))
+    return float(np.corrcoef(g, t)[0, 1]), float(g @ t / (t @ t))
+
+
 def window_seams(motion: np.ndarray, stride: int) -> tuple[float, float]:
     """(seam step, within step) of motion [T, dim] made window by window, ``stride`` new frames per
     window (windows emit frames [i * stride, (i + 1) * stride)): the mean L2 norm of the one-frame steps

@@ -33,7 +33,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sandbox.config import check_instantiable, instantiate, to_dict
-from sandbox.constants import FPS, SAMPLES_PER_FRAME
+from sandbox.constants import EMOTIONS, FPS, SAMPLES_PER_FRAME
 from sandbox.data.frames import to_tensor
 from sandbox.face.head_model import EXP_NAMES
 from sandbox.metrics import baselines, image, motion
@@ -73,6 +73,11 @@ DEFINITIONS = metric_definitions() | {
     "ssim_exp": ("1-D SSIM of eye features (blink openness + brow coefficients) vs the ground-truth row "
                  "over 25-frame windows (GoHD SSIM_e)", True),
     "psnr": ("PSNR of the row's frames vs the real test frames, dB (reconstruction: FLOAT table 4 analogue)", True),
+    "emotion_corr": ("eval.emotion_labels: per test clip, the correlation of the expression offsets each emotion "
+                     "label gives (read out of the motion sampled under it, minus the mean over labels) with the "
+                     "training clips' true offsets", True),
+    "emotion_gain": ("eval.emotion_labels: per test clip, the least-squares gain of those offsets on the true ones "
+                     "(1 = the data's amplitude, 0 = the label does nothing)", None),
 }
 
 
@@ -318,11 +323,13 @@ def full_eval(
     diversity_seeds: int = 3,
     energy_fit_clips: int = 32,
     max_lag: int = 15,
+    emotion_labels: bool = False,
 ) -> dict:
     """The full suite (module docstring). ``max_frames`` cuts every clip (analysis ~25 ms/frame on CPU),
     ``n_val_reference`` val clips form the P-FID/E-FID reference, ``diversity_seeds`` generator seeds
     (the run's own included) of the first clip give the diversity, ``energy_fit_clips`` training clips
-    fit the energy baseline's jaw line."""
+    fit the energy baseline's jaw line, ``emotion_labels`` adds :func:`emotion_response` (7 more
+    samplings of every test clip)."""
     from sandbox.analysis.face import FaceAnalyser
 
     t_start = time.perf_counter()
@@ -360,6 +367,15 @@ def full_eval(
     for row, vals in m_per.items():
         per_clip[row] |= vals
         set_ci.setdefault(row, {}).update(m_ci.get(row, {}))
+    emotion_extra = {}
+    if emotion_labels:
+        response = emotion_response(inputs, clips)
+        if response is None:
+            flags.append("eval.emotion_labels skipped: no generator, or training clips without ground-truth "
+                         "expression and emotion labels")
+        else:
+            per_clip["run"] |= response.pop("per_clip")
+            emotion_extra = {"emotion_labels": response}
     rows, ci = summarise(per_clip, set_ci)
 
     rows["run"] |= diversity(inputs, clips[0], analyses["run"][0], analyser, diversity_seeds,
@@ -387,6 +403,7 @@ def full_eval(
         "reference_clips": ref_ids,
         "energy_line_norm": float(np.linalg.norm(line.b)) if line is not None else None,
         "sync_noise": noise,
+        **emotion_extra,
         "eval_seconds": time.perf_counter() - t_start,
     }
     write_metrics_json(run_dir, rows, DEFINITIONS, flags, extra, per_clip=per_clip, ci=ci)
@@ -394,6 +411,52 @@ def full_eval(
                  ci=ci)
     log.info("eval took %.1f s", extra["eval_seconds"])
     return {"rows": rows, "ci": ci, "per_clip": per_clip, "flags": flags, "extra": extra}
+
+
+def emotion_response(inputs: EvalInputs, clips: list[EvalClip]) -> dict | None:
+    """Does the emotion label move the generated expression as the data's emotions do (FLOAT's emotion
+    control), for any representation and without a renderer. A least-squares map from normalised
+    extracted motion to the ground-truth expression coefficients is fitted on the training clips; the
+    true offset of an emotion is its training clips' time-mean true expression minus the mean of that over
+    the labels present (not minus neutral: a small training set may hold no neutral clip). Every test clip
+    is sampled under each of those labels (seed ``seeds.sample``), read out and time-averaged, and its
+    offsets (each label minus their mean) scored against the true ones (metrics.motion.label_offset_scores).
+    None when there is no generator, the training clips lack ``gt["exp"]``, or fewer than 2 labels."""
+    import torch
+
+    store, rep, cfg = inputs.store, inputs.rep, inputs.cfg
+    ids = store.ids("train") if store is not None and inputs.gen is not None else []
+    data = [store.load(cid, frames=False) for cid in ids]
+    if not data or any("exp" not in c.gt for c in data):
+        return None
+    motions = [inputs.extracted.load(cid)["motion"] for cid in ids]  # normalised
+    exps = [np.asarray(c.gt["exp"][: len(m)], np.float64) for c, m in zip(data, motions)]
+    labels = [c.meta.get("emotion") or "neutral" for c in data]
+    present = [e for e in EMOTIONS if e in labels]  # a small set may lack some, neutral included
+    if len(present) < 2:
+        return None
+    means = np.stack([np.mean([x.mean(0) for x, lab in zip(exps, labels) if lab == e], 0) for e in present])
+    truth = means - means.mean(0)
+    readout = motion.fit_jaw_readout(motions, exps)  # [d + 1, n_exp]: the jaw line's least squares, 12 targets
+    fitted = np.concatenate([motion.read_jaw(readout, m) for m in motions])
+    observed = np.concatenate(exps)
+    r2 = 1 - ((fitted - observed) ** 2).sum() / max(((observed - observed.mean(0)) ** 2).sum(), 1e-12)
+    feat = instantiate(cfg.features, "features")
+    guidance, seed = to_dict(cfg.sample.guidance) or None, int(cfg.seeds.sample)
+    per: dict[str, list] = {"emotion_corr": [], "emotion_gain": []}
+    for clip in clips:
+        read = []
+        for e in present:
+            m, _, _ = generate_motion(rep, inputs.gen, feat, clip.source, clip.audio, e, cfg.sample.steps,
+                                      guidance, seed)
+            norm = rep.normalize(torch.from_numpy(np.asarray(m[: clip.n], np.float32))).numpy()
+            read.append(motion.read_jaw(readout, norm).mean(0))
+        read = np.stack(read)
+        c, g = motion.label_offset_scores(read - read.mean(0), truth)
+        per["emotion_corr"].append(c)
+        per["emotion_gain"].append(g)
+    return {"per_clip": per, "labels": present, "train_clips": len(ids), "readout_r2": float(r2),
+            "true_offsets": truth.round(4).tolist()}
 
 
 def row_motions(inputs: EvalInputs, clips: list[EvalClip], train: tuple[list, list]
