@@ -124,6 +124,9 @@ class Study:
     claims_from: str = "paper"  # whose direction the claims are: the paper's, or the sandbox's own hypothesis
     # the sweep's seed: seeds.train (one representation fit shared by the arm) or seed (fit and training seed)
     seed_key: str = "seeds.train"
+    # arms named "ROW COLUMN" (e.g. "lia flow"): these metrics also as ROW x COLUMN tables, with the rows'
+    # reference rows as columns and each row's order, to show whether a column's rank depends on the row
+    grid: list[str] = field(default_factory=list)
 
 
 STUDIES = {s.name: s for s in [
@@ -237,7 +240,8 @@ STUDIES = {s.name: s for s in [
           {f"{rep} {gen}": [f"rep={rep}", f"gen={gen}"]
            for rep in ("lia", "3dmm", "keypoint") for gen in ("flow", "diffusion", "conformer", "two_stage")}
           | {"3dmm gohd": ["rep=3dmm", "gen=gohd"]},  # gohd needs a pose part: 3dmm only
-          metrics=METRICS + ["psnr"]),
+          metrics=METRICS + ["psnr"], references=("ground_truth", "reconstruction", "energy", "static"),
+          grid=["sync_confidence", "jaw_corr0", "motion_fd", "p_fid", "gen_fps"]),
 ]}
 
 
@@ -360,6 +364,46 @@ def target_lines(study: Study, lines: list[Line]) -> list[str]:
     return out
 
 
+def grid_lines(study: Study, lines: list[Line], ref: list[Line], defs: dict) -> list[str]:
+    """Per ``study.grid`` metric: a ROW x COLUMN table of the arms' run lines (mean [95% CI]; "–" not run)
+    with each row's reference rows beside them, and the columns of each row in the metric's order."""
+    def cell(v) -> str:
+        return "–" if v is None or v[0] is None else f"{v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
+
+    runs = {ln.label: ln for ln in lines}
+    rows = list(dict.fromkeys(arm.split(" ", 1)[0] for arm in study.arms))
+    cols = list(dict.fromkeys(arm.split(" ", 1)[1] for arm in study.arms))
+    refs = [r for r in study.references if r != "ground_truth"]
+    out = ["## The matrix", "", "Mean [95% interval over training seeds and test clips]; the reference rows are the "
+           "same data drawn by each representation's renderer (no generator).", ""]
+    for metric in study.grid:
+        hib = defs.get(metric, (None, None))[1]
+        arrow = {True: "↑", False: "↓"}.get(hib, "")
+        out += [f"**{metric}** {arrow}", "", "| rep | " + " | ".join(cols + refs) + " |",
+                "|---" * (1 + len(cols) + len(refs)) + "|"]
+        order = []
+        for row in rows:
+            got = {c: runs[f"{row} {c}"].values.get(metric) for c in cols if f"{row} {c}" in runs}
+            rv = {r: next((ln.values.get(metric) for ln in ref if ln.label.split(" ", 1)[0] == row and ln.row == r),
+                          None) for r in refs}
+            out.append(f"| {row} | " + " | ".join(cell(got.get(c)) if f"{row} {c}" in study.arms else "n/a"
+                                                  for c in cols) + " | "
+                       + " | ".join(cell(rv[r]) for r in refs) + " |")
+            ranked = sorted((c for c in got if got[c] and got[c][0] is not None), key=lambda c: got[c][0],
+                            reverse=hib is not False)
+            if hib is not None and len(ranked) > 1:
+                text = ranked[0]
+                for a, b in zip(ranked, ranked[1:]):  # ">" only where the two intervals do not overlap
+                    apart = got[a][1] > got[b][2] if hib else got[a][2] < got[b][1]
+                    text += (" > " if apart else " ≈ ") + b
+                order.append(f"{row}: {text}")
+        out.append("")
+        if order:
+            out += ["Order of the means, best first (>: the intervals are apart; ≈: they overlap): "
+                    + "; ".join(order) + ".", ""]
+    return out
+
+
 def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int) -> Path:
     dirs = {arm: arm_dir(root, study.name, arm) for arm in study.arms}
     arm_runs = {arm: find_runs([d]) for arm, d in dirs.items() if list(d.glob("*/metrics.json"))}
@@ -383,6 +427,8 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
             f"![{study.name}]({study.name}.png)", "",
             f"Reference rows of the same data and runs ({', '.join(study.references)}):", "",
             to_markdown(ref, defs).split("\n\nMean")[0], ""]
+    if study.grid:
+        page += grid_lines(study, lines, ref, defs)
     if study.targets:
         page += ["## Targets", "", *target_lines(study, lines + ref), ""]
     if study.claims or not study.targets:

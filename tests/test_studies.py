@@ -103,3 +103,28 @@ def test_run_arm_sweeps_the_studys_seed_and_skips_finished_arms(tmp_path, monkey
         (tmp_path / "b" / str(i) / "metrics.json").write_text("{}")
     studies.run_arm(["rep=lia"], ["preset=default"], 2, tmp_path / "b")
     assert len(calls) == 2 and (tmp_path / "a" / studies.WALL_FILE).is_file()
+
+
+def test_grid_tables_rows_by_columns_with_their_reference_rows(tmp_path):
+    """A matrix study's arms "ROW COLUMN" as tables: '–' for an arm not run yet, 'n/a' for no such arm, each
+    row's reference rows beside it, and the order of its columns with '>' only where the intervals part."""
+    study = Study("grid", "Grid", "none", {"r1 a": ["gen=a"], "r1 b": ["gen=b"], "r2 a": ["gen=a"], "r2 c": ["gen=c"]},
+                  metrics=["jaw_corr0"], references=("ground_truth", "static"), grid=["jaw_corr0"])
+    rng = np.random.default_rng(0)
+    root = tmp_path / "runs"
+    for arm, jaw in (("r1 a", 0.6), ("r1 b", 0.2), ("r2 a", 0.5)):  # r2 c is not run yet
+        for seed in range(3):
+            fake_run(arm_dir(root, "grid", arm) / str(seed), study.arms[arm] + [f"seeds.train={seed}"], jaw, rng)
+    lines, ref = [], []
+    for arm in ("r1 a", "r1 b", "r2 a"):
+        runs = sorted(arm_dir(root, "grid", arm).glob("*"))
+        lines += aggregate(runs, ("run",), study.metrics, label=arm)[0]
+        ref += aggregate(runs, study.references, study.metrics, label=arm)[0]
+    defs = {"jaw_corr0": ("jaw", True)}
+    text = "\n".join(studies.grid_lines(study, lines, ref, defs))
+    assert "| rep | a | b | c | static |" in text
+    r1 = next(ln for ln in text.splitlines() if ln.startswith("| r1 "))
+    r2 = next(ln for ln in text.splitlines() if ln.startswith("| r2 "))
+    assert r1.split(" | ")[3] == "n/a" and r2.split(" | ")[2] == "n/a" and r2.split(" | ")[3] == "–"
+    assert r1.split(" | ")[4].startswith("0 [")  # the static reference row
+    assert "r1: a > b" in text  # 0.6 vs 0.2 with 0.05 noise: apart
