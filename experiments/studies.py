@@ -241,7 +241,19 @@ STUDIES = {s.name: s for s in [
            for rep in ("lia", "3dmm", "keypoint") for gen in ("flow", "diffusion", "conformer", "two_stage")}
           | {"3dmm gohd": ["rep=3dmm", "gen=gohd"]},  # gohd needs a pose part: 3dmm only
           metrics=METRICS + ["psnr"], references=("ground_truth", "reconstruction", "energy", "static"),
-          grid=["sync_confidence", "jaw_corr0", "motion_fd", "p_fid", "gen_fps"]),
+          grid=["sync_confidence", "jaw_corr0", "motion_fd", "p_fid", "gen_fps"],
+          note="6 of the 13 arms so far (lia and 3dmm with flow, diffusion and two_stage; the rest run in a later "
+               "session, `--from-archive` keeps these). On lip sync no generator is separated from another in "
+               "either space: every interval overlaps its neighbour's. All are above the still head; on lia flow "
+               "and two_stage are above the energy heuristic with the intervals apart, on 3dmm none is. Motion "
+               "realism does separate them: flow has the lowest motion FD in both spaces (3dmm: flow 5.9 < "
+               "diffusion 12.2 < two_stage 16.0, intervals apart; lia: flow 6.0 and diffusion 7.5 overlap, both "
+               "below two_stage's 17.7). The one rank that moves with the space is two_stage's jaw correlation, "
+               "last on lia (0.55) and first on 3dmm (0.66), but its intervals overlap the others' in 3dmm, so no "
+               "flip is claimed. two_stage samples 20-50x faster than flow, flow 4x faster than diffusion. The "
+               "conformer arms use x0-prediction, now gen=conformer's default (GoHD's eps samples white noise on "
+               "whole motion vectors at this budget: keypoint.md). The wall time leaves out the lia fit (about 15 min), "
+               "built by an interrupted first start of the lia flow arm."),
 ]}
 
 
