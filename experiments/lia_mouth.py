@@ -42,7 +42,7 @@ from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor, to_uint8
-from sandbox.metrics.motion import blink_rate
+from sandbox.metrics.motion import blink_rate, readout_r2
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.reopen import reopen
@@ -69,10 +69,6 @@ def code(rep, motion: torch.Tensor) -> np.ndarray:
     return (rep.coefficients(motion) if hasattr(rep, "coefficients") else motion).numpy()
 
 
-def r2(pred: np.ndarray, y: np.ndarray) -> float:
-    return float(1 - np.mean((pred - y) ** 2) / np.var(y))
-
-
 def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: str, n_clips: int, frames: int,
             n_train: int = 24) -> dict[str, float]:  # fmt: skip
     x, y = [], []
@@ -93,11 +89,11 @@ def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: st
     xt, ra, ca, t = (np.concatenate(v) for v in (codes, real_ap, rec_ap, target))
     pred = np.c_[xt, np.ones(len(xt))] @ coef
     return {
-        "code_jaw_r2": r2(pred[:, 0], t[:, 0]),
+        "code_jaw_r2": readout_r2(pred[:, 0], t[:, 0]),
         "aperture_corr_real": corr(ra, t[:, 0]),
         "aperture_corr_recon": corr(ca, t[:, 0]),
         "aperture_ratio": float(np.nanstd(ca) / np.nanstd(ra)),
-        "code_blink_r2": r2(pred[:, 1], t[:, 1]),
+        "code_blink_r2": readout_r2(pred[:, 1], t[:, 1]),
         "blink_corr_recon": corr(np.concatenate(eyes["recon"]), np.concatenate(eyes["real"])),
     } | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
 

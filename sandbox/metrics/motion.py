@@ -178,6 +178,13 @@ def read_jaw(readout: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.c_[np.asarray(m, np.float64), np.ones(len(m))] @ readout
 
 
+def readout_r2(pred: np.ndarray, y: np.ndarray) -> float:
+    """R^2 of a read-out's predictions of y [N] or [N, k] (k targets pooled: 1 - their summed squared error
+    over their summed variance about each target's mean)."""
+    pred, y = np.asarray(pred, np.float64), np.asarray(y, np.float64)
+    return float(1 - ((pred - y) ** 2).sum() / max(((y - y.mean(0)) ** 2).sum(), 1e-12))
+
+
 def label_offset_scores(offsets: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """How a generator's per-label offsets [labels, d] (e.g. time-mean expression under each emotion minus
     under neutral) follow the true ones [labels, d]: (correlation over all entries, least-squares gain of

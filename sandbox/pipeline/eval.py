@@ -438,9 +438,7 @@ def emotion_response(inputs: EvalInputs, clips: list[EvalClip]) -> dict | None:
     means = np.stack([np.mean([x.mean(0) for x, lab in zip(exps, labels) if lab == e], 0) for e in present])
     truth = means - means.mean(0)
     readout = motion.fit_jaw_readout(motions, exps)  # [d + 1, n_exp]: the jaw line's least squares, 12 targets
-    fitted = np.concatenate([motion.read_jaw(readout, m) for m in motions])
-    observed = np.concatenate(exps)
-    r2 = 1 - ((fitted - observed) ** 2).sum() / max(((observed - observed.mean(0)) ** 2).sum(), 1e-12)
+    r2 = motion.readout_r2(np.concatenate([motion.read_jaw(readout, m) for m in motions]), np.concatenate(exps))
     feat = instantiate(cfg.features, "features")
     guidance, seed = to_dict(cfg.sample.guidance) or None, int(cfg.seeds.sample)
     per: dict[str, list] = {"emotion_corr": [], "emotion_gain": []}
@@ -455,7 +453,7 @@ def emotion_response(inputs: EvalInputs, clips: list[EvalClip]) -> dict | None:
         c, g = motion.label_offset_scores(read - read.mean(0), truth)
         per["emotion_corr"].append(c)
         per["emotion_gain"].append(g)
-    return {"per_clip": per, "labels": present, "train_clips": len(ids), "readout_r2": float(r2),
+    return {"per_clip": per, "labels": present, "train_clips": len(ids), "readout_r2": r2,
             "true_offsets": truth.round(4).tolist()}
 
 
