@@ -115,6 +115,9 @@ def test_mouth_interior_takes_the_photos_light():
     gain = np.array([0.6, 0.5, 0.4])
     dim = np.clip(tex * gain, 0, 255).astype(np.uint8)
     np.testing.assert_allclose(interior_light(dim, lmk, eyes, irises), gain, atol=0.03)
+    # eyes that show no white (tinted glasses, lids): a cast no light on a white surface has -> no estimate
+    amber = np.clip(tex * np.array([0.75, 0.35, 0.3]), 0, 255).astype(np.uint8)
+    assert interior_light(amber, lmk, eyes, irises) is None
     # the open mouth, drawn by the renderer in each light: the interior is darker by about the gain
     lmk3d = np.c_[lmk, np.zeros(len(lmk))]
     pose = demo_expression(lmk3d, scale=0.5, jaw_open=0.5)

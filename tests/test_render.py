@@ -75,7 +75,7 @@ def test_open_mouth_is_darker_than_closed(portrait, r512):
     cont = topology.contours()
     opened, z_open = demo_expression(lm, jaw_open=0.5)
     closed = lm.copy()
-    mouth = OpeningShape.from_texture(cont["lips_inner"], lm[:, :2])
+    mouth = OpeningShape.of("lips_inner", lm[:, :2])
     # lips meet: every lower inner-lip point onto the upper lip curve
     up = lm[mouth.upper, :2][np.argsort(lm[mouth.upper, 0])]
     closed[mouth.lower, 1] = np.interp(closed[mouth.lower, 0], up[:, 0], up[:, 1])
@@ -154,3 +154,24 @@ def test_upsampled_output(portrait):
     tex, lm = portrait
     out = PortraitRenderer(tex, lm[:, :2], 1024).render(*demo_expression(lm, scale=2.0, jaw_open=0.3))
     assert out.shape == (1024, 1024, 3)
+
+
+def test_closed_mouth_photo_keeps_its_upper_lip(portrait):
+    """A photo's closed lips coincide, so which side is upper cannot be read off its pixels: the split comes
+    from the topology, and the opened mouth draws the same teeth whichever lip the landmark noise put higher."""
+    tex, lm = portrait
+    up = OpeningShape.of("lips_inner", lm[:, :2])
+    curve = lm[up.upper, :2][np.argsort(lm[up.upper, 0])]
+    frames, splits = [], []
+    for nudge in (0.3, -0.3):  # lower lip a hair below, then a hair above, the upper one
+        closed = lm[:, :2].copy()
+        closed[up.lower[1:-1], 1] = np.interp(closed[up.lower[1:-1], 0], *curve.T) + nudge
+        by_height = OpeningShape.from_texture(topology.contours()["lips_inner"], closed)
+        splits.append(topology.UPPER_SIDE["lips_inner"] in by_height.upper)
+        shape = OpeningShape.of("lips_inner", closed)
+        assert set(shape.upper) == set(up.upper) and set(shape.lower) == set(up.lower)
+        frames.append(PortraitRenderer(tex, closed, 512).render(*demo_expression(lm, jaw_open=0.6)).astype(np.float32))
+    assert splits == [True, False]  # the height rule flips with the nudge; the topology does not
+    region = _poly_mask(512, demo_expression(lm, jaw_open=0.6)[0][topology.contours()["lips_inner"]], -2)
+    assert region.sum() > 200
+    assert np.abs(frames[0] - frames[1])[region].mean() < 5

@@ -29,7 +29,18 @@ class OpeningShape:
     lower: np.ndarray  # [Kl] landmark ids, corner_a .. corner_b
 
     @staticmethod
-    def from_texture(contour: np.ndarray, lmk2d: np.ndarray) -> "OpeningShape":
+    def of(name: str, lmk2d: np.ndarray) -> "OpeningShape":
+        """The named contour of topology.contours() ('lips_inner', 'left_eye', ...), split at its upper
+        side's known landmark."""
+        from sandbox.face import topology
+
+        return OpeningShape.from_texture(topology.contours()[name], lmk2d, topology.UPPER_SIDE[name])
+
+    @staticmethod
+    def from_texture(contour: np.ndarray, lmk2d: np.ndarray, upper_id: int | None = None) -> "OpeningShape":
+        """Corners: the contour's two farthest points. ``upper_id``: a landmark of the upper side
+        (topology.UPPER_SIDE); without it the side higher in the image is upper, which a closed mouth or
+        eye leaves to pixel noise."""
         pts = lmk2d[contour]
         d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
         a, b = np.unravel_index(np.argmax(d), d.shape)
@@ -38,8 +49,13 @@ class OpeningShape:
         k = len(contour)
         side1 = [contour[(a + i) % k] for i in range((b - a) % k + 1)]
         side2 = [contour[(a - i) % k] for i in range((a - b) % k + 1)]
-        # the side with the smaller mean y (image up) is the upper lid/lip
-        if lmk2d[side1, 1].mean() > lmk2d[side2, 1].mean():
+        if upper_id is not None:
+            if upper_id not in side1 + side2 or upper_id in (contour[a], contour[b]):
+                raise ValueError(f"upper_id {upper_id} is not on one side of the contour")
+            swap = upper_id not in side1
+        else:  # the side with the smaller mean y (image up) is the upper lid/lip
+            swap = lmk2d[side1, 1].mean() > lmk2d[side2, 1].mean()
+        if swap:
             side1, side2 = side2, side1
         return OpeningShape(np.asarray(contour), np.asarray(side1), np.asarray(side2))
 
@@ -182,13 +198,17 @@ def draw_mouth(
 # the light the interior's colours were drawn for
 REFERENCE_SCLERA = np.array([201.0, 180.0, 169.0], np.float32)
 LIGHT_RANGE = (0.3, 1.25)
+# the strongest colour cast (brightest over darkest channel gain) read as light on a white surface: beyond it
+# the eye shows lids or tinted glasses, not sclera (Grace Hopper's portrait: 2.7-3.0; a warm lamp about 1.5)
+MAX_CAST = 1.8
 
 
 def interior_light(texture: np.ndarray, lmk2d: np.ndarray, contours: tuple, irises: tuple) -> np.ndarray | None:
     """The photo's light on a white surface, per channel, relative to the astronaut's: the median of the
     brighter half of its sclera (eye contours minus the iris disks) over REFERENCE_SCLERA, clipped to
     LIGHT_RANGE. Teeth and cavity drawn with it take the photo's brightness and colour cast; sclera, unlike
-    skin, does not vary with the person. None when the eyes show fewer than 20 sclera pixels (closed eyes)."""
+    skin, does not vary with the person. None when the eyes show fewer than 20 sclera pixels (closed eyes) or
+    what they show is more coloured than MAX_CAST allows (lids, tinted glasses): the caller keeps the default."""
     px = []
     for contour, iris in zip(contours, irises):
         m = np.zeros(texture.shape[:2], np.uint8)
@@ -201,8 +221,10 @@ def interior_light(texture: np.ndarray, lmk2d: np.ndarray, contours: tuple, iris
     if len(px) < 20:
         return None
     lum = px.mean(1)
-    white = np.median(px[lum >= np.median(lum)], axis=0)
-    return np.clip(white / REFERENCE_SCLERA, *LIGHT_RANGE).astype(np.float32)
+    gain = np.median(px[lum >= np.median(lum)], axis=0) / REFERENCE_SCLERA
+    if gain.max() > MAX_CAST * gain.min():
+        return None
+    return np.clip(gain, *LIGHT_RANGE).astype(np.float32)
 
 
 def iris_radius(lmk2d: np.ndarray, iris: np.ndarray) -> float:

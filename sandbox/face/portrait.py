@@ -101,14 +101,13 @@ def _background_triangles(lmk_n: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 
 def _build_mesh(lmk_n: np.ndarray) -> _Mesh:
-    cont = topology.contours()
     anchors = _border_anchors()
     halo, follow = _halo(lmk_n)
     bg = _background_triangles(lmk_n, np.concatenate([anchors, halo]))
     rigid = np.flatnonzero(lmk_n[: topology.N_FACE, 1] < lmk_n[1, 1])  # above the nose tip
     face = topology.triangles()
-    mouth = OpeningShape.from_texture(cont["lips_inner"], lmk_n)
-    eyes = tuple(OpeningShape.from_texture(cont[k], lmk_n) for k in ("left_eye", "right_eye"))
+    mouth = OpeningShape.of("lips_inner", lmk_n)
+    eyes = tuple(OpeningShape.of(k, lmk_n) for k in ("left_eye", "right_eye"))
     # match iris landmark sets to eye contours by position (robust to left/right naming conventions)
     iris_sets = (topology.LEFT_IRIS, topology.RIGHT_IRIS)
     d0 = np.linalg.norm(lmk_n[iris_sets[0][0]] - lmk_n[eyes[0].contour].mean(0))
@@ -333,8 +332,8 @@ def demo_expression(
     p = lmk3d.astype(np.float64).copy()
     cont = topology.contours()
     xy = p[:, :2]
-    mouth = OpeningShape.from_texture(cont["lips_inner"], xy)
-    outer = OpeningShape.from_texture(cont["lips_outer"], xy)
+    mouth = OpeningShape.of("lips_inner", xy)
+    outer = OpeningShape.of("lips_outer", xy)
     mw = np.linalg.norm(xy[mouth.upper[0]] - xy[mouth.upper[-1]])
     if jaw_open:
         # weight 0 on/above the upper inner lip, 1 on/below the lower inner lip, fading sideways
@@ -350,7 +349,7 @@ def demo_expression(
         w[topology.N_FACE :] = 0
         p[:, 1] += jaw_open * mw * w
     if close_eye is not None:
-        eye = OpeningShape.from_texture(cont[("left_eye", "right_eye")[close_eye]], xy)
+        eye = OpeningShape.of(("left_eye", "right_eye")[close_eye], xy)
         lo = xy[eye.lower][np.argsort(xy[eye.lower, 0])]
         p[eye.upper, 1] = np.interp(p[eye.upper, 0], lo[:, 0], lo[:, 1])
     for k in ("left_eye", "right_eye"):

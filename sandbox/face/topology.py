@@ -11,6 +11,9 @@ import numpy as np
 
 N_LANDMARKS = 478
 N_FACE = 468
+# one landmark on the upper lip / lid of each opening contour: which side is upper cannot be read off a photo
+# whose mouth or eyes are closed (the two sides coincide)
+UPPER_SIDE = {"lips_inner": 13, "lips_outer": 0, "left_eye": 386, "right_eye": 159}
 RIGHT_IRIS = np.arange(468, 473)  # centre first, then 4 rim points; inside contours()["right_eye"]
 LEFT_IRIS = np.arange(473, 478)  # subject's left eye (MediaPipe's FACEMESH_LEFT_IRIS)
 
