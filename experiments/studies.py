@@ -242,18 +242,24 @@ STUDIES = {s.name: s for s in [
           | {"3dmm gohd": ["rep=3dmm", "gen=gohd"]},  # gohd needs a pose part: 3dmm only
           metrics=METRICS + ["psnr"], references=("ground_truth", "reconstruction", "energy", "static"),
           grid=["sync_confidence", "jaw_corr0", "motion_fd", "p_fid", "gen_fps"],
-          note="6 of the 13 arms so far (lia and 3dmm with flow, diffusion and two_stage; the rest run in a later "
-               "session, `--from-archive` keeps these). On lip sync no generator is separated from another in "
-               "either space: every interval overlaps its neighbour's. All are above the still head; on lia flow "
-               "and two_stage are above the energy heuristic with the intervals apart, on 3dmm none is. Motion "
-               "realism does separate them: flow has the lowest motion FD in both spaces (3dmm: flow 5.9 < "
-               "diffusion 12.2 < two_stage 16.0, intervals apart; lia: flow 6.0 and diffusion 7.5 overlap, both "
-               "below two_stage's 17.7). The one rank that moves with the space is two_stage's jaw correlation, "
-               "last on lia (0.55) and first on 3dmm (0.66), but its intervals overlap the others' in 3dmm, so no "
-               "flip is claimed. two_stage samples 20-50x faster than flow, flow 4x faster than diffusion. The "
-               "conformer arms use x0-prediction, now gen=conformer's default (GoHD's eps samples white noise on "
-               "whole motion vectors at this budget: keypoint.md). The wall time leaves out the lia fit (about 15 min), "
-               "built by an interrupted first start of the lia flow arm."),
+          note="12 of the 13 arms (keypoint conformer runs in a later session; `--from-archive` keeps the rest). "
+               "Lip sync: within each space no generator is separated from another (every interval overlaps "
+               "its neighbour's); the best mean is conformer on lia (0.235) and 3dmm (0.206), flow on keypoint "
+               "(0.277). All are above the still head. Against the energy heuristic, intervals apart: lia flow, "
+               "conformer and two_stage; 3dmm conformer and gohd (by a hair), not flow, diffusion or two_stage; "
+               "keypoint flow only. Motion realism separates more: flow has the lowest motion FD on lia and 3dmm "
+               "(3dmm: flow 5.9 < diffusion 12.2 < two_stage, gohd, conformer 16-18, intervals apart; lia: "
+               "flow 6.0 and diffusion 7.5 overlap, two_stage 17.7, conformer 20.5), but on keypoint the three "
+               "overlap (62-65 in its own units: motion FD compares within a representation, not across). "
+               "Ranks that move with the space: P-FID puts diffusion first on keypoint (2.17, apart from flow's "
+               "2.55) where on lia it overlaps flow; jaw correlation puts two_stage first on 3dmm and last on lia "
+               "and keypoint. Neither is a flip beyond the intervals in both spaces, so no generator's rank is "
+               "claimed to depend on the representation. two_stage samples 20-60x faster than flow, flow 4x "
+               "faster than diffusion, 25-35x faster than conformer and gohd. The conformer arms use "
+               "x0-prediction, gen=conformer's default (GoHD's eps samples white noise on whole motion vectors "
+               "at this budget: keypoint.md). The wall time leaves out work cached from earlier runs of the same "
+               "config: the lia fit (about 15 min, an interrupted first start of the lia flow arm), gohd's seed-0 "
+               "training (about 12 min) and the keypoint fit and extraction (about 14 min)."),
 ]}
 
 
