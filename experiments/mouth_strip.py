@@ -41,14 +41,20 @@ def closed_mouth_photo(size: int = 512) -> np.ndarray:
     return PortraitRenderer(tex, xy, size).render(*demo_expression(lm, jaw_open=-gap / width))
 
 
+def photo_path(path: str | None = None) -> str:
+    """``path``, or Grace Hopper's portrait from matplotlib's sample data."""
+    if path is not None:
+        return path
+    import matplotlib.cbook
+
+    return str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
 def real_photo(path: str | None = None) -> tuple[str, np.ndarray]:
-    """(name, uint8 RGB image): ``path``, or Grace Hopper's portrait from matplotlib's sample data."""
+    """(name, uint8 RGB image) of :func:`photo_path`."""
     from sandbox.data.images import load_image
 
-    if path is None:
-        import matplotlib.cbook
-
-        path = str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    path = photo_path(path)
     return Path(path).name, load_image(path)
 
 
@@ -88,11 +94,7 @@ def talk_strip(run_dir: str, speech: str, photo: str | None = None, n: int = 8) 
     if run.cfg.rep._target_ != "representations.morphable.MorphableRepresentation":
         raise SystemExit(f"--run {run_dir} is not a rep=3dmm run (mesh_warp animates photos untrained; "
                          "the other renderers know only the world's identities)")
-    if photo is None:
-        import matplotlib.cbook
-
-        photo = str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    frames = run.animate(photo, speech, emotion="neutral", seed=0).frames
+    frames = run.animate(photo_path(photo), speech, emotion="neutral", seed=0).frames
     idx = np.linspace(0, len(frames) - 1, n + 2).round().astype(int)[1:-1]
     s = frames.shape[1]
     crops = frames[idx][:, int(0.45 * s) : int(0.9 * s), int(0.2 * s) : int(0.8 * s)]
