@@ -242,24 +242,28 @@ STUDIES = {s.name: s for s in [
           | {"3dmm gohd": ["rep=3dmm", "gen=gohd"]},  # gohd needs a pose part: 3dmm only
           metrics=METRICS + ["psnr"], references=("ground_truth", "reconstruction", "energy", "static"),
           grid=["sync_confidence", "jaw_corr0", "motion_fd", "p_fid", "gen_fps"],
-          note="12 of the 13 arms (keypoint conformer runs in a later session; `--from-archive` keeps the rest). "
-               "Lip sync: within each space no generator is separated from another (every interval overlaps "
-               "its neighbour's); the best mean is conformer on lia (0.235) and 3dmm (0.206), flow on keypoint "
-               "(0.277). All are above the still head. Against the energy heuristic, intervals apart: lia flow, "
-               "conformer and two_stage; 3dmm conformer and gohd (by a hair), not flow, diffusion or two_stage; "
-               "keypoint flow only. Motion realism separates more: flow has the lowest motion FD on lia and 3dmm "
-               "(3dmm: flow 5.9 < diffusion 12.2 < two_stage, gohd, conformer 16-18, intervals apart; lia: "
-               "flow 6.0 and diffusion 7.5 overlap, two_stage 17.7, conformer 20.5), but on keypoint the three "
-               "overlap (62-65 in its own units: motion FD compares within a representation, not across). "
-               "Ranks that move with the space: P-FID puts diffusion first on keypoint (2.17, apart from flow's "
-               "2.55) where on lia it overlaps flow; jaw correlation puts two_stage first on 3dmm and last on lia "
-               "and keypoint. Neither is a flip beyond the intervals in both spaces, so no generator's rank is "
-               "claimed to depend on the representation. two_stage samples 20-60x faster than flow, flow 4x "
-               "faster than diffusion, 25-35x faster than conformer and gohd. The conformer arms use "
-               "x0-prediction, gen=conformer's default (GoHD's eps samples white noise on whole motion vectors "
-               "at this budget: keypoint.md). The wall time leaves out work cached from earlier runs of the same "
-               "config: the lia fit (about 15 min, an interrupted first start of the lia flow arm), gohd's seed-0 "
-               "training (about 12 min) and the keypoint fit and extraction (about 14 min)."),
+          note="All 13 arms. Lip sync: within each space no generator is separated from another (every interval "
+               "overlaps its neighbour's); the best mean is conformer on lia (0.235) and 3dmm (0.206), flow on keypoint"
+               " (0.277; keypoint conformer 0.188). All are above the still head. Against the energy heuristic, "
+               "intervals apart: lia flow, conformer and two_stage; 3dmm conformer and gohd (by a hair), not flow, "
+               "diffusion or two_stage; keypoint flow only (keypoint conformer's interval touches energy's: 0.117 vs "
+               "0.125). Motion realism separates more: flow has the lowest motion FD on lia and 3dmm (3dmm: flow 5.9 < "
+               "diffusion 12.2 < two_stage, gohd, conformer 16-18, intervals apart; lia: flow 6.0 and diffusion 7.5 "
+               "overlap, two_stage 17.7, conformer 20.5), but on keypoint flow, diffusion and two_stage overlap (62-65 in its own units: "
+               "motion FD compares within a representation, not across) and conformer is lowest (49.0 [34, 56.7]), "
+               "though every keypoint generator is further from the real motion than a still head (24.7). Ranks that "
+               "move with the space: conformer against diffusion on motion FD, worse on lia and 3dmm (3dmm 17.6 [13.1, "
+               "21.6] vs 12.2 [12.0, 12.4]) and better on keypoint (49.0 vs 62.0 [57.6, 65.5]), intervals apart in both"
+               " by a hair: the one flip beyond the intervals, on a measure where keypoint's generators all lose to the"
+               " still head. P-FID puts diffusion first on keypoint (2.17, apart from flow's 2.55) where on lia it "
+               "overlaps flow; jaw correlation puts two_stage first on 3dmm and last on lia and keypoint; neither is a "
+               "flip beyond the intervals in both spaces. two_stage samples 20-60x faster than flow, flow 4x faster "
+               "than diffusion, 25-35x faster than conformer and gohd. The conformer arms use x0-prediction, "
+               "gen=conformer's default (GoHD's eps samples white noise on whole motion vectors at this budget: "
+               "keypoint.md). The keypoint conformer arm took 27 min (three trainings, its eval's baseline rows). The "
+               "wall time leaves out work cached from earlier runs of the same config: the lia fit (about 15 min, an "
+               "interrupted first start of the lia flow arm), gohd's seed-0 training (about 12 min) and the keypoint "
+               "fit and extraction (about 14 min)."),
 ]}
 
 
