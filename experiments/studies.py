@@ -73,7 +73,8 @@ class Claim:
 class Target:
     """A bar every arm's run row must pass against a reference row of the same runs: ``at_least`` (run
     mean >= factor x reference mean), ``above`` (run's interval entirely above the reference's) or
-    ``within`` (run mean within +-factor of the reference mean, relative)."""
+    ``within`` (run mean within +-factor of the reference mean, relative); or a bound of its own,
+    ``at_most`` (run mean <= factor; the reference is "run" itself)."""
 
     metric: str
     kind: str
@@ -89,6 +90,8 @@ class Target:
         if self.kind == "above":
             ok = lo is not None and rhi is not None and lo > rhi
             return ok, f"{m:.3g} [{_fmt(lo)}, {_fmt(hi)}] vs {self.reference} {rm:.3g} [{_fmt(rlo)}, {_fmt(rhi)}]"
+        if self.kind == "at_most":
+            return m <= self.factor, f"{m:.3g} [{_fmt(lo)}, {_fmt(hi)}]"
         if self.kind == "within":
             ratio = m / rm if rm else float("inf")
             band = ((1 - self.factor) * rm, (1 + self.factor) * rm)
@@ -102,7 +105,8 @@ class Target:
     def describe(self) -> str:
         return {"at_least": f"at least {self.factor:g} x the {self.reference} row's mean",
                 "above": f"above the {self.reference} row, 95% intervals apart",
-                "within": f"within {self.factor:.0%} of the {self.reference} row's mean"}[self.kind]
+                "within": f"within {self.factor:.0%} of the {self.reference} row's mean",
+                "at_most": f"at most {self.factor:g} (the mean)"}[self.kind]
 
 
 def _fmt(x) -> str:
@@ -195,6 +199,39 @@ STUDIES = {s.name: s for s in [
                    Target("head_rot_std", "within", "ground_truth", 0.3)],
           preset=list(QUALITY_PRESET), references=("ground_truth", "reconstruction", "energy", "static"),
           note=QUALITY_NOTE),
+    Study("joyvasa", "JoyVASA as published vs as released, on rep=keypoint (issue 16)",
+          "No paper's table. JoyVASA's paper and its released code disagree on the loss weights (velocity 5.0, "
+          "smooth 0.5 vs 1e-4 each) and the audio guidance (not given vs 2.8); experiment=joyvasa_paper is the "
+          "paper (guidance 2), experiment=joyvasa the code. Hypothesis: at this budget the paper's velocity and smoothness "
+          "weights hold the mouth back (its jaw moves at 0.6 of the real amplitude), and the code's weights give "
+          "a wider, better synced mouth, at either guidance scale; the guidance alone does not. The two "
+          "guidance arms reuse the trainings of the arm with the same weights (the scale is a sampling "
+          "setting). Every held-out test clip at full length, as issue 16's bar asks.",
+          {"paper": ["rep=keypoint", "gen=diffusion", "experiment=joyvasa_paper"],
+           "code": ["rep=keypoint", "gen=diffusion", "experiment=joyvasa"],
+           "paper g2.8": ["rep=keypoint", "gen=diffusion", "experiment=joyvasa_paper", "sample.guidance.audio=2.8"],
+           "code g2": ["rep=keypoint", "gen=diffusion", "experiment=joyvasa", "sample.guidance.audio=2.0"]},
+          [Claim("sync_confidence", "code", "paper g2.8"), Claim("sync_confidence", "code g2", "paper"),
+           Claim("sync_confidence", "code", "paper")],
+          metrics=["sync_confidence", "sync_abs_offset", "jaw_corr0", "jaw_std_ratio", "motion_fd", "head_rot_std",
+                   "blink_rate", "p_fid", "jitter"],
+          targets=[Target("sync_confidence", "above", "static"), Target("sync_confidence", "above", "energy"),
+                   Target("sync_abs_offset", "at_most", "run", 2.0)],
+          preset=list(QUALITY_PRESET), references=("ground_truth", "reconstruction", "energy", "static"),
+          claims_from="hypothesis",
+          note="The paper's velocity and smoothness weights (5.0, 0.5) hold the mouth at 0.61 of the real amplitude and"
+               " its sync level with the energy heuristic (0.139 [0.077, 0.207] vs 0.130 [0.077, 0.186]), offset 2.2 "
+               "frames. The released code's (1e-4 each) open it to 1.12 and double the sync (0.307 [0.258, 0.349], "
+               "intervals apart from the heuristic's), offset 0.03 frames. The guidance scale changes neither (code's "
+               "weights: 0.307 at 2.8, 0.309 at 2; paper's: 0.139 at 2, 0.138 at 2.8). The cost: without the smoothness"
+               " terms the motion jitters 2.3 times as much as the real clips' (2.79 against 1.20; 2.12 at guidance 2),"
+               " where the paper's weights match them (1.14). So experiment=joyvasa takes the code's weights and "
+               "guidance, experiment=joyvasa_paper the paper's. The choice holds on the validation clips too, in motion"
+               " space (experiments.gen_jaw, training seed 0: jaw amplitude 1.19 against 0.64, motion FD 23 against "
+               "42). Trained for 1500 steps (the paper: 20,000 at batch 16); whether the paper's weights catch up with "
+               "longer training is not measured. The trainings come from a first pass of the paper and code arms (31 "
+               "min; the paper's seed 0 from the fresh-clone timing run in keypoint.md); the wall time above is "
+               "sampling and eval."),
     Study("lr_schedule", "Generator learning-rate schedule: constant vs warm-up + cosine (issue 20)",
           "No paper's table. FLOAT trains with a constant 1e-4 (Adam); the sandbox trains 1500 steps at a constant "
           "3e-4. Hypothesis: a 100-step warm-up and a cosine decay to 0 fits more in the same steps, and the "

@@ -67,7 +67,8 @@ def test_targets_pass_and_miss_against_reference_rows(tmp_path):
     study = Study("toy", "Toy", "-", {"A": ["gen=a"], "B": ["gen=b"]}, metrics=["jaw_corr0"],
                   targets=[Target("jaw_corr0", "at_least", "ground_truth", 0.7),  # 0.56: A passes, B misses
                            Target("jaw_corr0", "above", "static"),  # both far above 0
-                           Target("jaw_corr0", "within", "ground_truth", 0.3)])  # 0.56..1.04: A in, B out
+                           Target("jaw_corr0", "within", "ground_truth", 0.3),  # 0.56..1.04: A in, B out
+                           Target("jaw_corr0", "at_most", "run", 0.45)])  # a bound of its own: B only
     rows = []
     for arm, jaw in (("A", 0.6), ("B", 0.3)):
         for seed in range(3):
@@ -75,10 +76,10 @@ def test_targets_pass_and_miss_against_reference_rows(tmp_path):
         rows += aggregate(sorted((tmp_path / arm).iterdir()), ("run", "ground_truth", "static"), ["jaw_corr0"],
                           label=arm)[0]
     lines = target_lines(study, rows)
-    assert len(lines) == 6
-    assert ["passed" in ln for ln in lines] == [True, True, True, False, True, False]
+    assert len(lines) == 8
+    assert ["passed" in ln for ln in lines] == [True, True, True, False, False, True, False, True]
     assert ("ratio 0.7" in lines[2] or "ratio 0.8" in lines[2]) and "lies inside the band" in lines[2]
-    assert "leaves the band" in lines[5]
+    assert "leaves the band" in lines[6] and "at most 0.45" in lines[3]
     assert target_lines(Study("t", "t", "-", {}, targets=[Target("jaw_corr0", "above", "energy")]),
                         [ln for ln in rows if ln.label == "A"]) == \
         ["- A: jaw_corr0 above the energy row, 95% intervals apart: not measured."]
