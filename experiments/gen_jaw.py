@@ -85,7 +85,8 @@ def rms_std(x: np.ndarray) -> float:
 
 
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
-            audio_scale: float | None = None) -> dict[str, float]:  # fmt: skip
+            audio_scale: float | None = None, per_clip: bool = False) -> dict:  # fmt: skip
+    """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw values."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
     has_blink = all("blink" in c for c in train)
@@ -122,6 +123,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     out |= {f"blink_rate_{k}": float(np.mean(v)) for k, v in blinks.items() if v}
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
+    if per_clip:
+        out["per_clip"] = {f"jaw_{k}": v for k, v in rows.items()}
     return out
 
 

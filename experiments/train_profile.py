@@ -14,7 +14,7 @@ Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is o
 (checkpoints and logging included, as in a real run). Then ``torch.profiler`` over 10 steps of the
 default variant lists the top operators by self CPU time and the share spent waiting for batches.
 Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
-processes). ``--before REV`` first measures the same variants on the code of git revision REV (a temporary
+processes), precision (Lightning's, e.g. bf16-mixed). ``--before REV`` first measures the same variants on the code of git revision REV (a temporary
 worktree running this script) and adds a column. Writes a markdown page headed by the command.
 """
 from __future__ import annotations
@@ -64,9 +64,9 @@ def parse_variant(text: str) -> tuple[str, dict]:
     kw = {}
     for item in filter(None, spec.split(",")):
         k, _, v = item.partition("=")
-        if k not in ("threads", "workers"):
-            raise SystemExit(f"unknown variant key {k!r} in {text!r}: threads, workers")
-        kw[k] = int(v)
+        if k not in ("threads", "workers", "precision"):
+            raise SystemExit(f"unknown variant key {k!r} in {text!r}: threads, workers, precision")
+        kw[k] = v if k == "precision" else int(v)
     return name, kw
 
 
@@ -80,7 +80,7 @@ def _context(overrides: list[str], stage: str, tmp: Path):
     return cfg, run_pipeline(cfg)
 
 
-def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None) -> None:
+def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str = "32-true") -> None:
     from sandbox.config import to_dict
     from sandbox.pipeline.components import build_rep
 
@@ -88,12 +88,12 @@ def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None)
         cfg, ctx = _context(["rep=lia", "gen=flow"], "data", Path(tmp))
         rep = build_rep(cfg)
         kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
-              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads}
+              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads, "precision": precision}
         with profile or contextlib.nullcontext():
             rep.fit(ctx.results["data"], **kw)
 
 
-def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None) -> None:
+def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str = "32-true") -> None:
     from sandbox.config import check_call
     from sandbox.pipeline.components import build_gen
     from sandbox.pipeline.train import loaders
@@ -110,7 +110,8 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
         train_dl, _ = loaders(cfg, ex, gen)
         trainer = make_trainer(Path(tmp) / "train", max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
                                find_unused_parameters=True, enable_progress_bar=False, callbacks=[clock],
-                               num_threads=threads, log_every_n_steps=int(cfg.train.log_every_n_steps))
+                               num_threads=threads, log_every_n_steps=int(cfg.train.log_every_n_steps),
+                               precision=precision)
         with profile or contextlib.nullcontext():
             trainer.fit(module, train_dl)
 
@@ -123,7 +124,7 @@ def measure(loop: str, steps: int, kw: dict) -> float:
     threads = torch.get_num_threads()
     clock = StepClock(5)
     try:
-        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock)
+        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision", "32-true"))
     finally:
         torch.set_num_threads(threads)
     t = clock.times

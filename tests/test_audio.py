@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sandbox.audio.encoder import AudioEncoder
 from sandbox.audio.features import energy_frames, logmel_frames
 from sandbox.audio.io import load_audio, save_wav
-from sandbox.errors import InputFileError
+from sandbox.errors import ConfigError, InputFileError
 
 
 # --- load_audio ---------------------------------------------------------------------------------
@@ -87,6 +87,32 @@ def test_logmel_pads_and_crops_to_requested_frames():
     assert long[:3].min() > np.log(1e-6) + 3
 
 
+def _vowel(f0: float, formants: list[float], seconds: float = 1.0) -> np.ndarray:
+    """Harmonics of f0 shaped by a formant envelope: a vowel's spectrum, the pitch and the vowel apart."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    x = sum((sum(np.exp(-0.5 * ((h * f0 - f) / 90) ** 2) for f in formants) + 0.01) * np.sin(2 * np.pi * h * f0 * t)
+            for h in range(1, int(7000 / f0)))
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_mfcc_keeps_the_vowel_and_drops_the_pitch():
+    from sandbox.audio.features import mfcc_frames
+
+    a, higher, other_vowel = _vowel(110, [700, 1200, 2600]), _vowel(210, [700, 1200, 2600]), _vowel(110, [300, 2300, 3000])
+
+    def distance(fn, x, y):  # per frame, after the encoder's per-frame normalisation
+        fx, fy = (f[5:-5] for f in (fn(x), fn(y)))
+        fx, fy = ((f - f.mean(1, keepdims=True)) / f.std(1, keepdims=True) for f in (fx, fy))
+        return np.linalg.norm(fx - fy, axis=1).mean()
+
+    ratio = {fn.__name__: distance(fn, a, higher) / distance(fn, a, other_vowel) for fn in (logmel_frames, mfcc_frames)}
+    assert ratio["mfcc_frames"] < 0.5 * ratio["logmel_frames"], ratio  # the pitch matters far less than the vowel
+    m = mfcc_frames(a, n_frames=30, n_mfcc=13)
+    assert m.shape == (30, 4 * 13) and m.dtype == np.float32
+    with pytest.raises(ValueError, match="n_mfcc"):
+        mfcc_frames(a, n_mfcc=80)
+
+
 # --- the learned encoder -------------------------------------------------------------------------
 def test_audio_encoder_keeps_length_and_is_local():
     torch.manual_seed(0)
@@ -100,6 +126,49 @@ def test_audio_encoder_keeps_length_and_is_local():
     assert a.grad[1].abs().sum() == 0  # batch items independent
     with pytest.raises(ValueError, match="odd"):
         AudioEncoder(320, 32, kernel=4)
+
+
+def test_audio_encoder_layers_widen_the_context_exactly():
+    torch.manual_seed(0)
+    enc = AudioEncoder(d_in=40, d_out=16, kernel=5, layers=3)
+    assert enc.context == 6  # what a stream waits for: 3 convs of +-2 frames
+    a = torch.randn(1, 40, 40, requires_grad=True)
+    enc(a)[0, 20, :3].sum().backward()
+    touched = a.grad[0].abs().sum(dim=1).nonzero().flatten().tolist()
+    assert touched == list(range(14, 27))
+    with pytest.raises(ValueError, match="layers"):
+        AudioEncoder(40, 16, layers=0)
+    whole = enc(a).detach()  # what a stream relies on: a slice with `context` frames each side is exact
+    assert torch.allclose(enc(a[:, 10 - 6 : 30 + 6])[:, 6:-6], whole[:, 10:30], atol=1e-5)
+
+
+def test_frequency_warp_moves_spectral_peaks_and_only_in_training():
+    enc = AudioEncoder(d_in=4 * 80, d_out=16, freq_warp=0.2)
+    a = torch.zeros(2, 6, 4, 80)
+    a[..., 40] = 1.0  # one spectral peak at band 40 in each of the 4 stacked spectra
+    a = a.reshape(2, 6, 320)
+    out = enc.warp(a, torch.tensor([1.0, 1.25])).reshape(2, 6, 4, 80)
+    assert torch.equal(out[0], a.reshape(2, 6, 4, 80)[0])  # alpha 1: unchanged
+    assert (out[1].argmax(-1) == 32).all()  # band k reads band 1.25 k: the peak moves to 40 / 1.25
+    assert torch.allclose(out[1], out[1, :1])  # one warp for every frame of an item
+    enc.eval()
+    assert torch.equal(enc(a), enc(a))  # no warp when sampling
+    enc.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(enc(a), enc(a))  # a fresh warp per training batch
+    with pytest.raises(ValueError, match="stacked"):
+        AudioEncoder(d_in=321, d_out=16, freq_warp=0.1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.5, 1.5), st.integers(0, 2**31 - 1))
+def test_frequency_warp_interpolates_within_the_input_range(alpha, seed):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(1, 5, 4 * 12, generator=g)
+    out = AudioEncoder(d_in=48, d_out=8, freq_warp=0.1).warp(a, torch.tensor([alpha])).reshape(1, 5, 4, 12)
+    x = a.reshape(1, 5, 4, 12)
+    assert (out >= x.amin(-1, keepdim=True) - 1e-6).all() and (out <= x.amax(-1, keepdim=True) + 1e-6).all()
+    assert torch.allclose(out[..., 0], x[..., 0])  # band 0 is the warp's fixed point
 
 
 # --- wav2vec2 from a local directory -------------------------------------------------------------
@@ -145,6 +214,9 @@ def test_wav2vec_is_selectable_as_the_pipeline_feature_function(tiny_wav2vec):
     fn = instantiate(cfg.features, "features")
     out = fn(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 25)
     assert out.shape == (25, 3 * 16) and np.isfinite(out).all()
+    with pytest.raises(ConfigError, match="freq_warp=0"):  # the warp stretches log-mel bands, not these
+        compose_config(["rep=lia", "gen=flow", "preset=smoke", "features._target_=sandbox.audio.wav2vec.wav2vec2_frames",
+                        f"+features.model_dir={tiny_wav2vec}", "+audio_encoder.freq_warp=0.1"])
 
 
 @settings(max_examples=25, deadline=None)

@@ -13,21 +13,49 @@ from torch import nn
 class AudioEncoder(nn.Module):
     """[B, T, d_in] -> [B, T, d_out]; the length T is preserved (same padding)."""
 
-    def __init__(self, d_in: int, d_out: int = 128, hidden: int | None = None, kernel: int = 5,
-                 dropout: float = 0.0):
+    def __init__(self, d_in: int, d_out: int = 128, hidden: int | None = None, kernel: int = 5, layers: int = 1,
+                 dropout: float = 0.0, freq_warp: float = 0.0, warp_groups: int = 4):
         super().__init__()
         if kernel % 2 != 1:
             raise ValueError(f"kernel must be odd to keep frames aligned; got {kernel}")
+        if freq_warp and d_in % warp_groups:
+            raise ValueError(f"freq_warp needs features of warp_groups={warp_groups} stacked spectra; d_in={d_in}")
+        if not 0.0 <= freq_warp < 0.5:
+            raise ValueError(f"freq_warp is a relative warp in [0, 0.5); got {freq_warp}")
         hidden = hidden or d_out
+        self.freq_warp, self.warp_groups = float(freq_warp), int(warp_groups)
         self.out_dim = d_out
-        self.context = kernel // 2  # frames seen on each side (a stream waits for them)
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1; got {layers}")
+        self.context = layers * (kernel // 2)  # frames seen on each side (a stream waits for them)
         self.norm_in = nn.LayerNorm(d_in)  # raw log-mel sits around -14..+5; normalise per frame
         self.conv = nn.Conv1d(d_in, hidden, kernel, padding=kernel // 2)
+        # further convs, residual: each widens the receptive field by kernel - 1 frames
+        self.blocks = nn.ModuleList(nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2) for _ in range(layers - 1))
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden, d_out)
         self.norm_out = nn.LayerNorm(d_out)
 
+    def warp(self, a: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Band k of each stacked spectrum of item b reads band k * alpha[b] (linear interpolation, edges
+        clamped): a vocal-tract-length-like stretch of the spectral envelope and the harmonics."""
+        b, t, d = a.shape
+        bands = d // self.warp_groups
+        x = a.reshape(b, t, self.warp_groups, bands)
+        pos = (torch.arange(bands, device=a.device, dtype=a.dtype)[None] * alpha[:, None]).clamp(0, bands - 1)
+        lo = pos.floor().long()
+        hi = (lo + 1).clamp(max=bands - 1)
+        w = (pos - lo.to(a.dtype))[:, None, None, :]
+        idx = lambda i: i[:, None, None, :].expand(b, t, self.warp_groups, bands)  # noqa: E731
+        out = x.gather(-1, idx(lo)) * (1 - w) + x.gather(-1, idx(hi)) * w
+        return out.reshape(b, t, d)
+
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        h = self.conv(self.norm_in(a).transpose(1, 2)).transpose(1, 2)
-        return self.norm_out(self.proj(self.drop(self.act(h))))
+        if self.training and self.freq_warp > 0:
+            alpha = 1 + (torch.rand(a.shape[0], device=a.device, dtype=a.dtype) * 2 - 1) * self.freq_warp
+            a = self.warp(a, alpha)
+        h = self.act(self.conv(self.norm_in(a).transpose(1, 2)))
+        for block in self.blocks:
+            h = h + self.act(block(h))
+        return self.norm_out(self.proj(self.drop(h.transpose(1, 2))))

@@ -1,4 +1,4 @@
-"""Per-video-frame audio features: stacked log-mel (the default) and RMS energy.
+"""Per-video-frame audio features: stacked log-mel (the default), its cepstra (MFCC) and RMS energy.
 
 At 16 kHz and 25 fps a video frame spans 640 samples; with a 160-sample (10 ms) hop that is
 exactly 4 mel frames, which are stacked into one feature vector per video frame. The mel frames
@@ -53,6 +53,21 @@ def logmel_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 
     return np.ascontiguousarray(logmel.reshape(T, MELS_PER_FRAME * n_mels), dtype=np.float32)
 
 
+def mfcc_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80, n_mfcc: int = 20) -> np.ndarray:
+    """Cepstra 1..n_mfcc (orthonormal DCT-II of ``logmel_frames`` over the mel bands) stacked per video frame:
+    float32 [T, 4 * n_mfcc]. The low cepstra keep the spectral envelope (formants: what is said) and drop the
+    harmonics' fine structure (pitch: who says it); c0, the frame's log level, is dropped as the encoder's
+    per-frame LayerNorm drops it from log-mel."""
+    from scipy.fft import dct
+
+    if not 1 <= n_mfcc < n_mels:
+        raise ValueError(f"n_mfcc must be in [1, n_mels); got {n_mfcc} with n_mels={n_mels}")
+    logmel = logmel_frames(audio, n_frames, n_mels)
+    T = logmel.shape[0]
+    cep = dct(logmel.reshape(T, MELS_PER_FRAME, n_mels), type=2, norm="ortho", axis=-1)[..., 1 : n_mfcc + 1]
+    return np.ascontiguousarray(cep.reshape(T, MELS_PER_FRAME * n_mfcc), dtype=np.float32)
+
+
 def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     """RMS amplitude per video frame, float32 [T]."""
     x, T = _fit(audio, n_frames)
@@ -64,6 +79,7 @@ def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
 # have arrived); wav2vec2 attends over the whole utterance and has neither
 logmel_frames.stream_context = 1
 logmel_frames.stream_reach = WIN // 2 - HOP // 2  # the last STFT window, centred 80 samples before the end
+mfcc_frames.stream_context, mfcc_frames.stream_reach = logmel_frames.stream_context, logmel_frames.stream_reach
 energy_frames.stream_context = 0
 energy_frames.stream_reach = 0
 
