@@ -2,7 +2,9 @@
 
 A temporal convolution lets each frame see its neighbours (a phoneme's acoustic cues spread
 over ~100 ms, and lips anticipate the next sound), then a per-frame projection and LayerNorm,
-so generators get features of a fixed width and scale whatever the front end.
+so generators get features of a fixed width and scale whatever the front end. Two options, off by
+default, were measured not to help on the synthetic world (docs/results/audio_front.md): more convs
+(``layers``) and a random stretch of the spectra in training (``freq_warp``, stacked log-mel only).
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"freq_warp needs features of warp_groups={warp_groups} stacked spectra; d_in={d_in}")
         if not 0.0 <= freq_warp < 0.5:
             raise ValueError(f"freq_warp is a relative warp in [0, 0.5); got {freq_warp}")
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1; got {layers}")
         hidden = hidden or d_out
         self.freq_warp, self.warp_groups = float(freq_warp), int(warp_groups)
         self.out_dim = d_out
-        if layers < 1:
-            raise ValueError(f"layers must be >= 1; got {layers}")
         self.context = layers * (kernel // 2)  # frames seen on each side (a stream waits for them)
         self.norm_in = nn.LayerNorm(d_in)  # raw log-mel sits around -14..+5; normalise per frame
         self.conv = nn.Conv1d(d_in, hidden, kernel, padding=kernel // 2)
