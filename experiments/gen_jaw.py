@@ -70,6 +70,12 @@ class RunMotion:
             self._clips[cid] = out
         return self._clips[cid]
 
+    def jaw_line(self, n_train: int = 80):
+        """The least-squares line from extracted motion to the world's jaw, fitted on the first ``n_train``
+        training clips (sandbox.metrics.motion.fit_jaw_readout; read it with read_jaw)."""
+        train = [self.clip(c) for c in self.splits["train"][:n_train]]
+        return fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
+
     @torch.no_grad()
     def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None) -> np.ndarray:
         cond = {k: torch.from_numpy(c[k])[None] for k in ("audio", "x_ref", "emotion")}
@@ -88,7 +94,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             audio_scale: float | None = None, per_clip: bool = False) -> dict:  # fmt: skip
     """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw values."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
-    line = fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
+    line = run.jaw_line(n_train)
     has_blink = all("blink" in c for c in train)
     lids = fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
 
