@@ -14,8 +14,8 @@ Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is o
 (checkpoints and logging included, as in a real run). Then ``torch.profiler`` over 10 steps of the
 default variant lists the top operators by self CPU time and the share spent waiting for batches.
 Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
-processes), precision (Lightning's, e.g. bf16-mixed). ``--before REV`` first measures the same variants on the code of git revision REV (a temporary
-worktree running this script) and adds a column. Writes a markdown page headed by the command.
+processes), precision (Lightning's, e.g. bf16-mixed). ``--before REV`` first measures the same variants on
+the code of git revision REV (a temporary worktree running this script) and adds a column. Writes a markdown page headed by the command.
 """
 from __future__ import annotations
 
