@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from experiments.analyser_accuracy import corr
-from experiments.gen_jaw import RunMotion, measure
+from experiments.gen_jaw import RunMotion, jaw_line, measure
 from sandbox.metrics.motion import read_jaw
 from sandbox.metrics.stats import difference_ci, hierarchical_ci
 
@@ -122,7 +122,7 @@ def regressor_values(run: RunMotion, layers: int, seed: int, steps: int = 1500, 
 def diagnostics(run: RunMotion) -> dict[str, list[float]]:
     """Per test clip: the generated jaw's correlation with the true one as sampled, with the reference
     (identity) of a training clip instead of the clip's own, and between two samples (generator seeds 0, 1)."""
-    line = run.jaw_line()
+    line = jaw_line(run)
     reference = run.clip(run.splits["train"][0])["x_ref"]
     out: dict[str, list[float]] = {"own": [], "training reference": [], "sample vs sample": []}
     for cid in run.splits["test"]:

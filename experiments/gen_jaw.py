@@ -70,12 +70,6 @@ class RunMotion:
             self._clips[cid] = out
         return self._clips[cid]
 
-    def jaw_line(self, n_train: int = 80):
-        """The least-squares line from extracted motion to the world's jaw, fitted on the first ``n_train``
-        training clips (sandbox.metrics.motion.fit_jaw_readout; read it with read_jaw)."""
-        train = [self.clip(c) for c in self.splits["train"][:n_train]]
-        return fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
-
     @torch.no_grad()
     def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None) -> np.ndarray:
         cond = {k: torch.from_numpy(c[k])[None] for k in ("audio", "x_ref", "emotion")}
@@ -83,6 +77,13 @@ class RunMotion:
         guidance = to_dict(s.guidance) | ({"audio": audio_scale} if audio_scale is not None else {})
         res = self.gen.sample(cond, steps=s.steps, guidance=guidance or None, seed=seed)
         return res.motion[0].float().numpy()
+
+
+def jaw_line(run: RunMotion, n_train: int = 80):
+    """The least-squares line from a run's extracted motion to the world's jaw, fitted on its first ``n_train``
+    training clips (sandbox.metrics.motion.fit_jaw_readout; read it with read_jaw)."""
+    train = [run.clip(c) for c in run.splits["train"][:n_train]]
+    return fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
 
 
 def rms_std(x: np.ndarray) -> float:
@@ -94,7 +95,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             audio_scale: float | None = None, per_clip: bool = False) -> dict:  # fmt: skip
     """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw values."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
-    line = run.jaw_line(n_train)
+    line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
     lids = fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
 
