@@ -147,3 +147,30 @@ def test_rendered_frames_recover_pose_and_mouth(model):
     assert np.corrcoef(a.exp[:, JAW], exp[:, JAW])[0, 1] > 0.5
     assert np.corrcoef(a.gaze[:, 1], gaze[:, 1])[0, 1] > 0.8  # gaze yaw
     assert (a.confidence > 0.1).all()
+
+
+def test_worker_processes_give_the_same_analyses(model):
+    """analyse_many in 2 spawned processes returns, in order, what this process computes for each video."""
+    from sandbox.face.portrait import PortraitRenderer
+
+    rng = np.random.default_rng(2)
+    renderer = PortraitRenderer(model.texture, model.texture_lmk2d, 128)
+    videos = []
+    for _ in range(3):
+        exp = np.zeros((4, len(EXP_NAMES)))
+        exp[:, JAW] = rng.uniform(0, 1, 4)
+        pose = np.tile(model.neutral_pose, (4, 1)) + np.c_[rng.uniform(-0.2, 0.2, (4, 3)), np.zeros((4, 3))]
+        cam, l2 = model.landmarks(None, pose, exp, np.zeros((4, 2)), 128)
+        videos.append(renderer.render_batch(l2, cam[..., 2]))
+    here = FaceAnalyser(model, video=True).analyse_many(videos)
+    with FaceAnalyser(model, video=True, workers=2) as pooled:
+        there = pooled.analyse_many(videos)
+        assert pooled._pool is not None
+    assert pooled._pool is None  # closed on exit
+    for a, b in zip(here, there, strict=True):
+        assert a.found.all() and b.found.all()
+        np.testing.assert_allclose(b.pose, a.pose, atol=1e-9)
+        np.testing.assert_allclose(b.mouth_aperture, a.mouth_aperture, atol=1e-9)
+    assert not np.allclose(here[0].mouth_aperture, here[1].mouth_aperture)  # the videos differ, order matters
+    with pytest.raises(ValueError, match="workers=0"):
+        FaceAnalyser(model, workers=0)

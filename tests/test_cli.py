@@ -355,6 +355,8 @@ def test_errors_before_any_work(dataset, tmp_path):
         compose_config(base + ["+gen.bogus=1"])
     with pytest.raises(ConfigError, match=r"train.module: key\(s\) \['lr_typo'\]"):
         compose_config(base + ["+train.module.lr_typo=1"])
+    with pytest.raises(ConfigError, match=r"eval.workers=0 must be an integer >= 1"):
+        compose_config(base + ["eval.workers=0"])
     with pytest.raises(ConfigError, match="add audio="):
         compose_config(base + [f"source={dataset}/index.json"])
     with pytest.raises(InputFileError, match="audio file not found"):

@@ -149,6 +149,9 @@ class FlowWarpDecoder(nn.Module):
         # mask starts at 0.5: started at 0.95 (copying), the default lia fit collapsed to copying the
         # source (every eval row the same PSNR, 20.8 dB) although 500-step fits looked better
         self.to_image_flow = ToFlow(self.channels[size], latent_dim) if image_warp else None
+        # channels-last weights (and so activations): the lia fit's steps ran 20% faster on 2 CPU cores
+        # (3.9 vs 3.2 steps/s of the auto-encoder alone at the default preset's sizes, torch 2.13, oneDNN)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, w: torch.Tensor, feats: list[torch.Tensor], return_flows: bool = False,
                 source: torch.Tensor | None = None):  # fmt: skip

@@ -58,11 +58,12 @@ class ImageEncoder(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c4, c4, 3, padding=1), nn.LeakyReLU(0.2))
         self.to_latent = nn.Linear(c4 * 16, latent_dim)
         he_init(self)
+        self.to(memory_format=torch.channels_last)  # channels-last: see FlowWarpDecoder
 
     def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if img.shape[-1] != self.size or img.shape[-2] != self.size:
             raise ValueError(f"encoder expects {self.size}x{self.size} images, got {tuple(img.shape[-2:])}")
-        x = F.leaky_relu(self.stem(img * 2 - 1), 0.2)
+        x = F.leaky_relu(self.stem((img * 2 - 1).contiguous(memory_format=torch.channels_last)), 0.2)
         feats = [x]
         for block in self.down:
             x = block(x)

@@ -35,6 +35,7 @@ from omegaconf import DictConfig
 from sandbox.config import check_instantiable, instantiate, to_dict
 from sandbox.constants import EMOTIONS, FPS, SAMPLES_PER_FRAME
 from sandbox.data.frames import to_tensor
+from sandbox.errors import ConfigError
 from sandbox.face.head_model import EXP_NAMES
 from sandbox.metrics import baselines, image, motion
 from sandbox.metrics.baselines import static_motion
@@ -324,19 +325,26 @@ def full_eval(
     energy_fit_clips: int = 32,
     max_lag: int = 15,
     emotion_labels: bool = False,
+    workers: int = 2,
 ) -> dict:
     """The full suite (module docstring). ``max_frames`` cuts every clip (analysis ~25 ms/frame on CPU),
     ``n_val_reference`` val clips form the P-FID/E-FID reference, ``diversity_seeds`` generator seeds
     (the run's own included) of the first clip give the diversity, ``energy_fit_clips`` training clips
     fit the energy baseline's jaw line, ``emotion_labels`` adds :func:`emotion_response` (7 more
-    samplings of every test clip)."""
+    samplings of every test clip), ``workers`` processes analyse the videos (1: this process)."""
     from sandbox.analysis.face import FaceAnalyser
 
+    with FaceAnalyser(video=True, workers=workers) as analyser:  # analyse() restarts tracking for every clip
+        return _full_eval(inputs, analyser, max_frames, n_val_reference, diversity_seeds, energy_fit_clips, max_lag,
+                          emotion_labels)
+
+
+def _full_eval(inputs: EvalInputs, analyser, max_frames: int | None, n_val_reference: int, diversity_seeds: int,
+               energy_fit_clips: int, max_lag: int, emotion_labels: bool) -> dict:
     t_start = time.perf_counter()
     cfg, rep, run_dir = inputs.cfg, inputs.rep, inputs.run_dir
     eval_dir, plots = run_dir / "eval", run_dir / "plots"
     clips = load_clips(inputs, max_frames)
-    analyser = FaceAnalyser(video=True)  # analyse() restarts tracking for every clip
     flags: list[str] = []
     bs = int(cfg.render.batch_size)
 
@@ -349,7 +357,7 @@ def full_eval(
         flags.append("energy baseline skipped: no training clips with a varying jaw-open track")
     t_analyse = time.perf_counter()
     frames = {"run": [read_video(v.mp4)[0][: c.n] for v, c in zip(inputs.videos, clips)]}
-    analyses = {"run": [analyser.analyse(f) for f in frames["run"]]}
+    analyses = {"run": analyser.analyse_many(frames["run"])}
     base = baseline_rows(inputs, clips, motions, render, analyser, n_val_reference, max_frames, eval_dir)
     frames |= base["frames"]
     analyses |= base["analyses"]
@@ -482,14 +490,17 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
     layout = (["ground_truth"] if has_real else []) + rows
 
     def build(work: Path) -> dict:
-        analysed = {}
+        videos = []  # every row's clips, then the reference clips: analysed together
         for row in layout:
             if row == "ground_truth":
-                fs = [seen(c.real, c.audio, work / row / f"{c.name}.mp4") for c in clips]
+                videos += [seen(c.real, c.audio, work / row / f"{c.name}.mp4") for c in clips]
             else:
-                fs = [render(m, c, work / row / f"{c.name}.mp4") for m, c in zip(motions[row], clips)]
-            analysed[row] = [analyser.analyse(f) for f in fs]
-        reference, ref_ids = reference_set(inputs.store, analyser, n_val_reference, max_frames, work)
+                videos += [render(m, c, work / row / f"{c.name}.mp4") for m, c in zip(motions[row], clips)]
+        ref_videos, ref_ids = reference_clips(inputs.store, n_val_reference, max_frames, work)
+        done = analyser.analyse_many(videos + ref_videos)
+        analysed = {row: done[i * len(clips):(i + 1) * len(clips)] for i, row in enumerate(layout)}
+        ref = done[len(videos):]
+        reference = (np.concatenate([a.pose for a in ref]), np.concatenate([a.exp for a in ref])) if ref else None
         with (work / "analyses.pkl").open("wb") as f:
             pickle.dump({"analyses": analysed, "reference": reference, "reference_clips": ref_ids}, f)
         return {"rows": layout, "clips": [c.name for c in clips]}
@@ -520,20 +531,19 @@ def jaw_readout(train: tuple[list, list]) -> np.ndarray | None:
     return motion.fit_jaw_readout(motions, jaws)
 
 
-def reference_set(store, analyser, n: int, max_frames: int | None, out_dir: Path
-                  ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[str]]:
-    """Pooled analysed (pose, exp) of the first ``n`` val clips (train clips if there is no val split)."""
+def reference_clips(store, n: int, max_frames: int | None, out_dir: Path) -> tuple[list[np.ndarray], list[str]]:
+    """(frames as watched, ids) of the first ``n`` val clips (train clips if there is no val split): the
+    P-FID / E-FID reference set is their pooled analysed (pose, exp)."""
     if store is None or n <= 0:
-        return None, []
+        return [], []
     ids = (store.splits.get("val") or store.splits.get("train") or [])[:n]
-    poses, exps = [], []
+    videos = []
     for cid in ids:
         clip = store.load(cid)
         k = min(clip.num_frames, max_frames) if max_frames else clip.num_frames
-        a = analyser.analyse(seen(np.asarray(clip.frames[:k]), clip.audio[: k * SAMPLES_PER_FRAME],
-                                  out_dir / "reference" / f"{cid}.mp4"))
-        poses.append(a.pose), exps.append(a.exp)
-    return ((np.concatenate(poses), np.concatenate(exps)) if ids else None), ids
+        videos.append(seen(np.asarray(clip.frames[:k]), clip.audio[: k * SAMPLES_PER_FRAME],
+                           out_dir / "reference" / f"{cid}.mp4"))
+    return videos, ids
 
 
 def diversity(inputs: EvalInputs, clip: EvalClip, run_analysis, analyser, n_seeds: int, render) -> dict:
@@ -543,13 +553,14 @@ def diversity(inputs: EvalInputs, clip: EvalClip, run_analysis, analyser, n_seed
         return {}
     cfg = inputs.cfg
     feat = instantiate(cfg.features, "features")
-    poses, exps = [run_analysis.pose], [run_analysis.exp]
+    videos = []
     for k in range(1, n_seeds):
         seed = int(cfg.seeds.sample) + k
         m, _, _ = generate_motion(inputs.rep, inputs.gen, feat, clip.source, clip.audio, clip.emotion,
-                                            cfg.sample.steps, to_dict(cfg.sample.guidance) or None, seed)
-        a = analyser.analyse(render(m, clip, f"{clip.name}_seed{seed}"))
-        poses.append(a.pose), exps.append(a.exp)
+                                  cfg.sample.steps, to_dict(cfg.sample.guidance) or None, seed)
+        videos.append(render(m, clip, f"{clip.name}_seed{seed}"))
+    others = analyser.analyse_many(videos)
+    poses, exps = [run_analysis.pose, *(a.pose for a in others)], [run_analysis.exp, *(a.exp for a in others)]
     n = min(len(p) for p in poses)
     return {"pose_diversity": _or_none(motion.diversity, np.stack([p[:n] for p in poses])),
             "exp_diversity": _or_none(motion.diversity, np.stack([e[:n] for e in exps]))}
@@ -600,6 +611,9 @@ def _notes(inputs: EvalInputs, frames: dict, clips: list[EvalClip], extra: dict)
 def check(cfg: DictConfig) -> None:
     """Preflight: the eval function's keys."""
     check_instantiable(cfg.eval, "eval")
+    workers = cfg.eval.get("workers", 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"eval.workers={workers!r} must be an integer >= 1 (processes for the face analyser)")
 
 
 def run(ctx: Context) -> dict:
