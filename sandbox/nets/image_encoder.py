@@ -29,6 +29,15 @@ def he_init(module: nn.Module, slope: float = 0.2) -> nn.Module:
     return module
 
 
+def _channels_last_grad(x: torch.Tensor) -> torch.Tensor:
+    """x, whose gradient is made channels-last: a decoder's grid_sample sends back contiguous gradients,
+    and mixed with the channels-last ones of the next block they took the slow strided kernels
+    (backward of leaky ReLU and pooling 4-7x slower than either format alone)."""
+    if x.requires_grad:
+        x.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+    return x
+
+
 class ResBlockDown(nn.Module):
     """Two 3x3 convs and a 2x average-pool, with a pooled 1x1 skip (variance kept by 1/sqrt 2)."""
 
@@ -64,9 +73,9 @@ class ImageEncoder(nn.Module):
         if img.shape[-1] != self.size or img.shape[-2] != self.size:
             raise ValueError(f"encoder expects {self.size}x{self.size} images, got {tuple(img.shape[-2:])}")
         x = F.leaky_relu(self.stem((img * 2 - 1).contiguous(memory_format=torch.channels_last)), 0.2)
-        feats = [x]
+        feats = [_channels_last_grad(x)]
         for block in self.down:
-            x = block(x)
-            feats.append(x)
+            x = block(feats[-1])
+            feats.append(_channels_last_grad(x))
         w = self.to_latent(rearrange(self.head(x), "b c h w -> b (c h w)"))
         return w, feats[::-1]
