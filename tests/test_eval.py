@@ -153,7 +153,7 @@ def test_smoke_preset_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_default_preset_still_head_cannot_game_sync(tmp_path):
-    """The main job (about 20 minutes on 2 cores): the same guarantee on the default preset's clips."""
+    """The main job (about 14 minutes on 2 cores): the same guarantee on the default preset's clips."""
     _still_head_cannot_game_sync(_preset_run(tmp_path, "default"))
 
 
