@@ -72,10 +72,10 @@ class ImageEncoder(nn.Module):
     def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if img.shape[-1] != self.size or img.shape[-2] != self.size:
             raise ValueError(f"encoder expects {self.size}x{self.size} images, got {tuple(img.shape[-2:])}")
-        x = F.leaky_relu(self.stem((img * 2 - 1).contiguous(memory_format=torch.channels_last)), 0.2)
-        feats = [_channels_last_grad(x)]
+        x = _channels_last_grad(F.leaky_relu(self.stem((img * 2 - 1).contiguous(memory_format=torch.channels_last)), 0.2))
+        feats = [x]
         for block in self.down:
-            x = block(feats[-1])
-            feats.append(_channels_last_grad(x))
+            x = _channels_last_grad(block(x))
+            feats.append(x)
         w = self.to_latent(rearrange(self.head(x), "b c h w -> b (c h w)"))
         return w, feats[::-1]
