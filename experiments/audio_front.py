@@ -36,6 +36,7 @@ from sandbox.metrics.stats import difference_ci, hierarchical_ci
 SPLITS = ("train", "val", "test")
 ROOT = Path("outputs/studies/audio_front")
 BASE = "default: log-mel, 1 conv"
+LIA = ["rep=lia", "gen=flow"]
 ARMS: dict[str, list[str]] = {
     BASE: [],
     "+ frequency warp 0.15 in training": ["+audio_encoder.freq_warp=0.15"],
@@ -68,10 +69,11 @@ def arm_dir(arm: str) -> Path:
 
 
 def train_run(overrides: list[str], seed: int, out: Path) -> Path:
-    """``out``, with a generator trained there unless one already is."""
+    """``out``, with a generator trained there (``sandbox.run *overrides``, the crossing included) unless one
+    already is."""
     artifacts = out / "artifacts.json"
     if not artifacts.is_file() or "train" not in json.loads(artifacts.read_text()):
-        cmd = [sys.executable, "-m", "sandbox.run", "rep=lia", "gen=flow", *overrides, f"seeds.train={seed}",
+        cmd = [sys.executable, "-m", "sandbox.run", *overrides, f"seeds.train={seed}",
                "stage=train", f"out={out}"]
         print("  $ " + " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)
@@ -167,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     gen: dict[str, list[dict[str, list[float]]]] = {}
     for arm in args.arms:
-        gen[arm] = [generator_values(train_run(ARMS[arm], s, arm_dir(arm) / str(s))) for s in range(args.seeds)]
+        gen[arm] = [generator_values(train_run(LIA + ARMS[arm], s, arm_dir(arm) / str(s))) for s in range(args.seeds)]
         print(arm, {s: round(float(np.mean([np.mean(v[s]) for v in gen[arm]])), 3) for s in SPLITS}, flush=True)
-    base_run = RunMotion(train_run(ARMS[BASE], 0, arm_dir(BASE) / "0"))  # opened once: its clips load once
+    base_run = RunMotion(train_run(LIA + ARMS[BASE], 0, arm_dir(BASE) / "0"))  # opened once: its clips load once
     kept_path = ROOT / "regressors.json"  # per-clip values of the diagnostics and of every regressor, by its settings
     kept = json.loads(kept_path.read_text()) if kept_path.is_file() else {}
 

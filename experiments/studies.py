@@ -60,7 +60,9 @@ QUALITY_NOTE = (
     "its passing mean hides models that blink too often or too rarely. In the generated motion itself the seeds "
     "differ in how often and how deep they blink: on the test clips seed 0 draws 36 blinks (coefficient peaks above "
     "0.3), seed 1 22 and seed 2 15 against 22 in the real motion, seed 2's shallower (median peak 0.66 against 0.77), "
-    "so the analyser sees even fewer of them in its video.")
+    "so the analyser sees even fewer of them in its video. Why they scatter (blink_origin.md): the generator does not "
+    "sample its blinks; it has memorised when its training clips blink, and on new speech the audio places them "
+    "(two samples of a clip blink together), so how often they fire is each trained model's.")
 QUALITY_METRICS = ["sync_confidence", "sync_corr0", "jaw_corr0", "jaw_std_ratio", "blink_rate", "head_rot_std",
                    "p_fid", "e_fid", "motion_fd"]
 METRICS = ["sync_confidence", "sync_abs_offset", "jaw_corr0", "jaw_best_corr", "jaw_std_ratio", "motion_fd",
