@@ -155,9 +155,12 @@ def voice_subsets(by_voice: dict[str, list[str]], every: list[str], n_voices: in
     return few, [every[i] for i in rng.choice(len(every), len(few), replace=False)]
 
 
-def cell(groups: list[list[float]]) -> str:
+def cell(groups: list[list[float]], digits: int = 3) -> str:
+    """Mean ± half the 95% interval of per-seed lists of per-clip values; "–" when there are none."""
     m, lo, hi = hierarchical_ci(groups)
-    return f"{m:.3f}" if lo is None else f"{m:.3f} ± {(hi - lo) / 2:.3f}"
+    if m is None:
+        return "–"
+    return f"{m:.{digits}f}" if lo is None else f"{m:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from experiments.analyser_accuracy import corr
-from experiments.audio_front import train_run
-from experiments.gen_jaw import RunMotion
-from sandbox.metrics.motion import blink_rate, fit_jaw_readout, read_jaw
-from sandbox.metrics.stats import hierarchical_ci
+from experiments.audio_front import cell, train_run
+from experiments.gen_jaw import RunMotion, lid_line
+from sandbox.metrics.motion import blink_rate, read_jaw
 
 ROOT = Path("outputs/studies/blink_origin")
 ARMS: dict[str, list[str]] = {
@@ -70,12 +69,6 @@ def arm_dir(arm: str) -> Path:
     return ROOT / "".join(ch for ch in arm.replace(" ", "_") if ch.isalnum() or ch in "_-")
 
 
-def lid_readout(run) -> np.ndarray:
-    """The least-squares line from a run's motion to the world's lid closure (its training clips)."""
-    train = [run.clip(c) for c in run.splits["train"]]
-    return fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train])
-
-
 def lid_measures(run, clip_ids: list[str], line: np.ndarray, audio_scale: float | None = None
                  ) -> dict[str, list[float]]:
     """Per clip of ``clip_ids``: the MEASURES (see the module's docstring) under ``line``."""
@@ -98,19 +91,12 @@ def run_values(run_dir: Path) -> dict:
     if kept.is_file():
         return json.loads(kept.read_text())
     run = RunMotion(run_dir)
-    line = lid_readout(run)
+    line = lid_line(run)
     out = {f"split/{s}": lid_measures(run, run.splits[s][:n], line) for s, n in SPLITS.items()}
     held_out = run.splits["val"] + run.splits["test"]
     out |= {f"scale/{g:g}": lid_measures(run, held_out, line, g) for g in SCALES}
     kept.write_text(json.dumps(out))
     return out
-
-
-def cell(groups: list[list[float]]) -> str:
-    m, lo, hi = hierarchical_ci(groups)
-    if m is None:
-        return "–"
-    return f"{m:.2f}" if lo is None else f"{m:.2f} ± {(hi - lo) / 2:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     minutes = (time.perf_counter() - t0) / 60
 
     def row(label: str, arm: str, key: str) -> str:
-        return f"| {label} | " + " | ".join(cell([v[key][m] for v in values[arm]]) for m in MEASURES) + " |"
+        return f"| {label} | " + " | ".join(cell([v[key][m] for v in values[arm]], 2) for m in MEASURES) + " |"
 
     cmd = "python -m experiments.blink_origin" + ("" if argv is None else " " + " ".join(argv or []))
     head = ["| | blinks / min, generated | blinks / min, real motion | follows the real lids | sample vs sample |",

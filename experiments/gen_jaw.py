@@ -86,6 +86,13 @@ def jaw_line(run: RunMotion, n_train: int = 80):
     return fit_jaw_readout([c["motion"] for c in train], [c["jaw"] for c in train])
 
 
+def lid_line(run: RunMotion, n_train: int = 80):
+    """The least-squares line from a run's extracted motion to the world's lid closure (1 = closed), fitted on
+    its first ``n_train`` training clips; read it with read_jaw."""
+    train = [run.clip(c) for c in run.splits["train"][:n_train]]
+    return fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train])
+
+
 def rms_std(x: np.ndarray) -> float:
     """sqrt of the mean over dimensions of the variance over frames of x [T, d]."""
     return float(np.sqrt(np.asarray(x, np.float64).var(0).mean()))
@@ -97,7 +104,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
-    lids = fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
+    lids = lid_line(run, n_train) if has_blink else None
 
     def read(m: np.ndarray) -> np.ndarray:
         return read_jaw(line, m)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.blink_origin import lid_measures, lid_readout
+from experiments.blink_origin import lid_measures
+from experiments.gen_jaw import lid_line
 
 N = 400  # frames: 16 s, six blinks among 43 slots 9 frames apart (blink_rate merges closer ones)
 SLOTS = np.arange(10, N - 10, 9)
@@ -45,7 +46,7 @@ class StandInRun:
 
 def test_replayed_motion_blinks_where_the_clip_does():
     run = StandInRun(noise_blinks=False)
-    out = lid_measures(run, run.splits["val"], lid_readout(run))
+    out = lid_measures(run, run.splits["val"], lid_line(run))
     assert np.mean(out["corr_real"]) > 0.95 and np.mean(out["corr_samples"]) == pytest.approx(1.0)
     assert out["rate_gen"] == pytest.approx(out["rate_real"])
     assert np.mean(out["rate_real"]) == pytest.approx(6 / (N / 25) * 60, rel=0.1)  # 6 blinks in 16 s
@@ -53,6 +54,6 @@ def test_replayed_motion_blinks_where_the_clip_does():
 
 def test_blinks_drawn_from_the_seed_follow_neither_the_clip_nor_each_other():
     run = StandInRun(noise_blinks=True)
-    out = lid_measures(run, run.splits["val"], lid_readout(run))
+    out = lid_measures(run, run.splits["val"], lid_line(run))
     assert abs(np.mean(out["corr_real"])) < 0.4 and abs(np.mean(out["corr_samples"])) < 0.4
     assert np.mean(out["rate_gen"]) == pytest.approx(np.mean(out["rate_real"]), rel=0.1)  # same rate, other times
