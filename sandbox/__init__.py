@@ -13,9 +13,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# librosa's numba kernels (pyin's localmin) segfault when LLVM compiles them for this machine's AMD EPYC
-# (seen 2026-12, numba 0.61 / llvmlite 0.44); generic x86-64 code runs. Set before numba is imported.
+# Set before numba is imported. librosa's numba kernels crashed (segfault in pyin) once a fresh install
+# had built the dataset: its worker processes had each compiled them into one on-disk cache at the same
+# time (sandbox.parallel now compiles them once). The cache lives with the sandbox's, so one broken by an
+# earlier version in librosa's install directory is not loaded. Generic x86-64 code: set when the crash
+# was first blamed on host-CPU code (AMD EPYC); kept, as that machine was not tried again.
 os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "motion-sandbox" / "numba")
+)
 
 __all__ = ["reopen", "run_crossing"]
 

@@ -1,5 +1,8 @@
 """The synthetic world: dataset determinism, held-out splits, clip consistency, motion statistics."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,3 +96,18 @@ def test_motion_program_follows_mouth_and_emotion():
     sad = motion_program(np.random.default_rng(0), mouth, energy, f0, "sad", pose0)
     assert sad["exp"][:, EXP_NAMES.index("smile")].mean() < 0.05
     assert np.abs(np.degrees(out["pose"][:, :3] - pose0[:3])).max() < 30
+
+
+def test_workers_leave_a_numba_cache_later_processes_can_load(tmp_path):
+    """Two forked workers that each compiled librosa's kernels wrote one numba cache from both, and the
+    next process crashed in librosa.pyin (a segfault). Fresh processes, an empty cache directory."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    build = ("from sandbox.world.dataset import WorldConfig, build_dataset; "
+             f"build_dataset({str(tmp_path / 'data')!r}, WorldConfig(n_clips=4, size=48, min_seconds=1.0, max_seconds=2.0), workers=2, progress=False)")
+    load = ("import numpy as np; from sandbox.world.speech import prosody_track; "
+            "print(np.isfinite(prosody_track(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))['energy']).all())")
+    for code in (build, load):
+        done = subprocess.run([sys.executable, "-c", "import sandbox; " + code], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"

@@ -94,25 +94,17 @@ def _features_of(args) -> np.ndarray:
 
 def speak_and_measure(utts: list[Utterance], feature_set: str, workers: int | None = None) -> np.ndarray:
     """float32 [N, D]: each utterance synthesised and measured (forked workers, as the world's dataset)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
+
+    from sandbox.parallel import fork_map
 
     workers = workers or min(2, os.cpu_count() or 1)
     jobs = [(u, feature_set) for u in utts]
     bar = tqdm(total=len(jobs), desc="emotion speech", unit="utt", disable=progress_disabled())
     out = []
-    if workers <= 1:
-        for j in jobs:
-            out.append(_features_of(j))
-            bar.update()
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-            for f in ex.map(_features_of, jobs, chunksize=8):
-                out.append(f)
-                bar.update()
+    for f in fork_map(_features_of, jobs, workers, chunksize=8):
+        out.append(f)
+        bar.update()
     bar.close()
     return np.stack(out).astype(np.float32)
 

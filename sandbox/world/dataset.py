@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tqdm import tqdm
 from sandbox.constants import EMOTIONS, SAMPLES_PER_FRAME
 from sandbox.data.clips import Clip, write_clip, write_index
 from sandbox.errors import ConfigError
+from sandbox.parallel import fork_map
 
 log = logging.getLogger(__name__)
 
@@ -189,17 +189,8 @@ def build_dataset(out: str | Path, cfg: WorldConfig = WorldConfig(), workers: in
     workers = workers or min(len(todo), os.cpu_count() or 1) or 1
     bar = tqdm(total=len(plans), initial=len(plans) - len(todo), desc="synthetic clips", unit="clip",
                disable=not progress or bool(os.environ.get("SANDBOX_NO_PROGRESS")))
-    jobs = [(p, cfg, str(out)) for p in todo]
-    if workers <= 1:
-        for j in jobs:
-            _build_one(j)
-            bar.update()
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-            for _ in ex.map(_build_one, jobs, chunksize=1):
-                bar.update()
+    for _ in fork_map(_build_one, [(p, cfg, str(out)) for p in todo], workers):
+        bar.update()
     bar.close()
     splits = {s: [p.clip_id for p in plans if p.split == s] for s in ("train", "val", "test")}
     write_index(out, splits, {"world": asdict(cfg), "n_frames_note": "25 fps, 16 kHz"})
