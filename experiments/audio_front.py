@@ -155,6 +155,13 @@ def voice_subsets(by_voice: dict[str, list[str]], every: list[str], n_voices: in
     return few, [every[i] for i in rng.choice(len(every), len(few), replace=False)]
 
 
+def page_head(doc: str, module: str, argv: list[str] | None) -> list[str]:
+    """A results page's first lines: its title (the first line of the module's docstring) and the command that
+    regenerates it, with the arguments given (the command line's when ``argv`` is None)."""
+    cmd = " ".join([f"python -m {module}", *(sys.argv[1:] if argv is None else argv)])
+    return [f"# {doc.splitlines()[0].rstrip(':')}", "", f"Regenerate: `{cmd}`", ""]
+
+
 def cell(groups: list[list[float]], digits: int = 3) -> str:
     """Mean ± half the 95% interval of per-seed lists of per-clip values; "–" when there are none."""
     m, lo, hi = hierarchical_ci(groups)
@@ -202,8 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         voices[n_voices] = runs
     minutes = (time.perf_counter() - t0) / 60
 
-    cmd = "python -m experiments.audio_front" + ("" if argv is None else " " + " ".join(argv or []))
-    lines = [f"# {__doc__.splitlines()[0].rstrip(':')}", "", f"Regenerate: `{cmd}`", "",
+    lines = [*page_head(__doc__, "experiments.audio_front", argv),
              f"`rep=lia gen=flow`, default preset, {args.seeds} training seeds per arm. On this machine (2 CPU cores) a "
              "generator trains in about 3 min and a regressor in about 1; runs and fits already measured are read back "
              f"(this invocation: {minutes:.0f} min). Correlation at lag 0 of the jaw read out of "

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.analyser_accuracy import corr
-from experiments.audio_front import cell, train_run
+from experiments.audio_front import cell, page_head, train_run
 from experiments.gen_jaw import RunMotion, lid_line
 from sandbox.metrics.motion import blink_rate, read_jaw
 
@@ -113,10 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     def row(label: str, arm: str, key: str) -> str:
         return f"| {label} | " + " | ".join(cell([v[key][m] for v in values[arm]], 2) for m in MEASURES) + " |"
 
-    cmd = "python -m experiments.blink_origin" + ("" if argv is None else " " + " ".join(argv or []))
     head = ["| | blinks / min, generated | blinks / min, real motion | follows the real lids | sample vs sample |",
             "|---|---:|---:|---:|---:|"]
-    lines = [f"# {__doc__.splitlines()[0].rstrip(':')}", "", f"Regenerate: `{cmd}`", "",
+    lines = [*page_head(__doc__, "experiments.blink_origin", argv),
              f"`rep=3dmm gen=flow`, default preset, {args.seeds} training seeds per arm (this invocation: "
              f"{minutes:.0f} min on 2 CPU cores; trainings in the cache are reused). Lids read out of the motion; "
              "per clip, mean ± half the 95% interval over seeds and clips. Training clips: the first "

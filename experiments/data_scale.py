@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.audio_front import cell, regressor_values
+from experiments.audio_front import cell, page_head, regressor_values
 from sandbox.metrics.stats import difference_ci
 from sandbox.world.dataset import WorldConfig, build_dataset
 
@@ -102,17 +102,20 @@ def world_values(name: str, sizes: list[int], seeds: int, steps: int = 1500, cfg
     kept_path = world_dir(name, root) / "regressors.json"
     kept = json.loads(kept_path.read_text()) if kept_path.is_file() else {}
     train = clips.splits["train"]
+
+    def key(n: int, s: int) -> str:  # the default's steps keep the short key
+        return f"{n}/{s}" + ("" if steps == 1500 else f"/{steps}")
+
     for n in sizes:
         if n > len(train):
             raise ValueError(f"{n} training clips asked for; the world has {len(train)}")
         for s in range(seeds):
-            key = f"{n}/{s}" + ("" if steps == 1500 else f"/{steps}")
-            if key not in kept:
+            if key(n, s) not in kept:
                 ids = [train[i] for i in sorted(np.random.default_rng([s, n]).choice(len(train), n, replace=False))]
-                kept[key] = {sp: v for sp, v in regressor_values(clips, 1, s, steps=steps, train_ids=ids).items()
-                             if sp in SPLITS}
+                kept[key(n, s)] = {sp: v for sp, v in regressor_values(clips, 1, s, steps=steps, train_ids=ids).items()
+                                   if sp in SPLITS}
                 kept_path.write_text(json.dumps(kept))
-    return {f"{n}/{s}": kept[f"{n}/{s}" + ("" if steps == 1500 else f"/{steps}")] for n in sizes for s in range(seeds)}
+    return {f"{n}/{s}": kept[key(n, s)] for n in sizes for s in range(seeds)}
 
 
 def diff_line(label: str, a: list[list[float]], b: list[list[float]]) -> str:
@@ -133,8 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     def groups(w: str, n: int, sp: str) -> list[list[float]]:
         return [values[w][f"{n}/{s}"][sp] for s in range(args.seeds)]
 
-    cmd = "python -m experiments.data_scale" + ("" if argv is None else " " + " ".join(argv or []))
-    lines = [f"# {__doc__.splitlines()[0].rstrip(':')}", "", f"Regenerate: `{cmd}`", "",
+    lines = [*page_head(__doc__, "experiments.data_scale", argv),
              f"Two worlds of {WORLD.n_clips} clips with the same val and test clips; {args.seeds} regressor seeds per "
              f"cell, each with its own draw of training clips (this invocation: {minutes:.0f} min on 2 CPU cores; worlds "
              "and values already under outputs/data_scale are reused). Correlation of the regressed jaw with the "
