@@ -14,7 +14,8 @@ Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is o
 (checkpoints and logging included, as in a real run). Then ``torch.profiler`` over 10 steps of the
 default variant lists the top operators by self CPU time and the share spent waiting for batches.
 Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
-processes), precision (Lightning's, e.g. bf16-mixed). ``--before REV`` first measures the same variants on
+processes), precision (Lightning's, e.g. bf16-mixed; unset: the config's, which for the fit is bf16-mixed on a
+CPU with bf16 units). ``--before REV`` first measures the same variants on
 the code of git revision REV (a temporary worktree running this script) and adds a column. Writes a markdown page headed by the command.
 """
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _context(overrides: list[str], stage: str, tmp: Path):
     return cfg, run_pipeline(cfg)
 
 
-def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str = "32-true") -> None:
+def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None) -> None:
     from sandbox.config import to_dict
     from sandbox.pipeline.components import build_rep
 
@@ -88,12 +89,14 @@ def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None,
         cfg, ctx = _context(["rep=lia", "gen=flow"], "data", Path(tmp))
         rep = build_rep(cfg)
         kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
-              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads, "precision": precision}
+              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads}
+        if precision is not None:  # else the config's (rep=lia: bf16 on a CPU with bf16 units)
+            kw["precision"] = precision
         with profile or contextlib.nullcontext():
             rep.fit(ctx.results["data"], **kw)
 
 
-def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str = "32-true") -> None:
+def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None) -> None:
     from sandbox.config import check_call
     from sandbox.pipeline.components import build_gen
     from sandbox.pipeline.train import loaders
@@ -111,7 +114,7 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
         trainer = make_trainer(Path(tmp) / "train", max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
                                find_unused_parameters=True, enable_progress_bar=False, callbacks=[clock],
                                num_threads=threads, log_every_n_steps=int(cfg.train.log_every_n_steps),
-                               precision=precision)
+                               precision=precision or cfg.trainer.precision)
         with profile or contextlib.nullcontext():
             trainer.fit(module, train_dl)
 
@@ -124,7 +127,7 @@ def measure(loop: str, steps: int, kw: dict) -> float:
     threads = torch.get_num_threads()
     clock = StepClock(5)
     try:
-        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision", "32-true"))
+        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision"))
     finally:
         torch.set_num_threads(threads)
     t = clock.times

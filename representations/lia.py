@@ -216,6 +216,7 @@ class LiaRepresentation(Representation):
         motion_readout: float = 0.0,
         lr_schedule: str = "constant",
         warmup_steps: int = 0,
+        precision: str = "32-true",
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -242,7 +243,8 @@ class LiaRepresentation(Representation):
         lambda(S) to the pair's 3dmm motion difference (gt pose, exp, gaze; standardised), squared error,
         so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README).
         ``lr_schedule`` (constant | cosine | linear) and ``warmup_steps``: the learning rate over the steps
-        (:func:`sandbox.trainers.factory.with_lr_schedule`)."""
+        (:func:`sandbox.trainers.factory.with_lr_schedule`). ``precision``: Lightning's (``bf16-mixed``
+        autocasts the convolutions and matrix products to bfloat16)."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -265,7 +267,8 @@ class LiaRepresentation(Representation):
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
             lr_schedule=lr_schedule, warmup_steps=warmup_steps,
         )
-        metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, **trainer_kwargs)
+        metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, precision=precision,
+                                     **trainer_kwargs)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
         return metrics

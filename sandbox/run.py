@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sandbox.errors import ConfigError, SandboxError
+from sandbox.precision import register_resolver
 from sandbox.registry import (
     CONF_DIR,
     GROUPS,
@@ -35,6 +36,7 @@ from sandbox.sweep import MULTIRUN_FLAGS
 from sandbox.sweep import main as sweep_main
 
 log = logging.getLogger("sandbox.run")
+register_resolver()  # ${cpu_bf16:...} in the configs (rep=lia's fit precision)
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval", "emotion")

@@ -254,6 +254,19 @@ def test_training_reduces_reconstruction_loss_and_roundtrips(store, tmp_path):
     torch.testing.assert_close(back.norm.mean, rep.norm.mean)
 
 
+def test_fit_in_bf16_autocasts_the_convolutions_and_still_learns(store, tmp_path):
+    """fit(precision="bf16-mixed"): the convolutions run in bfloat16, the weights stay float32, the loss falls."""
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space="latent", **TINY, image_warp=False)
+    seen = set()
+    rep.ae.encoder.stem.register_forward_hook(lambda m, i, out: seen.add(out.dtype) if m.training else None)
+    metrics = rep.fit(store, steps=40, batch_size=8, lr=2e-3, run_dir=tmp_path / "run", loggers=("csv",),
+                      precision="bf16-mixed", val_pairs=0)
+    assert seen == {torch.bfloat16}
+    assert {p.dtype for p in rep.ae.parameters()} == {torch.float32}
+    assert metrics["train_loss_final"] < 0.7 * metrics["train_loss_first"], metrics
+
+
 def test_landmark_supervision_terms_are_trained_when_asked():
     """fit(landmark_flow > 0): the warp fields and the motion probe get their own logged, weighted terms."""
     from sandbox.trainers.image_module import ImageReconstructionModule

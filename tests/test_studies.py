@@ -129,3 +129,19 @@ def test_grid_tables_rows_by_columns_with_their_reference_rows(tmp_path):
     assert r1.split(" | ")[3] == "n/a" and r2.split(" | ")[2] == "n/a" and r2.split(" | ")[3] == "–"
     assert r1.split(" | ")[4].startswith("0 [")  # the static reference row
     assert "r1: a > b" in text  # 0.6 vs 0.2 with 0.05 noise: apart
+
+
+def test_a_tie_claim_is_consistent_when_the_interval_spans_zero_and_refuted_when_not(tmp_path):
+    from experiments.studies import verdicts
+
+    rng = np.random.default_rng(2)
+    arms = {}
+    for arm, jaw in (("A", 0.6), ("A2", 0.6), ("B", 0.3)):
+        for seed in range(3):
+            fake_run(tmp_path / arm / str(seed), [], jaw, rng)
+        arms[arm] = sorted((tmp_path / arm).iterdir())
+    study = Study("t", "t", "-", {}, [Claim("jaw_corr0", "A2", "A", expect="ties"),
+                                      Claim("jaw_corr0", "A", "B", expect="ties")], claims_from="hypothesis")
+    same, apart = verdicts(study, arms)
+    assert "A2 and A tie" in same and "consistent with the hypothesis" in same
+    assert "**A better**" in apart and "not what the hypothesis expects" in apart

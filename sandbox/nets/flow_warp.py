@@ -110,7 +110,9 @@ class ToFlow(nn.Module):
         self.bias = nn.Parameter(torch.zeros(3))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.conv(x, w) + self.bias[:, None, None]
+        # contiguous first: channel slices of a channels-last map are strided, and tanh forward + backward on
+        # them took 4x as long (14.6 vs 3.7 ms for 8 x 2 x 128 x 128 on 2 CPU cores)
+        out = (self.conv(x, w) + self.bias[:, None, None]).contiguous()
         return torch.tanh(out[:, :2]), torch.sigmoid(out[:, 2:])
 
 
