@@ -18,6 +18,10 @@ For each clip, the real frames are encoded and re-drawn from the clip's first fr
   real frames; blink_depth_real / _recon: mean over clips of 1 - (1st percentile / median) of the
   openness (the eval counts a blink below 0.5 x the median, so a depth under 0.5 draws no blink);
   blink_rate_real / _recon: the eval's blinks per minute.
+* code_pose_r2: the same read-out for the world's head rotation (3 axes pooled): does the code carry
+  the head pose? head_rot_real / _recon: the eval's head-rotation std (degrees, mean over clips) of the
+  analyser's pose on the real and the re-drawn frames: does the decoder draw it at full amplitude?
+  head_corr_recon: correlation of the re-drawn rotation with the real one (each clip's mean removed).
 * mouth_open_minus_closed_real / _encoded / _optimised (eyes_...: the same for the lids, in eye openness):
   on the 6 most open and 6 most closed frames of
   ``--oracle-clips`` train clips, the analyser's mean aperture of the open ones minus the closed ones,
@@ -42,7 +46,7 @@ from representations.lia import LiaRepresentation
 from sandbox.analysis.face import FaceAnalyser
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor, to_uint8
-from sandbox.metrics.motion import blink_rate, readout_r2
+from sandbox.metrics.motion import blink_rate, readout_r2, rotation_std
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.render import render_motion
 from sandbox.pipeline.reopen import reopen
@@ -56,12 +60,13 @@ def load_rep(run_dir: Path) -> tuple[Representation, Renderer, ClipStore]:
 
 def encoded(rep: Representation, store: ClipStore, ids: list[str], frames: int):
     """Per clip: (real frames uint8 [n, H, W, 3], encoded motion [n, dim] in the rep's space, world targets
-    [n, 2]: jaw-open and blink (mean of the two lids' coefficients))."""
+    [n, 5]: jaw-open, blink (mean of the two lids' coefficients) and the head rotation (3 numbers))."""
     for cid in ids:
         clip = store.load(cid)
         n = min(frames, clip.num_frames)
         real = np.asarray(clip.frames[:n])
-        yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink_target(clip, n)]
+        rot = clip.gt["pose"][:n, :3]
+        yield real, rep.encode(to_tensor(real)), np.c_[jaw_target(clip, n), blink_target(clip, n), rot]
 
 
 def code(rep, motion: torch.Tensor) -> np.ndarray:
@@ -80,12 +85,16 @@ def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: st
     analyser = FaceAnalyser(video=True)
     codes, real_ap, rec_ap, target = [], [], [], []
     eyes: dict[str, list[np.ndarray]] = {"real": [], "recon": []}
+    head: dict[str, list[float]] = {"real": [], "recon": []}
+    rot: dict[str, list[np.ndarray]] = {"real": [], "recon": []}
     for real, motion, t in encoded(rep, store, store.ids(split)[:n_clips], frames):
         rec = render_motion(rep, renderer, real[0], motion.numpy())
         codes.append(code(rep, motion)), target.append(t)
         for name, imgs, ap in (("real", real, real_ap), ("recon", rec, rec_ap)):
             a = analyser.analyse(imgs)
             ap.append(a.mouth_aperture), eyes[name].append(np.nanmean(a.blink, axis=1))
+            head[name].append(rotation_std(a.pose))
+            rot[name].append(a.pose[:, :3] - np.nanmean(a.pose[:, :3], axis=0))
     xt, ra, ca, t = (np.concatenate(v) for v in (codes, real_ap, rec_ap, target))
     pred = np.c_[xt, np.ones(len(xt))] @ coef
     return {
@@ -95,7 +104,9 @@ def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: st
         "aperture_ratio": float(np.nanstd(ca) / np.nanstd(ra)),
         "code_blink_r2": readout_r2(pred[:, 1], t[:, 1]),
         "blink_corr_recon": corr(np.concatenate(eyes["recon"]), np.concatenate(eyes["real"])),
-    } | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
+        "code_pose_r2": readout_r2(pred[:, 2:], t[:, 2:]),
+        "head_corr_recon": corr(np.concatenate(rot["recon"]).ravel(), np.concatenate(rot["real"]).ravel()),
+    } | {f"head_rot_{name}": float(np.nanmean(v)) for name, v in head.items()} | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
 
 
 def eye_stats(tracks: list[np.ndarray]) -> dict[str, float]:
