@@ -106,7 +106,8 @@ def measure(rep: Representation, renderer: Renderer, store: ClipStore, split: st
         "blink_corr_recon": corr(np.concatenate(eyes["recon"]), np.concatenate(eyes["real"])),
         "code_pose_r2": readout_r2(pred[:, 2:], t[:, 2:]),
         "head_corr_recon": corr(np.concatenate(rot["recon"]).ravel(), np.concatenate(rot["real"]).ravel()),
-    } | {f"head_rot_{name}": float(np.nanmean(v)) for name, v in head.items()} | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
+    } | {f"head_rot_{name}": float(np.nanmean(v)) for name, v in head.items()} \
+      | {f"blink_{k}_{name}": v for name, tracks in eyes.items() for k, v in eye_stats(tracks).items()}
 
 
 def eye_stats(tracks: list[np.ndarray]) -> dict[str, float]:
