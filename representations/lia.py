@@ -48,6 +48,8 @@ class LiaConfig:
     ch_max: int = 128  # channel cap at low resolutions; paper-like 512
     mlp_layers: int = 4  # hidden layers of the lambda MLP (FLOAT: 4 x d, then d -> M)
     image_warp: bool = True  # sandbox addition: also warp the source image at the output (flow_warp docstring)
+    affine_flow: bool = False  # sandbox addition: a global affine warp from the latent in every flow (flow_warp)
+    affine_detach: bool = False  # the affine warp reads the latent without training it (flow_warp)
 
 
 class LiaAutoEncoder(nn.Module):
@@ -58,7 +60,8 @@ class LiaAutoEncoder(nn.Module):
         self.cfg = cfg
         d = cfg.latent_dim
         self.encoder = ImageEncoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
-        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max, image_warp=cfg.image_warp)
+        self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max, image_warp=cfg.image_warp,
+                                       affine_flow=cfg.affine_flow, affine_detach=cfg.affine_detach)
         layers: list[nn.Module] = []
         for _ in range(cfg.mlp_layers):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]

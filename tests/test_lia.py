@@ -145,6 +145,50 @@ def test_image_warp_blends_the_warped_source_with_the_synthesis():
     torch.testing.assert_close(shifted[..., :-1], src[..., 1:], atol=1e-4, rtol=0)
 
 
+
+def test_affine_flow_starts_as_identity_and_adds_its_affine_grid_to_every_flow():
+    """affine_flow: theta = I + linear(w), zero-initialised; its sampling offsets are added to each scale's
+    flow and to the image warp's, so a 90-degree rotation theta rotates the copied source image."""
+    torch.manual_seed(0)
+    enc = ImageEncoder(16, 8, 4, 8)
+    plain = FlowWarpDecoder(16, 8, 4, 8, image_warp=True)
+    affine = FlowWarpDecoder(16, 8, 4, 8, image_warp=True, affine_flow=True)
+    affine.load_state_dict(plain.state_dict(), strict=False)
+    src = torch.rand(2, 3, 16, 16)
+    w, feats = enc(src)
+    torch.testing.assert_close(affine(w, feats, source=src), plain(w, feats, source=src))
+    with torch.no_grad():
+        affine.to_affine.bias.copy_(torch.tensor([-1.0, -1.0, 0.0, 1.0, -1.0, 0.0]))  # theta = [[0, -1], [1, 0]]
+        affine.to_image_flow.bias[2] = 30.0  # mask 1: copy the warped source
+    img, flows = affine(w, feats, source=src, return_flows=True)
+    torch.testing.assert_close(img, torch.rot90(src, 1, dims=(-2, -1)), atol=1e-4, rtol=0)
+    for flow, _ in flows:  # every scale's flow is the rotation's offsets (its own heads are still zero)
+        r = flow.shape[-1]
+        grid = torch.stack(torch.meshgrid(torch.arange(r), torch.arange(r), indexing="xy"), -1)
+        xy = (2 * grid.float() + 1) / r - 1  # pixel centres in grid units
+        expected = torch.stack([-xy[..., 1] - xy[..., 0], xy[..., 0] - xy[..., 1]])
+        torch.testing.assert_close(flow, expected.expand_as(flow), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_affine_detach_stops_the_affine_warps_gradient_at_the_latent(detach):
+    """With the convolutional flow heads at zero and the image mask at 1, the frame depends on the latent only
+    through the affine warp: affine_detach=True leaves the latent without a gradient, False does not."""
+    torch.manual_seed(0)
+    enc = ImageEncoder(16, 8, 4, 8)
+    dec = FlowWarpDecoder(16, 8, 4, 8, image_warp=True, affine_flow=True, affine_detach=detach)
+    with torch.no_grad():
+        dec.to_affine.weight.normal_(0, 0.1)
+        dec.to_image_flow.bias[2] = 30.0
+    src = torch.rand(2, 3, 16, 16)
+    w, feats = enc(src)
+    w = w.detach().requires_grad_(True)
+    dec(w, [f.detach() for f in feats], source=src).sum().backward()
+    assert dec.to_affine.weight.grad.abs().max() > 0
+    assert (w.grad.abs().max() > 0) != detach
+    with pytest.raises(ValueError, match="affine_flow"):
+        FlowWarpDecoder(16, 8, 4, 8, affine_detach=True)  # refused, not ignored
+
 # -- representation / renderer shapes ----------------------------------------------------------------
 @pytest.mark.parametrize("space,dim", [("latent", 16), ("coeff", 4)])
 def test_encode_reference_render_shapes(space, dim):
@@ -253,6 +297,23 @@ def test_training_reduces_reconstruction_loss_and_roundtrips(store, tmp_path):
     torch.testing.assert_close(back.encode(frames), rep.encode(frames))
     torch.testing.assert_close(back.norm.mean, rep.norm.mean)
 
+
+
+def test_affine_flow_is_trained_by_the_landmark_term_and_saved(store, tmp_path):
+    """rep.affine_flow: the landmark-supervised fit moves the affine head off the identity, and a saved
+    representation loads with it (the same decoded frames)."""
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space="coeff", **TINY, affine_flow=True)
+    rep.fit(store, steps=10, batch_size=4, lr=2e-3, run_dir=tmp_path / "run", loggers=("csv",), val_pairs=0,
+            landmark_flow=5.0)
+    assert rep.ae.decoder.to_affine.weight.abs().max() > 0
+    rep.norm.fit(rep.encode(torch.rand(6, 3, 32, 32)))
+    rep.save(tmp_path / "lia.pt")
+    back = LiaRepresentation.load(tmp_path / "lia.pt")
+    assert back.config.affine_flow and back.ae.decoder.to_affine is not None
+    src = torch.rand(3, 32, 32)
+    motion = rep.encode(torch.rand(2, 3, 32, 32))
+    torch.testing.assert_close(back.decode(back.reference(src), motion), rep.decode(rep.reference(src), motion))
 
 def test_fit_in_bf16_autocasts_the_convolutions_and_still_learns(store, tmp_path):
     """fit(precision="bf16-mixed"): the convolutions run in bfloat16, the weights stay float32, the loss falls."""

@@ -13,6 +13,12 @@ counts follow :func:`channel_schedule`, so any encoder built with the same sched
 source *image* is warped by it and blended with the synthesised RGB. Most of a talking frame is the
 source moved, so copying its pixels gives sharp frames within a CPU-sized training budget, and the
 synthesis is left for what the source cannot show (the mouth's inside, the eyes' lids).
+
+``affine_flow=True`` (a sandbox addition, not in LIA) adds a global affine warp, a linear map of the
+latent (zero-initialised: the identity), to every flow. The convolutional flow heads draw the head's
+translation but little of its rotation and scale (docs/results/fit_affine.md); this gives the rigid
+part a direct path from the latent. ``affine_detach=True`` stops its gradient at the latent, so the
+encoder learns the code as it would without the affine warp and the affine map only reads it.
 """
 from __future__ import annotations
 
@@ -40,6 +46,14 @@ def identity_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     """Sampling grid [1, h, w, 2] (x, y) that makes grid_sample(align_corners=False) the identity."""
     theta = torch.eye(2, 3, dtype=like.dtype, device=like.device)[None]
     return F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+
+
+def affine_offset(theta: torch.Tensor | None, size: int) -> torch.Tensor | None:
+    """The flow [B, 2, size, size] (grid units) of the affine sampling grids theta [B, 2, 3]; None for None."""
+    if theta is None:
+        return None
+    grid = F.affine_grid(theta, [theta.shape[0], 1, size, size], align_corners=False)
+    return rearrange(grid - identity_grid(size, size, theta), "b h w c -> b c h w")
 
 
 def warp(feat: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -126,9 +140,11 @@ class WarpBlock(nn.Module):
         self.to_flow = ToFlow(out_ch, latent_dim)
         self.to_rgb = ToRGB(out_ch, latent_dim)
 
-    def forward(self, x, w, feat):
+    def forward(self, x, w, feat, base_flow=None):
         x = self.conv2(self.conv1(x, w), w)
         flow, mask = self.to_flow(x, w)
+        if base_flow is not None:
+            flow = flow + base_flow
         # mask = 1: the source feature is visible there (copy it); 0: occluded (synthesise)
         x = mask * warp(feat, flow) + (1 - mask) * x
         return x, self.to_rgb(x, w), flow, mask
@@ -137,8 +153,11 @@ class WarpBlock(nn.Module):
 class FlowWarpDecoder(nn.Module):
     """dec(w [B, d], feats [4x4 .. size x size]) -> image [B, 3, size, size] in [0, 1] (unclamped)."""
 
-    def __init__(self, size: int, latent_dim: int, ch_min: int = 16, ch_max: int = 128, image_warp: bool = False):
+    def __init__(self, size: int, latent_dim: int, ch_min: int = 16, ch_max: int = 128, image_warp: bool = False,
+                 affine_flow: bool = False, affine_detach: bool = False):  # fmt: skip
         super().__init__()
+        if affine_detach and not affine_flow:
+            raise ValueError("affine_detach only applies with affine_flow=True (rep.affine_flow=true)")
         self.size = size
         self.image_warp = image_warp
         self.channels = channel_schedule(size, ch_min, ch_max)
@@ -151,6 +170,11 @@ class FlowWarpDecoder(nn.Module):
         # mask starts at 0.5: started at 0.95 (copying), the default lia fit collapsed to copying the
         # source (every eval row the same PSNR, 20.8 dB) although 500-step fits looked better
         self.to_image_flow = ToFlow(self.channels[size], latent_dim) if image_warp else None
+        self.to_affine = nn.Linear(latent_dim, 6) if affine_flow else None  # theta - identity, row-major 2 x 3
+        self.affine_detach = affine_detach
+        if self.to_affine is not None:
+            nn.init.zeros_(self.to_affine.weight)
+            nn.init.zeros_(self.to_affine.bias)
         # channels-last weights (and so activations): the lia fit's steps ran 20% faster on 2 CPU cores
         # (3.9 vs 3.2 steps/s of the auto-encoder alone at the default preset's sizes, torch 2.13, oneDNN)
         self.to(memory_format=torch.channels_last)
@@ -165,14 +189,19 @@ class FlowWarpDecoder(nn.Module):
         x = self.const.expand(w.shape[0], -1, -1, -1)
         rgb = None
         flows = []
+        theta = None
+        if self.to_affine is not None:
+            theta = torch.eye(2, 3, dtype=w.dtype, device=w.device) + self.to_affine(w.detach() if self.affine_detach else w).view(-1, 2, 3)
         for block, feat in zip(self.blocks, feats):
-            x, rgb_r, flow, mask = block(x, w, feat)
+            x, rgb_r, flow, mask = block(x, w, feat, affine_offset(theta, feat.shape[-1]))
             # StyleGAN2 skip generator: RGB accumulates across scales
             rgb = rgb_r if rgb is None else F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + rgb_r
             flows.append((flow, mask))
         img = (rgb + 1) / 2  # synthesis works in [-1, 1]
         if self.to_image_flow is not None:
             flow, mask = self.to_image_flow(x, w)
+            if theta is not None:
+                flow = flow + affine_offset(theta, self.size)
             img = mask * warp(source, flow) + (1 - mask) * img
             flows.append((flow, mask))
         return (img, flows) if return_flows else img
