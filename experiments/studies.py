@@ -121,8 +121,7 @@ FIT_AFFINE_NOTE = (
     "a tie with the default (-0.06, interval -0.16 to +0.04) at a lower mean and a narrower spread. The price is "
     "the image: validation PSNR of the fits 20.9-21.7 dB detached and 22.5-24.4 with the gradient, against "
     "25.2-25.4 dB (the image warp copies less of the source: mean blending mask at the landmarks 0.53 against "
-    "0.74). A global affine map moves the background with the head, which the other flows must undo; a warp "
-    "confined to the face is the next thing to try. `rep.affine_flow` stays off by default until quality.md's "
+    "0.74); why is open. `rep.affine_flow` stays off by default until quality.md's "
     "lia row is rerun with it; sync, blinks (none in any fit) and the main job's time are unchanged by it. "
     "The no affine arm is fit_eyes.md's eyes 1 arm (fit_precision.md's bf16 runs, the same command and seeds); "
     "the affine arms took 45 min each.")
