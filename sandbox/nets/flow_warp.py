@@ -189,19 +189,20 @@ class FlowWarpDecoder(nn.Module):
         x = self.const.expand(w.shape[0], -1, -1, -1)
         rgb = None
         flows = []
-        theta = None
+        theta = offset = None
         if self.to_affine is not None:
             theta = torch.eye(2, 3, dtype=w.dtype, device=w.device) + self.to_affine(w.detach() if self.affine_detach else w).view(-1, 2, 3)
         for block, feat in zip(self.blocks, feats):
-            x, rgb_r, flow, mask = block(x, w, feat, affine_offset(theta, feat.shape[-1]))
+            offset = affine_offset(theta, feat.shape[-1])
+            x, rgb_r, flow, mask = block(x, w, feat, offset)
             # StyleGAN2 skip generator: RGB accumulates across scales
             rgb = rgb_r if rgb is None else F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + rgb_r
             flows.append((flow, mask))
         img = (rgb + 1) / 2  # synthesis works in [-1, 1]
         if self.to_image_flow is not None:
             flow, mask = self.to_image_flow(x, w)
-            if theta is not None:
-                flow = flow + affine_offset(theta, self.size)
+            if offset is not None:  # the last block's: full size
+                flow = flow + offset
             img = mask * warp(source, flow) + (1 - mask) * img
             flows.append((flow, mask))
         return (img, flows) if return_flows else img
