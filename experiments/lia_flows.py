@@ -24,20 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from representations.lia import LiaRepresentation
 from sandbox.data.pairs import FramePairs
 from sandbox.face.topology import contours
+from sandbox.losses.image import affine_fit, sample_at
 from sandbox.pipeline.reopen import reopen
-
-
-def affine_fit(points: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least-squares affine maps of points [B, N, 2] onto target [B, N, 2]: (coef [B, 3, 2], whose last row
-    is the translation, and the residual target - fit [B, N, 2])."""
-    x = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1)
-    coef = torch.linalg.lstsq(x.double(), target.double()).solution.to(points.dtype)
-    return coef, target - x @ coef
 
 
 def slope(pred: torch.Tensor, true: torch.Tensor) -> float:
@@ -50,19 +42,14 @@ def motion_slopes(drawn: torch.Tensor, true: torch.Tensor, driving: torch.Tensor
                   groups: dict[str, np.ndarray]) -> dict[str, float]:  # fmt: skip
     """drawn, true: landmark displacements [B, N, 2] (where the warp samples minus the driving landmarks
     ``driving`` [B, N, 2]). Slopes of the drawn motion's parts on the true one's (module docstring)."""
+    drawn, true, driving = drawn.double(), true.double(), driving.double()
     eye = torch.cat([torch.eye(2), torch.zeros(1, 2)]).to(true)
-    (cd, rd), (ct, rt) = affine_fit(driving, driving + drawn), affine_fit(driving, driving + true)
+    (cd, rd), (ct, rt) = (affine_fit(driving, driving + d) for d in (drawn, true))
     lin_d, lin_t = (cd - eye)[:, :2], (ct - eye)[:, :2]
     out = {"translation": slope(cd[:, 2], ct[:, 2]), "linear": slope(lin_d, lin_t),
            "linear_corr": float(np.corrcoef(lin_d.reshape(-1), lin_t.reshape(-1))[0, 1])}
     out |= {name: slope(rd[:, idx], rt[:, idx]) for name, idx in groups.items()}
     return out
-
-
-def sample_at(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """field [B, C, h, w] at points [B, N, 2] in [-1, 1] (align_corners=False) -> [B, N, C]."""
-    return F.grid_sample(field.float(), points[:, :, None, :], mode="bilinear", padding_mode="border",
-                         align_corners=False)[..., 0].transpose(1, 2)
 
 
 @torch.no_grad()

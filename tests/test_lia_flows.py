@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from experiments.lia_flows import affine_fit, motion_slopes, sample_at
+from experiments.lia_flows import motion_slopes
+from sandbox.losses.image import affine_fit, sample_at
 
 
 def _motion(seed: int = 0):

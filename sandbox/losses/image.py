@@ -30,14 +30,26 @@ def masked_component_l1(
     return loss
 
 
+def affine_fit(points: torch.Tensor, target: torch.Tensor, ridge: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ridge least-squares affine functions of ``points`` [B, N, 2] fitted to ``target`` [B, N, 2]:
+    (coef [B, 3, 2], linear part then the translation as the last row; residual target - fit [B, N, 2])."""
+    s = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1)  # [B, N, 3]
+    gram = s.transpose(1, 2) @ s + ridge * torch.eye(3, device=s.device, dtype=s.dtype)
+    coef = torch.linalg.solve(gram, s.transpose(1, 2) @ target)  # [B, 3, 2]
+    return coef, target - s @ coef
+
+
 def nonrigid_part(err: torch.Tensor, points: torch.Tensor, ridge: float = 1e-6) -> torch.Tensor:
     """err [B, N, 2] minus its least-squares affine function of ``points`` [B, N, 2]: what no global
     2D affine motion explains. For landmark errors this is the error in expression (a jaw opening, a
     blink: about a pixel at 128 px) with the head motion's error (tens of pixels) taken out."""
-    s = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1)  # [B, N, 3]
-    gram = s.transpose(1, 2) @ s + ridge * torch.eye(3, device=s.device, dtype=s.dtype)
-    coef = torch.linalg.solve(gram, s.transpose(1, 2) @ err)  # [B, 3, 2]
-    return err - s @ coef
+    return affine_fit(points, err, ridge)[1]
+
+
+def sample_at(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """field [B, C, h, w] read bilinearly at points [B, N, 2] in [-1, 1] (align_corners=False) -> [B, N, C]."""
+    out = F.grid_sample(field, points[:, :, None, :], mode="bilinear", padding_mode="border", align_corners=False)
+    return out[..., 0].transpose(1, 2)
 
 
 def landmark_l1(err: torch.Tensor, points: torch.Tensor, valid: torch.Tensor | None = None,
@@ -59,6 +71,4 @@ def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source
     flow [B, 2, h, w]: offsets added to the identity grid (normalised units, align_corners=False);
     lmk_* [B, N, 2] normalised to [-1, 1] (x = 2 * px / W - 1); valid [B] weights pairs that have
     landmarks. Resolution-independent, so every scale of a flow-warping decoder can use it."""
-    grid = lmk_driving[:, :, None, :]  # [B, N, 1, 2]
-    at = F.grid_sample(flow, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0]
-    return landmark_l1(lmk_driving + at.transpose(1, 2) - lmk_source, lmk_source, valid, nonrigid)
+    return landmark_l1(lmk_driving + sample_at(flow, lmk_driving) - lmk_source, lmk_source, valid, nonrigid)
