@@ -214,6 +214,13 @@ SYNC_BARS = (Target("sync_confidence", "at_least", "ground_truth", 0.7), Target(
 BLINK_BAR = Target("blink_rate", "within", "ground_truth", 0.5)
 HEAD_BAR = Target("head_rot_std", "within", "ground_truth", 0.3)
 
+# the settings of the studies whose seed is the whole main job (each seed its own fit and generator)
+FIT_SEED_STUDY = dict(metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
+                      references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis",
+                      seed_key="seed")
+# a fit change that should cost the mouth and the image nothing: (metric, higher is better)
+MOUTH_TIES = (("sync_confidence", True), ("jaw_corr0", True), ("p_fid", False))
+
 STUDIES = {s.name: s for s in [
     Study("conditioning", "Frame-wise AdaLN vs cross-attention conditioning (FLOAT table 3)",
           "FLOAT table 3: frame-wise AdaLN beats cross-attention on every metric (e.g. LSE-C 8.22 vs 7.60, "
@@ -359,9 +366,7 @@ STUDIES = {s.name: s for s in [
            "fit bf16": ["rep=lia", "gen=flow", "fit.rep.precision=bf16-mixed"]},
           [Claim(m, "fit bf16", "fit fp32", hib, expect="ties") for m, hib in
            (("sync_confidence", True), ("jaw_corr0", True), ("head_rot_std", True), ("p_fid", False))],
-          metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
-          targets=[*SYNC_BARS, HEAD_BAR],
-          references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis", seed_key="seed",
+          targets=[*SYNC_BARS, HEAD_BAR], **FIT_SEED_STUDY,
           note=FIT_PRECISION_NOTE),
     Study("fit_eyes", "The lia fit with the eyes weighted like the mouth (issue 20)",
           "No paper's table (FLOAT A.2 weights components in its loss; the sandbox's lia fit weights the mouth "
@@ -374,11 +379,8 @@ STUDIES = {s.name: s for s in [
           {"eyes 1": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=1.0"],
            "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"]},
           [Claim("blink_rate", "eyes 10", "eyes 1", True)]
-          + [Claim(m, "eyes 10", "eyes 1", hib, expect="ties") for m, hib in
-             (("sync_confidence", True), ("jaw_corr0", True), ("p_fid", False))],
-          metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
-          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR],
-          references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis", seed_key="seed",
+          + [Claim(m, "eyes 10", "eyes 1", hib, expect="ties") for m, hib in MOUTH_TIES],
+          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **FIT_SEED_STUDY,
           note=FIT_EYES_NOTE),
     Study("fit_affine", "lia's decoder with a global affine warp from the latent (issue 20)",
           "No paper's table (LIA's and FLOAT's decoders predict every warp with convolutions). lia's auto-encoder "
@@ -395,11 +397,9 @@ STUDIES = {s.name: s for s in [
            "affine": ["rep=lia", "gen=flow", "rep.affine_flow=true"],
            "affine detached": ["rep=lia", "gen=flow", "rep.affine_flow=true", "rep.affine_detach=true"]},
           [Claim("head_rot_std", "affine", "no affine", True), Claim("head_rot_std", "affine detached", "no affine", True)]
-          + [Claim(m, arm, "no affine", hib, expect="ties") for arm in ("affine", "affine detached") for m, hib in
-             (("sync_confidence", True), ("jaw_corr0", True), ("p_fid", False))],
-          metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
-          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR],
-          references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis", seed_key="seed",
+          + [Claim(m, arm, "no affine", hib, expect="ties") for arm in ("affine", "affine detached")
+             for m, hib in MOUTH_TIES],
+          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **FIT_SEED_STUDY,
           note=FIT_AFFINE_NOTE),
     Study("gen_steps", "lia's generator trained 2500 steps instead of 1500 (issue 20)",
           "No paper's table. The default preset trains the generator 1500 steps, which the CPU budget sets. "
