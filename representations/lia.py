@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import WeightedRandomSampler
 
 from representations.base import Representation
 from sandbox.config import forwards_kwargs
@@ -220,6 +221,7 @@ class LiaRepresentation(Representation):
         lr_schedule: str = "constant",
         warmup_steps: int = 0,
         precision: str = "32-true",
+        blink_pairs: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -247,7 +249,10 @@ class LiaRepresentation(Representation):
         so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README).
         ``lr_schedule`` (constant | cosine | linear) and ``warmup_steps``: the learning rate over the steps
         (:func:`sandbox.trainers.factory.with_lr_schedule`). ``precision``: Lightning's (``bf16-mixed``
-        autocasts the convolutions and matrix products to bfloat16)."""
+        autocasts the convolutions and matrix products to bfloat16).
+        ``blink_pairs`` > 0 (sandbox addition): that share of the training pairs is drawn from the driving
+        frames with closed eyes (about 4% of the default world's frames), so the decoder sees blinks more
+        often; 0 = every frame alike."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -270,8 +275,11 @@ class LiaRepresentation(Representation):
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
             lr_schedule=lr_schedule, warmup_steps=warmup_steps,
         )
+        sampler = None
+        if blink_pairs:  # a share outside (0, 1) is refused by blink_weights
+            sampler = WeightedRandomSampler(pairs.blink_weights(blink_pairs).tolist(), len(pairs), replacement=True)
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, precision=precision,
-                                     **trainer_kwargs)
+                                     sampler=sampler, **trainer_kwargs)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
         return metrics

@@ -262,6 +262,66 @@ def test_pairs_motion_delta_is_the_standardised_motion_difference(store):
         assert ds[i]["has_motion"].item() == 1.0
 
 
+def _blinking(clip: Clip, closed: list[int]) -> Clip:
+    """The clip with eyes of its landmarks open (4 px lid gap) except at frames ``closed`` (0.5 px)."""
+    from sandbox.analysis.face import LEFT_EYE_WIDTH, LEFT_LIDS, RIGHT_EYE_WIDTH, RIGHT_LIDS
+
+    lmk = clip.gt["lmk2d"].copy()
+    for t in range(len(lmk)):
+        gap = 0.5 if t in closed else 4.0
+        for lids, (a, b) in ((LEFT_LIDS, LEFT_EYE_WIDTH), (RIGHT_LIDS, RIGHT_EYE_WIDTH)):
+            lmk[t, b] = lmk[t, a] + [10.0, 0.0]
+            for up, lo in lids:
+                lmk[t, up] = lmk[t, lo] - [0.0, gap]
+    return Clip(clip.clip_id, clip.frames, clip.audio, gt={**clip.gt, "lmk2d": lmk})
+
+
+@pytest.fixture(scope="module")
+def blink_store(tmp_path_factory) -> ClipStore:
+    root = tmp_path_factory.mktemp("blinks")
+    for i in range(3):
+        write_clip(root, _blinking(_blob_clip(f"c{i}", i), closed=[2 + i]))
+    write_index(root, {"train": ["c0", "c1", "c2"], "val": [], "test": []}, {})
+    return ClipStore(root)
+
+
+def test_pairs_flag_closed_eyes_and_weight_them_to_the_asked_share(blink_store, store):
+    ds = FramePairs(blink_store, "train", 32)
+    assert np.flatnonzero(ds.eyes_closed).tolist() == [2, 8 + 3, 16 + 4]
+    w = ds.blink_weights(0.3)
+    assert w.sum() == pytest.approx(1.0) and w[ds.eyes_closed].sum() == pytest.approx(0.3)
+    assert len(set(w[~ds.eyes_closed].round(12))) == 1  # the open frames stay alike
+    for bad in (0.0, 1.0, -0.2):
+        with pytest.raises(ValueError, match="share"):
+            ds.blink_weights(bad)
+    # the blob clips' random lid landmarks: no frame reads as closed, nothing to draw more often
+    with pytest.raises(ValueError, match="no training frame has its eyes closed"):
+        FramePairs(store, "train", 32).blink_weights(0.3)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_fit_draws_closed_eye_pairs_at_the_blink_share(blink_store, tmp_path, monkeypatch, share):
+    """fit(blink_pairs=s): about s of the driving frames drawn have closed eyes (3 of 24 without)."""
+    drawn = []
+    get = FramePairs.__getitem__
+
+    def spy(self, i):
+        drawn.append(bool(self.eyes_closed[i]))
+        return get(self, i)
+
+    monkeypatch.setattr(FramePairs, "__getitem__", spy)
+    torch.manual_seed(0)
+    rep = LiaRepresentation(space="coeff", **TINY)
+    rep.fit(blink_store, steps=12, batch_size=8, lr=1e-3, run_dir=tmp_path / "run", loggers=("csv",), val_pairs=0,
+            blink_pairs=share, seed=1)
+    frac = np.mean(drawn)
+    assert len(drawn) >= 96
+    assert (0.3 < frac < 0.7) if share else frac < 0.25, frac
+    with pytest.raises(ValueError, match="share"):
+        rep.fit(blink_store, steps=1, batch_size=8, run_dir=tmp_path / "bad", loggers=("csv",), val_pairs=0,
+                blink_pairs=-0.1)
+
+
 def test_component_masks_follow_scaled_landmarks():
     from sandbox.face.topology import contours
 

@@ -4,6 +4,7 @@ Each item is one driving frame of a split plus a source frame drawn from the sam
 to ``size``, with component masks of the driving frame (mouth, eyes) rasterised from gt["lmk2d"] for
 the component-weighted reconstruction loss. ``fixed=True`` makes the source choice a function of
 the index (validation); otherwise it is drawn from torch's RNG (seeded by the trainer, per worker).
+:meth:`FramePairs.blink_weights` lets a sampler draw the rare driving frames with closed eyes more often.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sandbox.analysis.face import eye_openness
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor
 
@@ -85,6 +87,27 @@ class FramePairs(Dataset):
         self.motion_dim = known[0].shape[1] if known else 0
         std = np.concatenate(known).std(0) if known else np.ones(0)
         self.motion_scale = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+        # per item: the driving frame's eyes are closed by the eval's blink rule (mean openness of both eyes
+        # below 0.5 x its clip's median); False for clips without landmarks
+        self.eyes_closed = np.concatenate([self._closed(c) for c in self.clips])
+
+    @staticmethod
+    def _closed(clip) -> np.ndarray:
+        if "lmk2d" not in clip.gt:
+            return np.zeros(clip.num_frames, bool)
+        x = eye_openness(clip.gt["lmk2d"]).mean(-1)
+        return x < 0.5 * np.median(x)
+
+    def blink_weights(self, share: float) -> np.ndarray:
+        """Per-item sampling weights [len] (summing to 1) under which the items whose driving eyes are closed
+        make up ``share`` of the draws (the rest keep their relative weights); for a WeightedRandomSampler."""
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"blink share {share} must lie in (0, 1) (0 = sample every frame alike)")
+        n_closed = int(self.eyes_closed.sum())
+        if n_closed == 0:
+            raise ValueError("no training frame has its eyes closed (or the clips have no lmk2d landmarks): "
+                             "there are no blink frames to draw more often; set the blink share to 0")
+        return np.where(self.eyes_closed, share / n_closed, (1.0 - share) / (len(self) - n_closed))
 
     def __len__(self) -> int:
         return len(self.index)

@@ -14,7 +14,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sandbox.losses.image import (
     landmark_flow_loss,
@@ -130,18 +130,21 @@ def train_image_module(
     run_dir: str | Path | None = None,
     num_workers: int = 0,
     resume: bool = True,
+    sampler: Sampler | None = None,
     **trainer_kwargs,
 ) -> dict[str, float]:
     """Run ``steps`` optimiser steps through make_trainer (CSV/TensorBoard logs + last.ckpt in
     ``run_dir``, a temporary directory when None); returns first/final loss and the step count.
     ``resume``: continue from ``run_dir/checkpoints/last.ckpt`` when there is one (an interrupted
-    fit), up to the same ``steps`` in all; the metrics then carry ``resumed_from_step``."""
+    fit), up to the same ``steps`` in all; the metrics then carry ``resumed_from_step``. ``sampler``: draws
+    the items (instead of shuffling them alike)."""
     from sandbox.trainers.factory import keep_logs, make_trainer
 
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         drop_last=len(dataset) >= batch_size,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
