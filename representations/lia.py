@@ -51,6 +51,7 @@ class LiaConfig:
     image_warp: bool = True  # sandbox addition: also warp the source image at the output (flow_warp docstring)
     affine_flow: bool = False  # sandbox addition: a global affine warp from the latent in every flow (flow_warp)
     affine_detach: bool = False  # the affine warp reads the latent without training it (flow_warp)
+    affine_gate: bool = False  # each flow weighs the affine warp per pixel (flow_warp)
 
 
 class LiaAutoEncoder(nn.Module):
@@ -62,7 +63,8 @@ class LiaAutoEncoder(nn.Module):
         d = cfg.latent_dim
         self.encoder = ImageEncoder(cfg.size, d, cfg.ch_min, cfg.ch_max)
         self.decoder = FlowWarpDecoder(cfg.size, d, cfg.ch_min, cfg.ch_max, image_warp=cfg.image_warp,
-                                       affine_flow=cfg.affine_flow, affine_detach=cfg.affine_detach)
+                                       affine_flow=cfg.affine_flow, affine_detach=cfg.affine_detach,
+                                       affine_gate=cfg.affine_gate)
         layers: list[nn.Module] = []
         for _ in range(cfg.mlp_layers):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.2)]

@@ -189,6 +189,37 @@ def test_affine_detach_stops_the_affine_warps_gradient_at_the_latent(detach):
     with pytest.raises(ValueError, match="affine_flow"):
         FlowWarpDecoder(16, 8, 4, 8, affine_detach=True)  # refused, not ignored
 
+def test_affine_gate_weighs_the_affine_warp_per_pixel():
+    """affine_gate: each flow head adds sigmoid(gate) x the affine offsets, half at init; the image head's gate
+    shut leaves the copied source unmoved, open it rotates it."""
+    torch.manual_seed(0)
+    enc = ImageEncoder(16, 8, 4, 8)
+    dec = FlowWarpDecoder(16, 8, 4, 8, image_warp=True, affine_flow=True, affine_gate=True)
+    with torch.no_grad():
+        dec.to_affine.bias.copy_(torch.tensor([-1.0, -1.0, 0.0, 1.0, -1.0, 0.0]))  # theta = [[0, -1], [1, 0]]
+    src = torch.rand(2, 3, 16, 16)
+    w, feats = enc(src)
+    _, flows = dec(w, feats, source=src, return_flows=True)
+    full = FlowWarpDecoder(16, 8, 4, 8, image_warp=True, affine_flow=True)
+    full.load_state_dict({k: v for k, v in dec.state_dict().items() if "to_flow" not in k and "image_flow" not in k},
+                         strict=False)
+    _, ungated = full(w, feats, source=src, return_flows=True)
+    for (f, _), (u, _) in zip(flows, ungated):
+        torch.testing.assert_close(f, 0.5 * u)
+    # the image head: copy everywhere (mask 1), gate shut (bias -30) then open (+30)
+    head = dec.to_image_flow
+    with torch.no_grad():
+        head.bias[2] = 30.0
+        head.bias[3] = -30.0
+    img = dec(w, feats, source=src)
+    torch.testing.assert_close(img, src, atol=1e-4, rtol=0)  # gate shut: the affine warp moves nothing
+    with torch.no_grad():
+        head.bias[3] = 30.0
+    torch.testing.assert_close(dec(w, feats, source=src), torch.rot90(src, 1, dims=(-2, -1)), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="affine_flow"):
+        FlowWarpDecoder(16, 8, 4, 8, affine_gate=True)  # refused, not ignored
+
+
 # -- representation / renderer shapes ----------------------------------------------------------------
 @pytest.mark.parametrize("space,dim", [("latent", 16), ("coeff", 4)])
 def test_encode_reference_render_shapes(space, dim):

@@ -19,6 +19,8 @@ latent (zero-initialised: the identity), to every flow. The convolutional flow h
 translation but little of its rotation and scale (docs/results/fit_affine.md); this gives the rigid
 part a direct path from the latent. ``affine_detach=True`` stops its gradient at the latent, so the
 encoder learns the code as it would without the affine warp and the affine map only reads it.
+``affine_gate=True`` lets each flow head weigh the affine warp per pixel (a sigmoid gate, 0.5 at
+init), so it can move the head and leave the background where it is.
 """
 from __future__ import annotations
 
@@ -114,37 +116,40 @@ class ToRGB(nn.Module):
 
 
 class ToFlow(nn.Module):
-    """Flow (2 ch, tanh) + occlusion mask (1 ch, sigmoid). Zero-initialised so training starts from
-    the identity warp with a half-open mask."""
+    """Flow (2 ch, tanh) + occlusion mask (1 ch, sigmoid), plus the flow ``base`` it is given (an affine
+    warp's) times a per-pixel gate (1 ch, sigmoid) when ``gate``. Zero-initialised so training starts from
+    the identity warp (+ half the base) with a half-open mask."""
 
-    def __init__(self, in_ch: int, latent_dim: int):
+    def __init__(self, in_ch: int, latent_dim: int, gate: bool = False):
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, 3, latent_dim, kernel=3, demodulate=False)
+        self.gate = gate
+        self.conv = ModulatedConv2d(in_ch, 4 if gate else 3, latent_dim, kernel=3, demodulate=False)
         nn.init.zeros_(self.conv.weight)
-        self.bias = nn.Parameter(torch.zeros(3))
+        self.bias = nn.Parameter(torch.zeros(4 if gate else 3))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, base: torch.Tensor | None = None):
         # contiguous first: channel slices of a channels-last map are strided, and tanh forward + backward on
         # them took 4x as long (14.6 vs 3.7 ms for 8 x 2 x 128 x 128 on 2 CPU cores)
         out = (self.conv(x, w) + self.bias[:, None, None]).contiguous()
-        return torch.tanh(out[:, :2]), torch.sigmoid(out[:, 2:])
+        flow = torch.tanh(out[:, :2])
+        if base is not None:
+            flow = flow + (torch.sigmoid(out[:, 3:4]) * base if self.gate else base)
+        return flow, torch.sigmoid(out[:, 2:3])
 
 
 class WarpBlock(nn.Module):
     """One resolution: styled convs, then warp the source feature in by flow + mask, then RGB."""
 
-    def __init__(self, in_ch: int, out_ch: int, latent_dim: int, upsample: bool):
+    def __init__(self, in_ch: int, out_ch: int, latent_dim: int, upsample: bool, gate: bool = False):
         super().__init__()
         self.conv1 = StyledConv(in_ch, out_ch, latent_dim, upsample=upsample)
         self.conv2 = StyledConv(out_ch, out_ch, latent_dim)
-        self.to_flow = ToFlow(out_ch, latent_dim)
+        self.to_flow = ToFlow(out_ch, latent_dim, gate)
         self.to_rgb = ToRGB(out_ch, latent_dim)
 
     def forward(self, x, w, feat, base_flow=None):
         x = self.conv2(self.conv1(x, w), w)
-        flow, mask = self.to_flow(x, w)
-        if base_flow is not None:
-            flow = flow + base_flow
+        flow, mask = self.to_flow(x, w, base_flow)
         # mask = 1: the source feature is visible there (copy it); 0: occluded (synthesise)
         x = mask * warp(feat, flow) + (1 - mask) * x
         return x, self.to_rgb(x, w), flow, mask
@@ -154,22 +159,24 @@ class FlowWarpDecoder(nn.Module):
     """dec(w [B, d], feats [4x4 .. size x size]) -> image [B, 3, size, size] in [0, 1] (unclamped)."""
 
     def __init__(self, size: int, latent_dim: int, ch_min: int = 16, ch_max: int = 128, image_warp: bool = False,
-                 affine_flow: bool = False, affine_detach: bool = False):  # fmt: skip
+                 affine_flow: bool = False, affine_detach: bool = False, affine_gate: bool = False):  # fmt: skip
         super().__init__()
-        if affine_detach and not affine_flow:
-            raise ValueError("affine_detach only applies with affine_flow=True (rep.affine_flow=true)")
+        for name, on in (("affine_detach", affine_detach), ("affine_gate", affine_gate)):
+            if on and not affine_flow:
+                raise ValueError(f"{name} only applies with affine_flow=True (rep.affine_flow=true)")
         self.size = size
         self.image_warp = image_warp
         self.channels = channel_schedule(size, ch_min, ch_max)
         res = resolutions(size)
         self.const = nn.Parameter(torch.randn(1, self.channels[4], 4, 4))
         self.blocks = nn.ModuleList(
-            WarpBlock(self.channels[r // 2] if r > 4 else self.channels[4], self.channels[r], latent_dim, upsample=r > 4)
+            WarpBlock(self.channels[r // 2] if r > 4 else self.channels[4], self.channels[r], latent_dim, upsample=r > 4,
+                      gate=affine_gate)
             for r in res
         )
         # mask starts at 0.5: started at 0.95 (copying), the default lia fit collapsed to copying the
         # source (every eval row the same PSNR, 20.8 dB) although 500-step fits looked better
-        self.to_image_flow = ToFlow(self.channels[size], latent_dim) if image_warp else None
+        self.to_image_flow = ToFlow(self.channels[size], latent_dim, affine_gate) if image_warp else None
         self.to_affine = nn.Linear(latent_dim, 6) if affine_flow else None  # theta - identity, row-major 2 x 3
         self.affine_detach = affine_detach
         if self.to_affine is not None:
@@ -200,9 +207,7 @@ class FlowWarpDecoder(nn.Module):
             flows.append((flow, mask))
         img = (rgb + 1) / 2  # synthesis works in [-1, 1]
         if self.to_image_flow is not None:
-            flow, mask = self.to_image_flow(x, w)
-            if offset is not None:  # the last block's: full size
-                flow = flow + offset
+            flow, mask = self.to_image_flow(x, w, offset)  # the last block's offset: full size
             img = mask * warp(source, flow) + (1 - mask) * img
             flows.append((flow, mask))
         return (img, flows) if return_flows else img
