@@ -224,6 +224,7 @@ class LiaRepresentation(Representation):
         warmup_steps: int = 0,
         precision: str = "32-true",
         blink_pairs: float = 0.0,
+        flow_eyes: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -254,7 +255,8 @@ class LiaRepresentation(Representation):
         autocasts the convolutions and matrix products to bfloat16).
         ``blink_pairs`` > 0 (sandbox addition): that share of the training pairs is drawn from the driving
         frames with closed eyes (about 4% of the default world's frames), so the decoder sees blinks more
-        often; 0 = every frame alike."""
+        often; 0 = every frame alike. ``flow_eyes`` > 0 (sandbox addition): the eye-contour landmarks' errors
+        in the warp fields' landmark term weigh that much more than the others'."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -275,7 +277,7 @@ class LiaRepresentation(Representation):
             nn.ModuleDict({"ae": self.ae, "readout": readout or nn.Identity()}), predict, lr, weights,
             COMPONENTS, landmark_flow=landmark_flow, nonrigid=landmark_nonrigid,
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
-            lr_schedule=lr_schedule, warmup_steps=warmup_steps,
+            lr_schedule=lr_schedule, warmup_steps=warmup_steps, flow_eyes=flow_eyes,
         )
         sampler = None
         if blink_pairs:  # a share outside (0, 1) is refused by blink_weights

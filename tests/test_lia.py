@@ -406,7 +406,22 @@ def test_affine_flow_is_trained_by_the_landmark_term_and_saved(store, tmp_path):
     motion = rep.encode(torch.rand(2, 3, 32, 32))
     torch.testing.assert_close(back.decode(back.reference(src), motion), rep.decode(rep.reference(src), motion))
 
-def test_fit_in_bf16_autocasts_the_convolutions_and_still_learns(store, tmp_path):
+def test_a_fit_is_reproducible_by_its_seed(store, tmp_path):
+    """Two fits with the same seed (landmark term, flow_eyes, blink-free sampling) end with identical weights, so a
+    comparison's fit seed names one fit; another seed gives another."""
+    def fit(seed, name):
+        torch.manual_seed(seed)  # the fit stage seeds before it builds the representation
+        rep = LiaRepresentation(space="coeff", **TINY)
+        rep.fit(store, steps=8, batch_size=4, lr=1e-3, run_dir=tmp_path / name, loggers=("csv",), val_pairs=0,
+                landmark_flow=5.0, flow_nonrigid=20.0, flow_eyes=5.0, motion_readout=1.0, seed=seed)
+        return torch.cat([p.detach().flatten() for p in rep.parameters()])
+
+    a, b, c = fit(3, "a"), fit(3, "b"), fit(4, "c")
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+
     """fit(precision="bf16-mixed"): the convolutions run in bfloat16, the weights stay float32, the loss falls."""
     torch.manual_seed(0)
     rep = LiaRepresentation(space="latent", **TINY, image_warp=False)

@@ -164,6 +164,26 @@ def test_landmark_l1_nonrigid_term_only_costs_non_affine_errors():
     assert landmark_l1(jaw, pts, valid, nonrigid=10.0).item() == 0.0
 
 
+def test_landmark_l1_point_weights_scale_each_landmarks_errors():
+    """point_weights: an error at landmark k costs w_k times as much as unweighted; errors elsewhere cost the same.
+    (With the non-rigid term a single landmark's error spreads over all residuals: weighted, an eye's costs more.)"""
+    from sandbox.losses.image import landmark_l1
+    from sandbox.trainers.image_module import eye_point_weights
+
+    pts = torch.rand(1, 478, 2) * 1.6 - 0.8
+    w = eye_point_weights(20.0)
+    eye = int(torch.nonzero(w > 1)[0])
+    assert int((w == 21.0).sum()) == 32 and int((w == 1.0).sum()) == 478 - 32  # both eyes' contours
+    for k, scale in ((eye, 21.0), (int(torch.nonzero(w == 1)[0]), 1.0)):
+        err = torch.zeros_like(pts)
+        err[:, k] = 0.05
+        plain = landmark_l1(err, pts).item()
+        assert plain > 0
+        assert landmark_l1(err, pts, point_weights=w).item() == pytest.approx(scale * plain, rel=1e-5)
+        if scale > 1:
+            assert landmark_l1(err, pts, nonrigid=10.0, point_weights=w) > 2 * landmark_l1(err, pts, nonrigid=10.0)
+
+
 def _rare_event_fraction(kind: str, p_event: float = 0.1, steps: int = 600, seed: int = 0) -> float:
     """1-D data: 0 with prob 1 - p_event, 3 with prob p_event (a blink). Fit a small velocity MLP with
     the OT flow-matching loss of ``kind``, sample by Euler, return the fraction of samples near 3."""

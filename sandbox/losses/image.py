@@ -53,22 +53,26 @@ def sample_at(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def landmark_l1(err: torch.Tensor, points: torch.Tensor, valid: torch.Tensor | None = None,
-                nonrigid: float = 0.0) -> torch.Tensor:
+                nonrigid: float = 0.0, point_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Scalar loss of landmark errors [B, N, 2]: mean |err| + ``nonrigid`` x mean |non-rigid part|
     (relative to the source ``points`` [B, N, 2]), averaged over the pairs that have landmarks
-    (valid [B], None = all)."""
-    per = err.abs().mean(dim=(1, 2))
+    (valid [B], None = all). ``point_weights`` [N] scale each landmark's errors in both means (None = 1)."""
+    w = 1.0 if point_weights is None else point_weights.to(err)[:, None]
+    per = (w * err.abs()).mean(dim=(1, 2))
     if nonrigid > 0:
-        per = per + nonrigid * nonrigid_part(err, points).abs().mean(dim=(1, 2))
+        per = per + nonrigid * (w * nonrigid_part(err, points).abs()).mean(dim=(1, 2))
     return masked_mean(per, valid)
 
 
 def landmark_flow_loss(flow: torch.Tensor, lmk_driving: torch.Tensor, lmk_source: torch.Tensor,
-                       valid: torch.Tensor | None = None, nonrigid: float = 0.0) -> torch.Tensor:
+                       valid: torch.Tensor | None = None, nonrigid: float = 0.0,
+                       point_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Supervise a backward warp with corresponding landmarks: where the driving frame has landmark i,
     the warp must sample the source at the source's landmark i.
 
     flow [B, 2, h, w]: offsets added to the identity grid (normalised units, align_corners=False);
     lmk_* [B, N, 2] normalised to [-1, 1] (x = 2 * px / W - 1); valid [B] weights pairs that have
-    landmarks. Resolution-independent, so every scale of a flow-warping decoder can use it."""
-    return landmark_l1(lmk_driving + sample_at(flow, lmk_driving) - lmk_source, lmk_source, valid, nonrigid)
+    landmarks. Resolution-independent, so every scale of a flow-warping decoder can use it. ``point_weights``:
+    :func:`landmark_l1`'s."""
+    return landmark_l1(lmk_driving + sample_at(flow, lmk_driving) - lmk_source, lmk_source, valid, nonrigid,
+                       point_weights)

@@ -53,11 +53,11 @@ class ImageReconstructionModule(L.LightningModule):
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
                  landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
                  flow_nonrigid: float = 0.0, motion_readout: float = 0.0, lr_schedule: str = "constant",
-                 warmup_steps: int = 0):  # fmt: skip
+                 warmup_steps: int = 0, flow_eyes: float = 0.0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
-        pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors) where the pairs
-        have them; ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
+        pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors, each eye-contour
+        landmark's errors ``flow_eyes`` more than the others') where the pairs have them; ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
         batch["motion_delta"] (pairs with has_motion);
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
         not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips).
@@ -72,6 +72,7 @@ class ImageReconstructionModule(L.LightningModule):
         self.nonrigid = nonrigid
         self.flow_min_size = flow_min_size
         self.flow_nonrigid = flow_nonrigid
+        self.flow_weights = eye_point_weights(flow_eyes) if flow_eyes else None
         self.motion_readout = motion_readout
         self.model = model
         self.predict = predict
@@ -89,7 +90,8 @@ class ImageReconstructionModule(L.LightningModule):
         if isinstance(out, dict) and self.landmark_flow > 0 and "lmk_driving" in batch:
             lmk_d, lmk_s, valid = batch["lmk_driving"], batch["lmk_source"], batch["has_lmk"]
             flows = [f for f, _ in out["flows"] if f.shape[-1] >= self.flow_min_size]
-            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid, self.flow_nonrigid) for f in flows]).mean()
+            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid, self.flow_nonrigid, self.flow_weights)
+                                         for f in flows]).mean()
             terms["loss"] = terms["loss"] + self.landmark_flow * terms["flow"]
             if "displacement" in out:
                 terms["probe"] = landmark_l1(out["displacement"] - (lmk_d - lmk_s), lmk_s, valid, self.nonrigid)
@@ -120,6 +122,16 @@ class ImageReconstructionModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = list(checkpoint.get("loss_history", []))
         self.resumed_from_step = int(checkpoint.get("global_step", 0))
+
+
+def eye_point_weights(extra: float) -> torch.Tensor:
+    """Per-landmark weights [478] of the face mesh: 1 + ``extra`` on both eyes' contours, 1 elsewhere."""
+    from sandbox.face.topology import contours
+
+    c = contours()
+    w = torch.ones(478)
+    w[np.concatenate([np.asarray(c[k]) for k in ("left_eye", "right_eye")])] += float(extra)
+    return w
 
 
 def train_image_module(
