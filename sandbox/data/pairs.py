@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from sandbox.analysis.face import eye_openness
 from sandbox.data.clips import ClipStore
 from sandbox.data.frames import to_tensor
+from sandbox.metrics.motion import eyes_closed
 
 COMPONENTS = ("mouth", "eyes")
 MOTION_KEYS = ("pose", "exp", "gaze")  # gt keys of the 3dmm motion (world truth or analyser estimates)
@@ -95,8 +96,7 @@ class FramePairs(Dataset):
     def _closed(clip) -> np.ndarray:
         if "lmk2d" not in clip.gt:
             return np.zeros(clip.num_frames, bool)
-        x = eye_openness(clip.gt["lmk2d"]).mean(-1)
-        return x < 0.5 * np.median(x)
+        return eyes_closed(eye_openness(clip.gt["lmk2d"]).mean(-1))
 
     def blink_weights(self, share: float) -> np.ndarray:
         """Per-item sampling weights [len] (summing to 1) under which the items whose driving eyes are closed

@@ -131,6 +131,17 @@ def rotation_std(pose: np.ndarray) -> float:
     return float(np.degrees(np.sqrt(rot.var(0).mean())))
 
 
+def eyes_closed(openness: np.ndarray, rel_threshold: float = 0.5) -> np.ndarray:
+    """Frames [T] (bool) whose eye openness [T] (or [T, 2] per eye, averaged) is below ``rel_threshold`` x the
+    track's median: :func:`blink_rate`'s closed eyes. NaN frames never count; a median <= 0 closes none."""
+    x = np.asarray(openness, dtype=np.float64)
+    if x.ndim == 2:
+        x = np.nanmean(x, axis=1) if np.isfinite(x).any() else np.full(x.shape[0], np.nan)
+    valid = np.isfinite(x)
+    med = float(np.median(x[valid])) if valid.any() else 0.0
+    return valid & (x < rel_threshold * med) if med > 0 else np.zeros(len(x), bool)
+
+
 def blink_rate(
     openness: np.ndarray,
     fps: float = FPS,
@@ -145,16 +156,10 @@ def blink_rate(
     of the finite frames. A median <= 0 (eyes never open / no signal) gives 0.
     """
     x = np.asarray(openness, dtype=np.float64)
-    if x.ndim == 2:
-        x = np.nanmean(x, axis=1) if np.isfinite(x).any() else np.full(x.shape[0], np.nan)
-    valid = np.isfinite(x)
-    n_valid = int(valid.sum())
+    n_valid = int((np.isfinite(x).any(1) if x.ndim == 2 else np.isfinite(x)).sum())
     if n_valid == 0:
         return float("nan")
-    med = float(np.median(x[valid]))
-    if med <= 0:
-        return 0.0
-    closed = valid & (x < rel_threshold * med)
+    closed = eyes_closed(x, rel_threshold)
     starts = np.flatnonzero(closed & ~np.concatenate([[False], closed[:-1]]))
     refractory = refractory_s * fps
     count, last = 0, -np.inf

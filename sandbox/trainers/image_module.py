@@ -57,7 +57,8 @@ class ImageReconstructionModule(L.LightningModule):
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
         pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors, each eye-contour
-        landmark's errors ``flow_eyes`` more than the others') where the pairs have them; ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
+        landmark's errors ``flow_eyes`` more than the others') where the pairs have them;
+        ``motion_readout`` > 0 adds that much squared error of out["motion_readout"] against
         batch["motion_delta"] (pairs with has_motion);
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
         not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips).
@@ -72,7 +73,8 @@ class ImageReconstructionModule(L.LightningModule):
         self.nonrigid = nonrigid
         self.flow_min_size = flow_min_size
         self.flow_nonrigid = flow_nonrigid
-        self.flow_weights = eye_point_weights(flow_eyes) if flow_eyes else None
+        # a buffer (not saved) so the weights follow the module to its device once, not per step
+        self.register_buffer("flow_weights", eye_point_weights(flow_eyes) if flow_eyes else None, persistent=False)
         self.motion_readout = motion_readout
         self.model = model
         self.predict = predict
@@ -126,11 +128,11 @@ class ImageReconstructionModule(L.LightningModule):
 
 def eye_point_weights(extra: float) -> torch.Tensor:
     """Per-landmark weights [478] of the face mesh: 1 + ``extra`` on both eyes' contours, 1 elsewhere."""
-    from sandbox.face.topology import contours
+    from sandbox.face.topology import N_LANDMARKS, contours
 
     c = contours()
-    w = torch.ones(478)
-    w[np.concatenate([np.asarray(c[k]) for k in ("left_eye", "right_eye")])] += float(extra)
+    w = torch.ones(N_LANDMARKS)
+    w[np.r_[c["left_eye"], c["right_eye"]]] += float(extra)
     return w
 
 
