@@ -97,7 +97,10 @@ class LiaAutoEncoder(nn.Module):
             return out
         img, flows = out
         delta = lam[b:] - lam[:b]
-        return {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2), "code_delta": delta}
+        aux = {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2), "code_delta": delta}
+        if self.cfg.image_warp:  # the output's blend of the warped source (1) and the synthesis (0)
+            aux["image_mask"] = flows[-1][1]
+        return aux
 
 
 @dataclass
@@ -225,6 +228,7 @@ class LiaRepresentation(Representation):
         precision: str = "32-true",
         blink_pairs: float = 0.0,
         flow_eyes: float = 0.0,
+        eye_mask: float = 0.0,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -256,16 +260,22 @@ class LiaRepresentation(Representation):
         ``blink_pairs`` > 0 (sandbox addition): that share of the training pairs is drawn from the driving
         frames with closed eyes (about 4% of the default world's frames), so the decoder sees blinks more
         often; 0 = every frame alike. ``flow_eyes`` > 0 (sandbox addition): the eye-contour landmarks' errors
-        in the warp fields' landmark term weigh that much more than the others'."""
+        in the warp fields' landmark term weigh that much more than the others'. ``eye_mask`` > 0 (sandbox
+        addition, needs image_warp): that much of the output mask's mean inside the eyes on pairs whose driving
+        eyes are closed, so the decoder draws closed lids with its synthesis instead of blending in the
+        source's open eyes (a backward warp cannot close an eye: both lids would sample one source point)."""
 
         from sandbox.trainers.factory import seed_everything
 
+        if eye_mask and not self.config.image_warp:
+            raise ValueError("fit.rep.eye_mask supervises the output mask of the source-image warp: it needs "
+                             "rep.image_warp=true (or set fit.rep.eye_mask=0)")
         seed_everything(seed)
         weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
         pairs = FramePairs(data, "train", self.config.size, seed=seed)
         # training-only linear readout lambda(D) - lambda(S) -> 3dmm motion difference (not saved)
         readout = nn.Linear(self.config.motion_dim, pairs.motion_dim) if motion_readout > 0 and pairs.motion_dim else None
-        aux = landmark_flow > 0 or readout is not None
+        aux = landmark_flow > 0 or readout is not None or eye_mask > 0
 
         def predict(b):
             out = self.ae(b["source"], b["driving"], return_aux=aux)
@@ -277,7 +287,7 @@ class LiaRepresentation(Representation):
             nn.ModuleDict({"ae": self.ae, "readout": readout or nn.Identity()}), predict, lr, weights,
             COMPONENTS, landmark_flow=landmark_flow, nonrigid=landmark_nonrigid,
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
-            lr_schedule=lr_schedule, warmup_steps=warmup_steps, flow_eyes=flow_eyes,
+            lr_schedule=lr_schedule, warmup_steps=warmup_steps, flow_eyes=flow_eyes, eye_mask=eye_mask,
         )
         sampler = None
         if blink_pairs:  # a share outside (0, 1) is refused by blink_weights

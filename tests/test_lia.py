@@ -353,6 +353,31 @@ def test_fit_draws_closed_eye_pairs_at_the_blink_share(blink_store, tmp_path, mo
                 blink_pairs=-0.1)
 
 
+
+def test_eye_mask_term_makes_the_decoder_synthesise_closed_eyes(blink_store, tmp_path):
+    """fit(eye_mask=w): inside closed eyes the output mask (the share of the warped source copied there) ends
+    lower than in the same fit without the term; without the source-image warp the option is refused."""
+    pairs = FramePairs(blink_store, "train", 32, fixed=True)
+    items = [pairs[int(i)] for i in np.flatnonzero(pairs.eyes_closed)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    eyes = batch["masks"][:, 1:2]
+    assert batch["eyes_closed"].tolist() == [1.0] * 3 and eyes.sum() > 0
+
+    def closed_eye_mask(weight: float, name: str) -> float:
+        torch.manual_seed(0)
+        rep = LiaRepresentation(space="coeff", **TINY)
+        rep.fit(blink_store, steps=30, batch_size=8, lr=2e-3, run_dir=tmp_path / name, loggers=("csv",),
+                val_pairs=0, blink_pairs=0.5, eye_mask=weight, seed=0)
+        with torch.no_grad():
+            out = rep.ae(batch["source"], batch["driving"], return_aux=True)
+        return float((out["image_mask"] * eyes).sum() / eyes.sum())
+
+    off, on = closed_eye_mask(0.0, "off"), closed_eye_mask(10.0, "on")
+    assert on < off - 0.1, (on, off)
+    with pytest.raises(ValueError, match="image_warp"):
+        LiaRepresentation(space="coeff", **TINY, image_warp=False).fit(
+            blink_store, steps=1, batch_size=8, run_dir=tmp_path / "bad", loggers=("csv",), val_pairs=0, eye_mask=1.0)
+
 def test_component_masks_follow_scaled_landmarks():
     from sandbox.face.topology import contours
 

@@ -53,7 +53,7 @@ class ImageReconstructionModule(L.LightningModule):
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
                  landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
                  flow_nonrigid: float = 0.0, motion_readout: float = 0.0, lr_schedule: str = "constant",
-                 warmup_steps: int = 0, flow_eyes: float = 0.0):  # fmt: skip
+                 warmup_steps: int = 0, flow_eyes: float = 0.0, eye_mask: float = 0.0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
         pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors, each eye-contour
@@ -62,6 +62,8 @@ class ImageReconstructionModule(L.LightningModule):
         batch["motion_delta"] (pairs with has_motion);
         ``nonrigid`` adds that much of the probe errors' non-rigid part (sandbox.losses.image.landmark_l1;
         not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips).
+        ``eye_mask`` > 0 adds that much of out["image_mask"]'s mean inside the eyes (the "eyes" component's
+        mask) on the pairs with batch["eyes_closed"], so closed lids are synthesised rather than copied.
         ``lr_schedule`` / ``warmup_steps``: :func:`sandbox.trainers.factory.with_lr_schedule` over the
         trainer's max_steps."""
         from sandbox.trainers.factory import check_lr_schedule
@@ -76,6 +78,7 @@ class ImageReconstructionModule(L.LightningModule):
         # a buffer (not saved) so the weights follow the module to its device once, not per step
         self.register_buffer("flow_weights", eye_point_weights(flow_eyes) if flow_eyes else None, persistent=False)
         self.motion_readout = motion_readout
+        self.eye_mask = eye_mask
         self.model = model
         self.predict = predict
         self.lr = lr
@@ -103,6 +106,11 @@ class ImageReconstructionModule(L.LightningModule):
             per = (out["motion_readout"] - batch["motion_delta"]).pow(2).mean(1)
             terms["readout"] = masked_mean(per, batch["has_motion"])
             terms["loss"] = terms["loss"] + self.motion_readout * terms["readout"]
+        if isinstance(out, dict) and self.eye_mask > 0 and "image_mask" in out and "eyes_closed" in batch:
+            eyes = batch["masks"][:, self.components.index("eyes")].unsqueeze(1)
+            per = (out["image_mask"] * eyes).sum((1, 2, 3)) / eyes.sum((1, 2, 3)).clamp_min(1.0)
+            terms["eye_mask"] = masked_mean(per, batch["eyes_closed"] > 0)
+            terms["loss"] = terms["loss"] + self.eye_mask * terms["eye_mask"]
         if isinstance(out, dict):  # a model's own weighted terms (e.g. the keypoint auto-encoder's priors)
             for name, (weight, value) in out.get("extra_losses", {}).items():
                 terms[name] = value
