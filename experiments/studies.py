@@ -393,9 +393,11 @@ STUDIES = {s.name: s for s in [
           "component L1 makes the decoder draw the lids (more blinks) at no cost to the mouth: its sync, jaw and "
           "P-FID tie with eye weight 1. The main job's command; each seed is its own fit and generator training.",
           {"eyes 1": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=1.0"],
-           "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"]},
-          [Claim("blink_rate", "eyes 10", "eyes 1", True)]
-          + [Claim(m, "eyes 10", "eyes 1", hib, expect="ties") for m, hib in MOUTH_TIES],
+           "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"],
+           "eyes synth": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
+                          "fit.rep.blink_pairs=0.25", "fit.rep.eye_mask=1"]},
+          [Claim("blink_rate", arm, "eyes 1", True) for arm in ("eyes 10", "eyes synth")]
+          + [Claim(m, arm, "eyes 1", hib, expect="ties") for arm in ("eyes 10", "eyes synth") for m, hib in MOUTH_TIES],
           targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **FIT_SEED_STUDY,
           note=FIT_EYES_NOTE),
     Study("fit_affine", "lia's decoder with a global affine warp from the latent (issue 20)",
