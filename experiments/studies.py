@@ -103,7 +103,15 @@ FIT_EYES_NOTE = (
     "0.417 / 0.205 against 0.387 / 0.450 / 0.506 at weight 1; generated 0.303 / 0.147 / 0.088 against 0.216 / "
     "0.310 / 0.369): the spread over fit seeds is again larger than the arms' difference. The eye weight stays 1. "
     "The eyes 1 arm is fit_precision.md's bf16 arm (the same command and seeds; its 52 min are in the wall time); "
-    "the eyes 10 arm took 33 min, its seed-0 fit reused from the screen above.")
+    "the eyes 10 arm took 33 min, its seed-0 fit reused from the screen above. The eyes synth arm (29 min, its seed-0 "
+    "fit reused from its screen) does not blink either and costs the mouth. Re-drawn real motion blinks 1.1 / 0 / 0 "
+    "times a minute by fit seed, the generated motion never. Sync falls -0.21 (interval -0.31 to -0.10) against eyes "
+    "1: generated 0.087 / 0.087 / 0.081, re-drawn 0.247 / 0.253 / 0.174. The motion's jaw holds (-0.04, interval "
+    "-0.10 to +0.02) and P-FID ties, so it is the drawn mouth's opening the analyser sees less of. On fit seed 0 "
+    "(lia_mouth, 6 training clips) the re-drawn lids follow the real ones at 0.79 and dip to 0.41 of the way (real "
+    "0.80), the deepest of any fit, still short of the eval's 0.5. One fit with `fit.rep.eye_mask=1` alone (seed 0): "
+    "the lids dip 0.11 (the default fit 0.10) and the mouth is drawn badly too (re-drawn sync 0.20, generated "
+    "0.14), so the term does nothing for the lids without the other levers. eye_mask stays 0.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
@@ -384,14 +392,19 @@ STUDIES = {s.name: s for s in [
            (("sync_confidence", True), ("jaw_corr0", True), ("head_rot_std", True), ("p_fid", False))],
           targets=[*SYNC_BARS, HEAD_BAR], **FIT_SEED_STUDY,
           note=FIT_PRECISION_NOTE),
-    Study("fit_eyes", "The lia fit with the eyes weighted like the mouth (issue 20)",
+    Study("fit_eyes", "Making the lia fit draw blinks: the eye weight and the other eye levers (issue 20)",
           "No paper's table (FLOAT A.2 weights components in its loss; the sandbox's lia fit weights the mouth "
           "10 and the eyes 1). lia's auto-encoder draws no blink even from real motion: its code carries the lids "
           "on fit seed 0 (experiments.lia_mouth: a linear read-out of the world's blink from the code, R^2 0.91) but the re-drawn "
           "eyes close 7% of the way the real ones do (the eval counts a blink at 50%), and a code optimised per "
           "frame through the frozen decoder closes them no further. Hypothesis: an eye weight of 10 in the fit's "
           "component L1 makes the decoder draw the lids (more blinks) at no cost to the mouth: its sync, jaw and "
-          "P-FID tie with eye weight 1. The main job's command; each seed is its own fit and generator training.",
+          "P-FID tie with eye weight 1. A backward warp cannot close an eye (the two lids of a closed driving eye would "
+          "sample one source point), and forcing the output's source-copy mask to 0 inside the eyes deepens the "
+          "re-drawn lids' dip (a one-fit screen with the other eye levers: 0.29 -> 0.40); hence the eyes synth arm: eye "
+          "weight 10, the eye landmarks 20 times in the warp term, a quarter of the pairs from closed-eye frames and "
+          "`fit.rep.eye_mask=1` (that mask's mean inside closed eyes as a loss). Hypothesis: it blinks at no cost "
+          "to the mouth. The main job's command; each seed is its own fit and generator training.",
           {"eyes 1": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=1.0"],
            "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"],
            "eyes synth": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
