@@ -111,7 +111,9 @@ FIT_EYES_NOTE = (
     "(lia_mouth, 6 training clips) the re-drawn lids follow the real ones at 0.79 and dip to 0.41 of the way (real "
     "0.80), the deepest of any fit, still short of the eval's 0.5. One fit with `fit.rep.eye_mask=1` alone (seed 0): "
     "the lids dip 0.11 (the default fit 0.10) and the mouth is drawn badly too (re-drawn sync 0.20, generated "
-    "0.14), so the term does nothing for the lids without the other levers. eye_mask stays 0.")
+    "0.14), so the term does nothing for the lids without the other levers. Without it the other three levers kept "
+    "the mouth in two screen fits (seeds 0 and 1: re-drawn sync 0.367 and 0.478, lids' dip 0.29 and 0.30), while "
+    "all four fits with it re-draw at 0.25 or less: the mouth's cost is the eye_mask term's. eye_mask stays 0.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
