@@ -145,7 +145,6 @@ def test_image_warp_blends_the_warped_source_with_the_synthesis():
     torch.testing.assert_close(shifted[..., :-1], src[..., 1:], atol=1e-4, rtol=0)
 
 
-
 def test_affine_flow_starts_as_identity_and_adds_its_affine_grid_to_every_flow():
     """affine_flow: theta = I + linear(w), zero-initialised; its sampling offsets are added to each scale's
     flow and to the image warp's, so a 90-degree rotation theta rotates the copied source image."""
@@ -353,7 +352,6 @@ def test_fit_draws_closed_eye_pairs_at_the_blink_share(blink_store, tmp_path, mo
                 blink_pairs=-0.1)
 
 
-
 def test_eye_mask_term_makes_the_decoder_synthesise_closed_eyes(blink_store, tmp_path):
     """fit(eye_mask=w): inside closed eyes the output mask (the share of the warped source copied there) ends
     lower than in the same fit without the term; without the source-image warp the option is refused."""
@@ -414,7 +412,6 @@ def test_training_reduces_reconstruction_loss_and_roundtrips(store, tmp_path):
     torch.testing.assert_close(back.norm.mean, rep.norm.mean)
 
 
-
 def test_affine_flow_is_trained_by_the_landmark_term_and_saved(store, tmp_path):
     """rep.affine_flow: the landmark-supervised fit moves the affine head off the identity, and a saved
     representation loads with it (the same decoded frames)."""
@@ -431,6 +428,7 @@ def test_affine_flow_is_trained_by_the_landmark_term_and_saved(store, tmp_path):
     motion = rep.encode(torch.rand(2, 3, 32, 32))
     torch.testing.assert_close(back.decode(back.reference(src), motion), rep.decode(rep.reference(src), motion))
 
+
 def test_a_fit_is_reproducible_by_its_seed(store, tmp_path):
     """Two fits with the same seed (landmark term, flow_eyes, blink-free sampling) end with identical weights, so a
     comparison's fit seed names one fit; another seed gives another."""
@@ -446,7 +444,7 @@ def test_a_fit_is_reproducible_by_its_seed(store, tmp_path):
     assert not torch.equal(a, c)
 
 
-
+def test_fit_in_bf16_autocasts_the_convolutions_and_still_learns(store, tmp_path):
     """fit(precision="bf16-mixed"): the convolutions run in bfloat16, the weights stay float32, the loss falls."""
     torch.manual_seed(0)
     rep = LiaRepresentation(space="latent", **TINY, image_warp=False)
