@@ -97,7 +97,8 @@ class LiaAutoEncoder(nn.Module):
             return out
         img, flows = out
         delta = lam[b:] - lam[:b]
-        aux = {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2), "code_delta": delta}
+        aux = {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2),
+               "code_delta": delta}
         if self.cfg.image_warp:  # the output's blend of the warped source (1) and the synthesis (0)
             aux["image_mask"] = flows[-1][1]
         return aux

@@ -57,7 +57,8 @@ class FramePairs(Dataset):
     """Items: {"source", "driving": float [3, S, S] in [0, 1]; "masks": float [2, S, S] (mouth, eyes)
     of the driving frame; "lmk_source", "lmk_driving" [478, 2] in [-1, 1] and "has_lmk"; "motion_delta"
     (driving minus source 3dmm motion, standardised), "pose" [2, 6] (source, driving: rotation vector,
-    translation), "has_motion" and "eyes_closed" (1.0 where the driving frame's eyes are closed)}. Length = number of driving frames in the split."""
+    translation), "has_motion" and "eyes_closed" (1.0 where the driving frame's eyes are closed)}.
+    Length = number of driving frames in the split."""
 
     def __init__(
         self,

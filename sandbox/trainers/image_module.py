@@ -95,8 +95,9 @@ class ImageReconstructionModule(L.LightningModule):
         if isinstance(out, dict) and self.landmark_flow > 0 and "lmk_driving" in batch:
             lmk_d, lmk_s, valid = batch["lmk_driving"], batch["lmk_source"], batch["has_lmk"]
             flows = [f for f, _ in out["flows"] if f.shape[-1] >= self.flow_min_size]
-            terms["flow"] = torch.stack([landmark_flow_loss(f, lmk_d, lmk_s, valid, self.flow_nonrigid, self.flow_weights)
-                                         for f in flows]).mean()
+            terms["flow"] = torch.stack([
+                landmark_flow_loss(f, lmk_d, lmk_s, valid, self.flow_nonrigid, self.flow_weights) for f in flows
+            ]).mean()
             terms["loss"] = terms["loss"] + self.landmark_flow * terms["flow"]
             if "displacement" in out:
                 terms["probe"] = landmark_l1(out["displacement"] - (lmk_d - lmk_s), lmk_s, valid, self.nonrigid)
