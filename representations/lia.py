@@ -83,24 +83,29 @@ class LiaAutoEncoder(nn.Module):
         return w, feats, self.motion_mlp(w)
 
     def decode(self, identity: torch.Tensor, motion_latent: torch.Tensor, feats: list[torch.Tensor],
-               source: torch.Tensor | None = None, return_flows: bool = False):  # fmt: skip
-        return self.decoder(identity + motion_latent, feats, return_flows=return_flows, source=source)
+               source: torch.Tensor | None = None, return_flows: bool = False, head_mask: bool = False):  # fmt: skip
+        return self.decoder(identity + motion_latent, feats, return_flows=return_flows, source=source,
+                            head_mask=head_mask)
 
-    def forward(self, source: torch.Tensor, driving: torch.Tensor, return_aux: bool = False):
+    def forward(self, source: torch.Tensor, driving: torch.Tensor, return_aux: bool = False,
+                mask_head_only: bool = False):  # fmt: skip
         """Reconstruct driving from source: dec(w_{S->r} + Q lambda(D), feats(S)), in [0, 1] unclamped.
         ``return_aux``: a dict with the image, the decoder's per-scale (flow, mask) and the probe's
-        predicted landmark displacement [B, N, 2]."""
+        predicted landmark displacement [B, N, 2]; ``mask_head_only``: its "image_mask" passes gradients
+        to the mask's head only (FlowWarpDecoder's head_mask)."""
         b = source.shape[0]
         w, feats, lam = self.analyse(torch.cat([source, driving]))  # one encoder pass for both
-        out = self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats], source, return_flows=return_aux)
+        head = return_aux and mask_head_only
+        out = self.decode(w[:b], lam[b:] @ self.basis().T, [f[:b] for f in feats], source, return_flows=return_aux,
+                          head_mask=head)
         if not return_aux:
             return out
-        img, flows = out
+        img, flows = out[:2]
         delta = lam[b:] - lam[:b]
         aux = {"image": img, "flows": flows, "displacement": self.motion_probe(delta).view(b, -1, 2),
                "code_delta": delta}
         if self.cfg.image_warp:  # the output's blend of the warped source (1) and the synthesis (0)
-            aux["image_mask"] = flows[-1][1]
+            aux["image_mask"] = out[2] if head else flows[-1][1]
         return aux
 
 
@@ -230,6 +235,7 @@ class LiaRepresentation(Representation):
         blink_pairs: float = 0.0,
         flow_eyes: float = 0.0,
         eye_mask: float = 0.0,
+        eye_mask_detach: bool = False,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -264,13 +270,17 @@ class LiaRepresentation(Representation):
         in the warp fields' landmark term weigh that much more than the others'. ``eye_mask`` > 0 (sandbox
         addition, needs image_warp): that much of the output mask's mean inside the eyes on pairs whose driving
         eyes are closed, so the decoder draws closed lids with its synthesis instead of blending in the
-        source's open eyes (a backward warp cannot close an eye: both lids would sample one source point)."""
+        source's open eyes (a backward warp cannot close an eye: both lids would sample one source point).
+        ``eye_mask_detach``: that term trains only the mask's head, not the decoder's features or the motion
+        code (which every other term shares)."""
 
         from sandbox.trainers.factory import seed_everything
 
         if eye_mask and not self.config.image_warp:
             raise ValueError("fit.rep.eye_mask supervises the output mask of the source-image warp: it needs "
                              "rep.image_warp=true (or set fit.rep.eye_mask=0)")
+        if eye_mask_detach and not eye_mask:
+            raise ValueError("fit.rep.eye_mask_detach only changes the fit.rep.eye_mask term: set eye_mask > 0")
         seed_everything(seed)
         weights = {"mouth": 1.0, "eyes": 1.0, **(weights or {})}
         pairs = FramePairs(data, "train", self.config.size, seed=seed)
@@ -279,7 +289,7 @@ class LiaRepresentation(Representation):
         aux = landmark_flow > 0 or readout is not None or eye_mask > 0
 
         def predict(b):
-            out = self.ae(b["source"], b["driving"], return_aux=aux)
+            out = self.ae(b["source"], b["driving"], return_aux=aux, mask_head_only=eye_mask_detach)
             if readout is not None:
                 out["motion_readout"] = readout(out["code_delta"])
             return out

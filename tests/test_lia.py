@@ -375,6 +375,34 @@ def test_eye_mask_term_makes_the_decoder_synthesise_closed_eyes(blink_store, tmp
     with pytest.raises(ValueError, match="image_warp"):
         LiaRepresentation(space="coeff", **TINY, image_warp=False).fit(
             blink_store, steps=1, batch_size=8, run_dir=tmp_path / "bad", loggers=("csv",), val_pairs=0, eye_mask=1.0)
+    with pytest.raises(ValueError, match="eye_mask > 0"):
+        LiaRepresentation(space="coeff", **TINY).fit(
+            blink_store, steps=1, batch_size=8, run_dir=tmp_path / "bad2", loggers=("csv",), val_pairs=0,
+            eye_mask_detach=True)
+
+
+def test_mask_head_only_keeps_the_mask_values_and_trains_nothing_but_the_head():
+    """mask_head_only: aux["image_mask"] has the output mask's values, but a loss on it reaches only the
+    mask's head (not the encoder, so not the motion code, nor the decoder's blocks); without it, it reaches both."""
+    torch.manual_seed(0)
+    ae = LiaAutoEncoder(LiaConfig(size=16, latent_dim=8, motion_dim=4, ch_min=4, ch_max=8))
+    torch.nn.init.normal_(ae.decoder.to_image_flow.conv.weight, std=0.1)  # zero-initialised: no gradient past it
+    src, drv = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    grads = {}
+    for head_only in (False, True):
+        ae.zero_grad(set_to_none=True)
+        aux = ae(src, drv, return_aux=True, mask_head_only=head_only)
+        torch.testing.assert_close(aux["image_mask"], aux["flows"][-1][1])
+        aux["image_mask"].mean().backward()
+        grads[head_only] = [
+            sum(float(p.grad.abs().sum()) for p in m.parameters() if p.grad is not None)
+            for m in (ae.decoder.to_image_flow, ae.encoder, ae.decoder.blocks)
+        ]
+    assert all(g > 0 for g in grads[False]), grads
+    assert grads[True][0] > 0 and grads[True][1:] == [0, 0], grads
+    with pytest.raises(ValueError, match="head_mask"):
+        ae.decoder(torch.zeros(1, 8), [torch.zeros(1, 1, 1, 1)], head_mask=True)
+
 
 def test_component_masks_follow_scaled_landmarks():
     from sandbox.face.topology import contours

@@ -187,8 +187,12 @@ class FlowWarpDecoder(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, w: torch.Tensor, feats: list[torch.Tensor], return_flows: bool = False,
-                source: torch.Tensor | None = None):  # fmt: skip
-        """``source`` [B, 3, size, size] in [0, 1]: the source image, required when image_warp is on."""
+                source: torch.Tensor | None = None, head_mask: bool = False):  # fmt: skip
+        """``source`` [B, 3, size, size] in [0, 1]: the source image, required when image_warp is on.
+        ``head_mask`` (with return_flows and image_warp): also return the output mask recomputed from detached
+        inputs, (img, flows, mask): the same values, but a loss on it trains only the mask's head."""
+        if head_mask and not (return_flows and self.image_warp):
+            raise ValueError("head_mask needs return_flows=True and a decoder with image_warp=True")
         if self.image_warp and source is None:
             raise ValueError("this decoder warps the source image (image_warp=True): pass source=")
         if len(feats) != len(self.blocks):
@@ -210,4 +214,7 @@ class FlowWarpDecoder(nn.Module):
             flow, mask = self.to_image_flow(x, w, offset)  # the last block's offset: full size
             img = mask * warp(source, flow) + (1 - mask) * img
             flows.append((flow, mask))
+            if head_mask:
+                detached = None if offset is None else offset.detach()
+                return img, flows, self.to_image_flow(x.detach(), w.detach(), detached)[1]
         return (img, flows) if return_flows else img
