@@ -124,7 +124,9 @@ FIT_EYES_NOTE = (
     "to 0.13 at the mouth, where eyes synth's is 0.004, 0.40 and 0.52 to 0.56 and eyes all's 0.49 to 0.55 "
     "throughout. So the eye_mask term costs the mouth beyond the other levers, with or without its gradient in "
     "the shared features, and fit seed 2 loses the mouth in every arm with eye weight 10 (re-drawn 0.205 / 0.257 "
-    "/ 0.174 / 0.154; 0.506 at weight 1). The eye options stay off.")
+    "/ 0.174 / 0.154; 0.506 at weight 1). One screen fit of the three levers without the output's image warp "
+    "(`rep.image_warp=false`, seed 0) re-draws the mouth at 0.397 and its lids dip 0.28, no blink: synthesising "
+    "the whole output does not deepen them. The eye options stay off.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
