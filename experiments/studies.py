@@ -258,7 +258,7 @@ FIT_SEED_STUDY = dict(metrics=QUALITY_METRICS + ["psnr"], preset=["preset=defaul
                       seed_key="seed")
 # a fit change that should cost the mouth and the image nothing: (metric, higher is better)
 MOUTH_TIES = (("sync_confidence", True), ("jaw_corr0", True), ("p_fid", False))
-EYE_ARMS = ("eyes 10", "eyes all", "eyes synth", "eyes synth detached")  # fit_eyes' arms against eyes 1
+EYE_ARMS = ("eyes 10", "eyes all", "eyes all ch16", "eyes synth", "eyes synth detached")  # fit_eyes' arms against eyes 1
 
 STUDIES = {s.name: s for s in [
     Study("conditioning", "Frame-wise AdaLN vs cross-attention conditioning (FLOAT table 3)",
@@ -428,6 +428,8 @@ STUDIES = {s.name: s for s in [
            "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"],
            "eyes all": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
                         "fit.rep.blink_pairs=0.25"],
+           "eyes all ch16": ["rep=lia", "gen=flow", "scale.ch_min=16", "fit.rep.weights.eyes=10",
+                             "fit.rep.flow_eyes=20", "fit.rep.blink_pairs=0.25"],
            "eyes synth": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
                           "fit.rep.blink_pairs=0.25", "fit.rep.eye_mask=1"],
            "eyes synth detached": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
