@@ -126,7 +126,10 @@ FIT_EYES_NOTE = (
     "the shared features, and fit seed 2 loses the mouth in every arm with eye weight 10 (re-drawn 0.205 / 0.257 "
     "/ 0.174 / 0.154; 0.506 at weight 1). One screen fit of the three levers without the output's image warp "
     "(`rep.image_warp=false`, seed 0) re-draws the mouth at 0.397 and its lids dip 0.28, no blink: synthesising "
-    "the whole output does not deepen them. The eye options stay off.")
+    "the whole output does not deepen them. The eyes all ch16 arm (those levers with twice the decoder's "
+    "full-resolution channels, `scale.ch_min=16`; its fit about 50% longer) draws the real blinks on fit seed 0 "
+    "only: re-drawn 19.3 / 3.0 / 2.0 a minute (seed 0's lids dip 0.66, lia_mouth), generated 0 / 1.0 / 5.0 (+2, "
+    "interval 0 to +5: not confirmed); sync -0.12 (interval -0.23 to -0.01) against eyes 1. The eye options stay off.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
