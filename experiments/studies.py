@@ -426,7 +426,9 @@ STUDIES = {s.name: s for s in [
           "to the mouth. Two arms tell which lever costs the mouth: eyes all, the same without eye_mask, and eyes "
           "synth detached, whose eye_mask term trains only the mask's head (`fit.rep.eye_mask_detach=true`), not the "
           "decoder's features and the motion code every other term shares. Hypothesis: both keep the mouth (sync "
-          "above eyes synth's). The main job's command; each seed is its own fit and generator training.",
+          "above eyes synth's). The eyes all ch16 arm gives the eyes all levers twice the decoder's full-resolution "
+          "channels (`scale.ch_min=16`), room to draw a closed lid; hypothesis: it blinks at no cost to the mouth. "
+          "The main job's command; each seed is its own fit and generator training.",
           {"eyes 1": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=1.0"],
            "eyes 10": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10"],
            "eyes all": ["rep=lia", "gen=flow", "fit.rep.weights.eyes=10", "fit.rep.flow_eyes=20",
