@@ -36,12 +36,15 @@ from sandbox.metrics.stats import difference_ci, hierarchical_ci
 SPLITS = ("train", "val", "test")
 ROOT = Path("outputs/studies/audio_front")
 BASE = "default: log-mel, 1 conv"
+NORM = "log-mel standardised per utterance, dropout 0.3, frequency masks of up to 20 bands"
 LIA = ["rep=lia", "gen=flow"]
 ARMS: dict[str, list[str]] = {
     BASE: [],
     "+ frequency warp 0.15 in training": ["+audio_encoder.freq_warp=0.15"],
     "MFCC 1-20 for log-mel": ["features._target_=sandbox.audio.features.mfcc_frames"],
     "3 convs (residual)": ["+audio_encoder.layers=3"],
+    NORM: ["features._target_=sandbox.audio.features.logmel_norm_frames", "+audio_encoder.dropout=0.3",
+           "+audio_encoder.freq_mask=20"],
 }
 REGRESSOR_LAYERS = (1, 3)
 NOTE = (

@@ -113,6 +113,46 @@ def test_mfcc_keeps_the_vowel_and_drops_the_pitch():
         mfcc_frames(a, n_mfcc=80)
 
 
+def test_normalised_logmel_drops_a_constant_channel():
+    from sandbox.audio.features import logmel_norm_frames
+
+    a = _vowel(110, [700, 1200, 2600])
+    tilt = np.convolve(a, [1.0, -0.9])[: len(a)].astype(np.float32)  # a pre-emphasis: another channel
+    plain, tilted = logmel_frames(a), logmel_frames(tilt)
+    whole, whole_tilted = (logmel_norm_frames(x, warmup=10**6) for x in (a, tilt))  # the whole utterance's stats
+    assert whole.shape == plain.shape and whole.dtype == np.float32
+    np.testing.assert_allclose(whole.mean(0), 0, atol=1e-4)
+    varied = plain.std(0) > 0.05
+    assert varied.sum() > 100 and np.allclose(whole.std(0)[varied], 1, atol=0.03) and (whole.std(0) < 1).all()
+    # the filter shifts each band's log level by a constant: large before, gone after
+    assert np.abs(plain - tilted)[5:-5].mean() > 0.5
+    assert np.abs(whole - whole_tilted)[5:-5].mean() < 0.2 * np.abs(plain - tilted)[5:-5].mean()
+    running = logmel_norm_frames(tilt, warmup=10)  # the default: the statistics so far
+    np.testing.assert_allclose(running[-1], whole_tilted[-1], atol=1e-4)  # the last frame has seen it all
+    assert np.abs(running - whole_tilted)[:10].mean() > 1e-3  # the first ones not
+    assert np.isfinite(logmel_norm_frames(np.zeros(3200, np.float32))).all()  # silence: no NaN
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 15), st.lists(st.integers(0, 12), min_size=1, max_size=10))
+def test_running_standardiser_in_pieces_equals_offline(T, warmup, cuts):
+    from sandbox.audio.features import RunningStandardiser, standardise_running
+
+    x = np.random.default_rng(T * 100 + warmup).normal(2, 3, (T, 3))
+    want = standardise_running(x, warmup)
+    n = np.maximum(np.arange(1, T + 1), min(warmup, T))
+    t = T // 2
+    np.testing.assert_allclose(want[t], (x[t] - x[: n[t]].mean(0)) / (x[: n[t]].std(0) + 1e-3), rtol=1e-4, atol=1e-4)
+    norm, parts, sent = RunningStandardiser(warmup), [], 0
+    for c in cuts:
+        out = norm.push(x[sent: sent + c])
+        sent = min(sent + c, T)
+        assert sum(map(len, parts)) + len(out) == (sent if sent >= warmup else 0)  # out as soon as the warm-up is in
+        parts.append(out)
+    parts += [norm.push(x[sent:]), norm.finish()]
+    np.testing.assert_allclose(np.concatenate([q for q in parts if len(q)]), want, atol=1e-5)
+
+
 # --- the learned encoder -------------------------------------------------------------------------
 def test_audio_encoder_keeps_length_and_is_local():
     torch.manual_seed(0)
@@ -158,6 +198,28 @@ def test_frequency_warp_moves_spectral_peaks_and_only_in_training():
     assert not torch.allclose(enc(a), enc(a))  # a fresh warp per training batch
     with pytest.raises(ValueError, match="stacked"):
         AudioEncoder(d_in=321, d_out=16, freq_warp=0.1)
+
+
+def test_frequency_masks_blank_whole_bands_per_item_and_only_in_training():
+    torch.manual_seed(0)
+    enc = AudioEncoder(d_in=4 * 20, d_out=8, freq_mask=5, freq_masks=2)
+    a = torch.randn(64, 7, 80)
+    out = enc.mask(a).reshape(64, 7, 4, 20)
+    changed = out != a.reshape(64, 7, 4, 20)
+    band = changed.any(1).any(1)  # [item, band]: masked somewhere
+    assert torch.equal(changed, band[:, None, None, :].expand_as(changed))  # whole bands: every frame and step
+    assert (band.sum(1) <= 10).all() and band.any()  # at most 2 runs of 5 bands
+    fill = a.mean((1, 2))
+    assert torch.allclose(out[changed], fill[:, None, None, None].expand_as(out)[changed])
+    assert len({tuple(b.tolist()) for b in band}) > 10  # drawn per item
+    enc.eval()
+    assert torch.equal(enc(a), enc(a))  # no masks when sampling
+    enc.train()
+    assert not torch.allclose(enc(a), enc(a))  # fresh masks per training batch
+    with pytest.raises(ValueError, match="stacked"):
+        AudioEncoder(d_in=81, d_out=8, freq_mask=3)
+    with pytest.raises(ValueError, match="freq_mask"):
+        AudioEncoder(d_in=80, d_out=8, freq_mask=21)
 
 
 @settings(max_examples=30, deadline=None)
@@ -209,14 +271,17 @@ def test_wav2vec_is_selectable_as_the_pipeline_feature_function(tiny_wav2vec):
     from sandbox.config import instantiate
     from sandbox.run import compose_config
 
-    cfg = compose_config(["rep=lia", "gen=flow", "preset=smoke", "features._target_=sandbox.audio.wav2vec.wav2vec2_frames",
-                          f"+features.model_dir={tiny_wav2vec}"])
+    w2v = ["rep=lia", "gen=flow", "preset=smoke", "features._target_=sandbox.audio.wav2vec.wav2vec2_frames",
+           f"+features.model_dir={tiny_wav2vec}"]
+    cfg = compose_config(w2v + ["audio_encoder.freq_mask=0"])
     fn = instantiate(cfg.features, "features")
     out = fn(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 25)
     assert out.shape == (25, 3 * 16) and np.isfinite(out).all()
-    with pytest.raises(ConfigError, match="freq_warp=0"):  # the warp stretches log-mel bands, not these
-        compose_config(["rep=lia", "gen=flow", "preset=smoke", "features._target_=sandbox.audio.wav2vec.wav2vec2_frames",
-                        f"+features.model_dir={tiny_wav2vec}", "+audio_encoder.freq_warp=0.1"])
+    # the default masks and a warp act on log-mel bands, not on these: refused, saying what to set
+    with pytest.raises(ConfigError, match="freq_mask=0"):
+        compose_config(w2v)
+    with pytest.raises(ConfigError, match="freq_warp=0"):
+        compose_config(w2v + ["audio_encoder.freq_mask=0", "+audio_encoder.freq_warp=0.1"])
 
 
 @settings(max_examples=25, deadline=None)
@@ -227,16 +292,36 @@ def test_feature_stream_equals_whole_recording_and_emits_as_soon_as_final(n_samp
     from sandbox.audio.features import FeatureStream, logmel_frames
 
     audio = np.random.default_rng(n_samples).normal(0, 0.1, n_samples).astype(np.float32)
-    stream, parts, sent = FeatureStream(logmel_frames), [], 0
+    _stream_equals_offline(FeatureStream(logmel_frames), logmel_frames(audio), audio, cuts, warmup=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_samples=st.integers(700, 12000), cuts=st.lists(st.integers(1, 2000), min_size=1, max_size=12),
+       warmup=st.integers(1, 12))
+def test_normalised_feature_stream_equals_whole_recording(n_samples, cuts, warmup):
+    """The running standardisation streams too (the pipeline's partial binds its warm-up): the same frames,
+    out once the warm-up's frames are final."""
+    from functools import partial
+
+    from sandbox.audio.features import FeatureStream, logmel_norm_frames
+
+    audio = np.random.default_rng(n_samples).normal(0, 0.1, n_samples).astype(np.float32)
+    fn = partial(logmel_norm_frames, warmup=warmup)
+    _stream_equals_offline(FeatureStream(fn), fn(audio), audio, cuts, warmup=warmup)
+
+
+def _stream_equals_offline(stream, want, audio, cuts, warmup):
+    n_samples, parts, sent = len(audio), [], 0
     for c in cuts + [n_samples]:
         upto = min(sent + c, n_samples)
         out = stream.push(audio[sent:upto])
         sent = upto
         if len(out):
             parts.append(out)
-        assert sum(map(len, parts)) == max(sent - 120, 0) // 640
+        final = max(sent - 120, 0) // 640
+        assert sum(map(len, parts)) == (final if final >= warmup else 0)
         if sent == n_samples:
             break
     parts.append(stream.finish())
     got = np.concatenate([q for q in parts if len(q)])
-    np.testing.assert_allclose(got, logmel_frames(audio), atol=1e-4)
+    np.testing.assert_allclose(got, want, atol=1e-4)

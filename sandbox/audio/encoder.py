@@ -16,18 +16,24 @@ class AudioEncoder(nn.Module):
     """[B, T, d_in] -> [B, T, d_out]; the length T is preserved (same padding)."""
 
     def __init__(self, d_in: int, d_out: int = 128, hidden: int | None = None, kernel: int = 5, layers: int = 1,
-                 dropout: float = 0.0, freq_warp: float = 0.0, warp_groups: int = 4):
+                 dropout: float = 0.0, freq_warp: float = 0.0, warp_groups: int = 4, freq_mask: int = 0,
+                 freq_masks: int = 2):
         super().__init__()
         if kernel % 2 != 1:
             raise ValueError(f"kernel must be odd to keep frames aligned; got {kernel}")
-        if freq_warp and d_in % warp_groups:
-            raise ValueError(f"freq_warp needs features of warp_groups={warp_groups} stacked spectra; d_in={d_in}")
+        if (freq_warp or freq_mask) and d_in % warp_groups:
+            raise ValueError(f"freq_warp and freq_mask need features of warp_groups={warp_groups} stacked spectra; "
+                             f"d_in={d_in}")
+        if not 0 <= freq_mask <= d_in // warp_groups or freq_masks < 0:
+            raise ValueError(f"freq_mask is a band count in [0, {d_in // warp_groups}] and freq_masks >= 0; "
+                             f"got {freq_mask}, {freq_masks}")
         if not 0.0 <= freq_warp < 0.5:
             raise ValueError(f"freq_warp is a relative warp in [0, 0.5); got {freq_warp}")
         if layers < 1:
             raise ValueError(f"layers must be >= 1; got {layers}")
         hidden = hidden or d_out
         self.freq_warp, self.warp_groups = float(freq_warp), int(warp_groups)
+        self.freq_mask, self.freq_masks = int(freq_mask), int(freq_masks)
         self.out_dim = d_out
         self.context = layers * (kernel // 2)  # frames seen on each side (a stream waits for them)
         self.norm_in = nn.LayerNorm(d_in)  # raw log-mel sits around -14..+5; normalise per frame
@@ -53,10 +59,24 @@ class AudioEncoder(nn.Module):
         out = x.gather(-1, idx(lo)) * (1 - w) + x.gather(-1, idx(hi)) * w
         return out.reshape(b, t, d)
 
+    def mask(self, a: torch.Tensor) -> torch.Tensor:
+        """SpecAugment's frequency masking: ``freq_masks`` runs of 0 to ``freq_mask`` bands per item, the same
+        bands in each stacked spectrum and every frame, set to the item's mean."""
+        b, t, d = a.shape
+        bands = d // self.warp_groups
+        k = torch.arange(bands, device=a.device)
+        width = torch.randint(0, self.freq_mask + 1, (b, self.freq_masks, 1), device=a.device)
+        first = (torch.rand(b, self.freq_masks, 1, device=a.device) * (bands - width + 1)).floor().long()
+        hit = ((k >= first) & (k < first + width)).any(1)  # [b, bands]
+        hit = hit[:, None, None, :].expand(b, t, self.warp_groups, bands).reshape(b, t, d)
+        return torch.where(hit, a.mean((1, 2), keepdim=True), a)
+
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         if self.training and self.freq_warp > 0:
             alpha = 1 + (torch.rand(a.shape[0], device=a.device, dtype=a.dtype) * 2 - 1) * self.freq_warp
             a = self.warp(a, alpha)
+        if self.training and self.freq_mask > 0 and self.freq_masks > 0:
+            a = self.mask(a)
         h = self.act(self.conv(self.norm_in(a).transpose(1, 2)))
         for block in self.blocks:
             h = h + self.act(block(h))

@@ -1,4 +1,5 @@
-"""Per-video-frame audio features: stacked log-mel (the default), its cepstra (MFCC) and RMS energy.
+"""Per-video-frame audio features: stacked log-mel, the same standardised by the utterance so far (the
+default), its cepstra (MFCC) and RMS energy.
 
 At 16 kHz and 25 fps a video frame spans 640 samples; with a 160-sample (10 ms) hop that is
 exactly 4 mel frames, which are stacked into one feature vector per video frame. The mel frames
@@ -8,6 +9,7 @@ its own frame and not half of the previous one.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -17,6 +19,8 @@ HOP = 160  # 10 ms
 WIN = 400  # 25 ms
 MELS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 LOG_FLOOR = 1e-6  # silence maps to log(1e-6) ~ -13.8, not -inf
+NORM_EPS = 1e-3  # a band constant over the utterance (all silence) maps to 0, not NaN
+NORM_WARMUP = 10  # frames (0.4 s) whose statistics standardise each of them (docs/results/audio_front.md)
 
 
 def num_frames(n_samples: int) -> int:
@@ -53,6 +57,68 @@ def logmel_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 
     return np.ascontiguousarray(logmel.reshape(T, MELS_PER_FRAME * n_mels), dtype=np.float32)
 
 
+def standardise_running(x: np.ndarray, warmup: int = NORM_WARMUP) -> np.ndarray:
+    """Frame t of ``x`` [T, d] standardised per column by the mean and std of frames 0..max(t, warmup - 1):
+    the statistics of the utterance so far, after a first ``warmup`` frames read together. float32 [T, d]."""
+    x = np.asarray(x, np.float64)
+    T = len(x)
+    if T == 0:
+        return x.astype(np.float32)
+    n = np.maximum(np.arange(1, T + 1), min(int(warmup), T))
+    mean = np.cumsum(x, 0)[n - 1] / n[:, None]
+    var = np.maximum(np.cumsum(x * x, 0)[n - 1] / n[:, None] - mean**2, 0.0)
+    return np.ascontiguousarray((x - mean) / (np.sqrt(var) + NORM_EPS), dtype=np.float32)
+
+
+class RunningStandardiser:
+    """``standardise_running`` of frames that arrive in pieces: ``push(frames)`` -> the frames now
+    standardised (none before the first ``warmup``), ``finish()`` -> the rest; the same values as offline."""
+
+    def __init__(self, warmup: int = NORM_WARMUP):
+        self.warmup = int(warmup)
+        self.held: list[np.ndarray] = []  # frames of the warm-up, waiting
+        self.n, self.s1, self.s2 = 0, 0.0, 0.0
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames, np.float64)
+        if frames.size == 0:
+            return np.zeros((0, 0), np.float32)
+        if self.n < self.warmup:
+            self.held.append(frames)
+            if sum(map(len, self.held)) < self.warmup:
+                return np.zeros((0, 0), np.float32)
+            frames, self.held = np.concatenate(self.held), []
+            return self._flush(frames)
+        return self._flush(frames)
+
+    def finish(self) -> np.ndarray:
+        if not self.held:
+            return np.zeros((0, 0), np.float32)
+        frames, self.held = np.concatenate(self.held), []
+        return self._flush(frames, first=len(frames))
+
+    def _flush(self, frames: np.ndarray, first: int | None = None) -> np.ndarray:
+        """Standardise ``frames`` continuing the running sums; the first ``first`` (default: up to the
+        warm-up) share the statistics of the warm-up's frames."""
+        n0 = self.n
+        c1 = self.s1 + np.cumsum(frames, 0)
+        c2 = self.s2 + np.cumsum(frames * frames, 0)
+        n = n0 + np.arange(1, len(frames) + 1)
+        at = np.maximum(n, self.warmup if first is None else n0 + first) - n0 - 1  # row of the sums to use
+        mean = c1[at] / (n0 + at + 1)[:, None]
+        var = np.maximum(c2[at] / (n0 + at + 1)[:, None] - mean**2, 0.0)
+        self.n, self.s1, self.s2 = n[-1], c1[-1], c2[-1]
+        return np.ascontiguousarray((frames - mean) / (np.sqrt(var) + NORM_EPS), dtype=np.float32)
+
+
+def logmel_norm_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80,
+                       warmup: int = NORM_WARMUP) -> np.ndarray:
+    """``logmel_frames`` standardised per column by the utterance so far (``standardise_running``): the
+    speaker's and the channel's spectral envelope, near constant over a clip, drops out (cepstral mean and
+    variance normalisation, done on log-mel, online so that streams compute the same features)."""
+    return standardise_running(logmel_frames(audio, n_frames, n_mels), warmup)
+
+
 def mfcc_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80, n_mfcc: int = 20) -> np.ndarray:
     """Cepstra 1..n_mfcc (orthonormal DCT-II of ``logmel_frames`` over the mel bands) stacked per video frame:
     float32 [T, 4 * n_mfcc]. The low cepstra keep the spectral envelope (formants: what is said) and drop the
@@ -80,6 +146,11 @@ def energy_frames(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
 logmel_frames.stream_context = 1
 logmel_frames.stream_reach = WIN // 2 - HOP // 2  # the last STFT window, centred 80 samples before the end
 mfcc_frames.stream_context, mfcc_frames.stream_reach = logmel_frames.stream_context, logmel_frames.stream_reach
+logmel_norm_frames.stream_context, logmel_norm_frames.stream_reach = logmel_frames.stream_context, logmel_frames.stream_reach
+# a stream computes log-mel piece by piece and standardises it with running sums
+logmel_norm_frames.stream_split = lambda kw: (
+    partial(logmel_frames, **{k: v for k, v in kw.items() if k != "warmup"}),
+    RunningStandardiser(kw.get("warmup", NORM_WARMUP)))
 energy_frames.stream_context = 0
 energy_frames.stream_reach = 0
 
@@ -89,6 +160,15 @@ def _unwrapped(fn):
     while hasattr(fn, "func"):
         fn = fn.func
     return fn
+
+
+def _keywords(fn) -> dict:
+    """The keyword arguments bound by partials around a features function (outermost wins)."""
+    out: dict = {}
+    while hasattr(fn, "func"):
+        out = {**getattr(fn, "keywords", {}), **out}
+        fn = fn.func
+    return out
 
 
 def stream_context(fn) -> int:
@@ -114,6 +194,8 @@ class FeatureStream:
 
     def __init__(self, fn):
         self.fn, self.context, self.reach = fn, stream_context(fn), stream_reach(fn)
+        split = getattr(_unwrapped(fn), "stream_split", None)  # per-piece features + a stateful last step
+        self.piece_fn, self.post = split(_keywords(fn)) if split else (fn, None)
         self.audio = np.zeros(0, np.float32)  # samples from frame ``self.offset`` on
         self.offset = 0  # first frame held in self.audio
         self.done = 0  # feature frames emitted
@@ -124,10 +206,15 @@ class FeatureStream:
         self.audio = np.concatenate([self.audio, samples])
         self.received += len(samples)
         ready = max(self.received - self.reach, 0) // SAMPLES_PER_FRAME  # frames whose look-ahead is in
-        return self._frames(ready, total=None)
+        feats = self._frames(ready, total=None)
+        return self.post.push(feats) if self.post else feats
 
     def finish(self) -> np.ndarray:
-        return self._frames(num_frames(self.received), total=num_frames(self.received))
+        feats = self._frames(num_frames(self.received), total=num_frames(self.received))
+        if not self.post:
+            return feats
+        parts = [f for f in (self.post.push(feats), self.post.finish()) if len(f)]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     def _frames(self, ready: int, total: int | None) -> np.ndarray:
         if ready <= self.done:
@@ -136,7 +223,7 @@ class FeatureStream:
         start = max(self.done - self.context - 1, 0)
         piece = self.audio[(start - self.offset) * SAMPLES_PER_FRAME:]
         n = total - start if total is not None else num_frames(len(piece))
-        feats = np.asarray(self.fn(piece, n), np.float32)[self.done - start : ready - start]
+        feats = np.asarray(self.piece_fn(piece, n), np.float32)[self.done - start : ready - start]
         self.done = ready
         keep = max(ready - self.context - 1, 0)  # drop audio the next piece no longer needs
         self.audio = self.audio[(keep - self.offset) * SAMPLES_PER_FRAME:]

@@ -109,9 +109,10 @@ def check_gen(cfg: DictConfig, rep=None) -> None:
     if cfg.get("audio_encoder") is not None:
         check_instantiable(cfg.audio_encoder, "audio_encoder", forced=("d_in", "d_out"))
         feats = str(cfg.get("features", {}).get("_target_", ""))
-        if cfg.audio_encoder.get("freq_warp") and not feats.endswith("logmel_frames"):
-            raise ConfigError(f"audio_encoder.freq_warp stretches stacked log-mel spectra, but features are {feats}; "
-                              "set audio_encoder.freq_warp=0 with these features.")
+        for key, does in (("freq_warp", "stretches"), ("freq_mask", "masks bands of")):
+            if cfg.audio_encoder.get(key) and not feats.endswith(("logmel_frames", "logmel_norm_frames")):
+                raise ConfigError(f"audio_encoder.{key} {does} stacked log-mel spectra, but features are {feats}; "
+                                  f"set audio_encoder.{key}=0 with these features.")
     names, aux = _asks(cfg.gen)
     if not names and not aux:
         return
