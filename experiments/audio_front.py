@@ -35,16 +35,18 @@ from sandbox.metrics.stats import difference_ci, hierarchical_ci
 
 SPLITS = ("train", "val", "test")
 ROOT = Path("outputs/studies/audio_front")
-BASE = "default: log-mel, 1 conv"
-NORM = "log-mel standardised per utterance, dropout 0.3, frequency masks of up to 20 bands"
+PLAIN = ["features._target_=sandbox.audio.features.logmel_frames", "audio_encoder.dropout=0", "audio_encoder.freq_mask=0"]
+BASE = "plain log-mel, 1 conv (the default until 2026-12-06)"
+WHOLE = "log-mel standardised over the whole utterance, dropout 0.3, frequency masks of up to 20 bands"
+DEFAULT = "default: log-mel standardised by the utterance so far (5-frame warm-up), dropout 0.3, masks of up to 20 bands"
 LIA = ["rep=lia", "gen=flow"]
 ARMS: dict[str, list[str]] = {
-    BASE: [],
-    "+ frequency warp 0.15 in training": ["+audio_encoder.freq_warp=0.15"],
-    "MFCC 1-20 for log-mel": ["features._target_=sandbox.audio.features.mfcc_frames"],
-    "3 convs (residual)": ["+audio_encoder.layers=3"],
-    NORM: ["features._target_=sandbox.audio.features.logmel_norm_frames", "+audio_encoder.dropout=0.3",
-           "+audio_encoder.freq_mask=20"],
+    BASE: PLAIN,
+    "+ frequency warp 0.15 in training": [*PLAIN, "+audio_encoder.freq_warp=0.15"],
+    "MFCC 1-20 for log-mel": ["features._target_=sandbox.audio.features.mfcc_frames", *PLAIN[1:]],
+    "3 convs (residual)": [*PLAIN, "+audio_encoder.layers=3"],
+    WHOLE: ["+features.warmup=1000000"],
+    DEFAULT: [],
 }
 REGRESSOR_LAYERS = (1, 3)
 NOTE = (
@@ -64,7 +66,8 @@ NOTE = (
     "here: a larger dataset for the generator (it also needs a new lia fit), and whether the held-out accents map the same sounds to other mouth shapes (the world's mouth "
     "follows eSpeak's phoneme labels of each accent). None of the three changes is the default."
 )
-VOICE_SUBSETS = (3, 6)  # training voices, against as many clips drawn from all of them
+VOICE_SUBSETS = (3, 6)
+DEFAULT_ENCODER = {"dropout": 0.3, "freq_mask": 20}  # config.yaml's audio_encoder, for the regressor  # training voices, against as many clips drawn from all of them
 
 
 def arm_dir(arm: str) -> Path:
@@ -96,15 +99,15 @@ def generator_values(run_dir: Path) -> dict[str, list[float]]:
 
 
 def regressor_values(run: RunMotion, layers: int, seed: int, steps: int = 1500, batch: int = 16,
-                     window: int = 60, train_ids: list[str] | None = None) -> dict[str, list[float]]:
-    """split -> per-clip correlation with the true jaw of an audio encoder + linear head trained on it (on
-    ``train_ids``, default every training clip)."""
+                     window: int = 60, train_ids: list[str] | None = None, **encoder) -> dict[str, list[float]]:
+    """split -> per-clip correlation with the true jaw of an audio encoder (``encoder``: its further settings)
+    + linear head trained on it (on ``train_ids``, default every training clip), on ``run``'s audio features."""
     from sandbox.audio.encoder import AudioEncoder
 
     clips = {s: [run.clip(c) for c in run.splits[s]] for s in SPLITS}
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = torch.nn.Sequential(AudioEncoder(clips["train"][0]["audio"].shape[1], 128, kernel=5, layers=layers),
+    net = torch.nn.Sequential(AudioEncoder(clips["train"][0]["audio"].shape[1], 128, kernel=5, layers=layers, **encoder),
                               torch.nn.Linear(128, 1))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     train = [run.clip(c) for c in (train_ids or run.splits["train"])]
@@ -188,10 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     kept_path = ROOT / "regressors.json"  # per-clip values of the diagnostics and of every regressor, by its settings
     kept = json.loads(kept_path.read_text()) if kept_path.is_file() else {}
 
-    def regressor(layers: int, seed: int, subset: str = "all", train_ids: list[str] | None = None) -> dict:
-        key = f"{layers}/{seed}/{subset}"
+    def regressor(layers: int, seed: int, subset: str = "all", train_ids: list[str] | None = None,
+                  run: RunMotion = base_run, front: str = "") -> dict:
+        key = f"{layers}/{seed}/{subset}" + (f"/{front}" if front else "")
         if key not in kept:
-            kept[key] = regressor_values(base_run, layers, seed, train_ids=train_ids)
+            kept[key] = regressor_values(run, layers, seed, train_ids=train_ids,
+                                         **(DEFAULT_ENCODER if front else {}))
             kept_path.write_text(json.dumps(kept))
         return kept[key]
 
@@ -199,7 +204,9 @@ def main(argv: list[str] | None = None) -> None:
         kept["diagnostics"] = diagnostics(base_run)
         kept_path.write_text(json.dumps(kept))
     diag = kept["diagnostics"]
-    reg = {n: [regressor(n, s) for s in range(args.seeds)] for n in REGRESSOR_LAYERS}
+    reg = {f"{n} conv{'s' if n > 1 else ''}, plain log-mel": [regressor(n, s) for s in range(args.seeds)] for n in REGRESSOR_LAYERS}
+    default_run = RunMotion(train_run(LIA + ARMS[DEFAULT], 0, arm_dir(DEFAULT) / "0"))  # its features: the default's
+    reg["1 conv, the default front end (standardised so far, dropout 0.3, masks)"] = [regressor(1, s, run=default_run, front="default") for s in range(args.seeds)]
     voices: dict[int, dict[str, list]] = {}
     by_voice = training_voices(base_run)
     for n_voices in VOICE_SUBSETS:
@@ -230,14 +237,14 @@ def main(argv: list[str] | None = None) -> None:
                     d, lo, hi = difference_ci([v[s] for v in gen[arm]], [v[s] for v in gen[BASE]])
                     parts.append(f"{s} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
                 lines.append(f"- {arm}: " + "; ".join(parts))
-    lines += ["", f"On the default's seed 0, per test clip: as sampled {cell([diag['own']])}; with a training clip's reference "
+    lines += ["", f"On the plain log-mel's seed 0, per test clip: as sampled {cell([diag['own']])}; with a training clip's reference "
               f"(another identity) {cell([diag['training reference']])}; two samples (generator seeds 0, 1) correlate at "
               f"{cell([diag['sample vs sample']])}."]
     lines += ["", "## The audio alone: encoder + linear head regressed on the true jaw (no generator, no motion space)",
               "", "| encoder | train | val | test |", "|---|---:|---:|---:|"]
-    lines += [f"| {n} conv{'s' if n > 1 else ''} | " + " | ".join(cell([v[s] for v in reg[n]]) for s in SPLITS) + " |"
-              for n in REGRESSOR_LAYERS]
-    lines += ["", "The same regressor (1 conv) trained on part of the training clips: every clip of a few training "
+    lines += [f"| {name} | " + " | ".join(cell([v[s] for v in values]) for s in SPLITS) + " |"
+              for name, values in reg.items()]
+    lines += ["", "The same regressor (1 conv, plain log-mel) trained on part of the training clips: every clip of a few training "
               "voices, or as many clips drawn from all 12 (both drawn per seed):", "",
               "| training clips | from | val | test (held-out voices) |", "|---|---|---:|---:|"]
     diffs = []

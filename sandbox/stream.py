@@ -19,7 +19,9 @@ while streaming (1 ran faster and steadier than 2 on a 2-core machine; null leav
 
 ``stream.chunk`` (default: the generator's window, 50 frames on the default preset) is the number of new
 frames per generated window: a frame waits for its chunk's audio, so the latency to the first frame is
-about (chunk + 2) / 25 s + 7.5 ms plus compute. With the default chunk the stream's motion equals the offline
+about (max(chunk, warm-up) + 2) / 25 s + 7.5 ms plus compute, where the warm-up is the 5 frames whose statistics
+the default features standardise together (``+features.warmup=K`` trains for another; plain log-mel,
+``features._target_=sandbox.audio.features.logmel_frames``, has none). With the default chunk the stream's motion equals the offline
 sample's; smaller chunks need ``stream.overlap`` below them (the default preset cross-fades 10 frames).
 ``stream.blend`` joins the windows across the overlap: ``fade`` cross-fades (a window's last K frames wait
 for the next window), ``offset`` re-samples the last K frames shown and fades the difference out of the

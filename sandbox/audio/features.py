@@ -20,7 +20,7 @@ WIN = 400  # 25 ms
 MELS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 LOG_FLOOR = 1e-6  # silence maps to log(1e-6) ~ -13.8, not -inf
 NORM_EPS = 1e-3  # a band constant over the utterance (all silence) maps to 0, not NaN
-NORM_WARMUP = 10  # frames (0.4 s) whose statistics standardise each of them (docs/results/audio_front.md)
+NORM_WARMUP = 5  # frames (0.2 s) whose statistics standardise each of them (docs/results/audio_front.md)
 
 
 def num_frames(n_samples: int) -> int:
