@@ -35,9 +35,10 @@ _REPS: dict[str, object] = {}
 
 
 def compose(rep: str, gen: list[str], tmp: Path, *extra: str):
-    # max_steps=2: two_stage's stage 1 is the first half of training -> one step of each stage
+    # max_steps=2: two_stage's stage 1 is the first half of training -> one step of each stage;
+    # freq_mask=0: the batches' audio is AUDIO_DIM random channels, not stacked log-mel spectra
     return compose_config([f"rep={rep}", *gen, "preset=smoke", f"paths.cache={tmp / 'cache'}",
-                           f"out={tmp / 'run'}", "train.max_steps=2", *extra])
+                           f"out={tmp / 'run'}", "train.max_steps=2", "audio_encoder.freq_mask=0", *extra])
 
 
 def rep_for(name: str, cfg):
@@ -129,6 +130,7 @@ def encoded_change(enc: torch.nn.Module, frame: int = 4) -> torch.Tensor:
     a = torch.randn(1, 9, AUDIO_DIM)
     b = a.clone()
     b[0, frame] = torch.randn(AUDIO_DIM) * 3.0  # not a constant shift: LayerNorm would remove it
+    enc.eval()  # no dropout
     with torch.no_grad():
         return (enc(a) - enc(b)).abs().amax(-1)[0] > 1e-6
 
