@@ -2,9 +2,10 @@
 
 A temporal convolution lets each frame see its neighbours (a phoneme's acoustic cues spread
 over ~100 ms, and lips anticipate the next sound), then a per-frame projection and LayerNorm,
-so generators get features of a fixed width and scale whatever the front end. Two options, off by
-default, were measured not to help on the synthetic world (docs/results/audio_front.md): more convs
-(``layers``) and a random stretch of the spectra in training (``freq_warp``, stacked log-mel only).
+so generators get features of a fixed width and scale whatever the front end. In training, SpecAugment's
+frequency masks (``freq_mask``, stacked spectra) and dropout, together with the standardised log-mel, lift the
+held-out voices (the config's defaults); more convs (``layers``) and a random stretch of the spectra
+(``freq_warp``) were measured not to help (docs/results/audio_front.md).
 """
 from __future__ import annotations
 
