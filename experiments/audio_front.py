@@ -37,16 +37,15 @@ from sandbox.metrics.stats import difference_ci, hierarchical_ci
 
 SPLITS = ("train", "val", "test")
 ROOT = Path("outputs/studies/audio_front")
-PLAIN = PLAIN_AUDIO
 BASE = "plain log-mel, 1 conv (the default until 2026-12-06)"
 WHOLE = "log-mel standardised over the whole utterance, dropout 0.3, frequency masks of up to 20 bands"
 DEFAULT = "default: log-mel standardised by the utterance so far (5-frame warm-up), dropout 0.3, masks of up to 20 bands"
 LIA = ["rep=lia", "gen=flow"]
 ARMS: dict[str, list[str]] = {
-    BASE: PLAIN,
-    "+ frequency warp 0.15 in training": [*PLAIN, "+audio_encoder.freq_warp=0.15"],
-    "MFCC 1-20 for log-mel": ["features._target_=sandbox.audio.features.mfcc_frames", *PLAIN[1:]],
-    "3 convs (residual)": [*PLAIN, "+audio_encoder.layers=3"],
+    BASE: PLAIN_AUDIO,
+    "+ frequency warp 0.15 in training": [*PLAIN_AUDIO, "+audio_encoder.freq_warp=0.15"],
+    "MFCC 1-20 for log-mel": ["features._target_=sandbox.audio.features.mfcc_frames", *PLAIN_AUDIO[1:]],
+    "3 convs (residual)": [*PLAIN_AUDIO, "+audio_encoder.layers=3"],
     WHOLE: ["+features.warmup=1000000"],
     DEFAULT: [],
 }
@@ -71,8 +70,15 @@ NOTE = (
     "measured: whether the held-out accents map the same sounds to other mouth shapes (the world's mouth follows "
     "eSpeak's phoneme labels of each accent)."
 )
-VOICE_SUBSETS = (3, 6)
-DEFAULT_ENCODER = {"dropout": 0.3, "freq_mask": 20}  # config.yaml's audio_encoder, for the regressor  # training voices, against as many clips drawn from all of them
+VOICE_SUBSETS = (3, 6)  # training voices, against as many clips drawn from all of them
+
+
+def default_encoder() -> dict:
+    """The config's audio-encoder training settings (dropout, frequency masks), for the regressor."""
+    from sandbox.run import compose_config
+
+    enc = compose_config(LIA).audio_encoder
+    return {k: enc[k] for k in ("dropout", "freq_mask")}
 
 
 def arm_dir(arm: str) -> Path:
@@ -200,8 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                   run: RunMotion = base_run, front: str = "") -> dict:
         key = f"{layers}/{seed}/{subset}" + (f"/{front}" if front else "")
         if key not in kept:
-            kept[key] = regressor_values(run, layers, seed, train_ids=train_ids,
-                                         **(DEFAULT_ENCODER if front else {}))
+            kept[key] = regressor_values(run, layers, seed, train_ids=train_ids, **(default_encoder() if front else {}))
             kept_path.write_text(json.dumps(kept))
         return kept[key]
 

@@ -61,18 +61,16 @@ def standardise_running(x: np.ndarray, warmup: int = NORM_WARMUP) -> np.ndarray:
     """Frame t of ``x`` [T, d] standardised per column by the mean and std of frames 0..max(t, warmup - 1):
     the statistics of the utterance so far, after a first ``warmup`` frames read together. float32 [T, d]."""
     x = np.asarray(x, np.float64)
-    T = len(x)
-    if T == 0:
+    if len(x) == 0:
         return x.astype(np.float32)
-    n = np.maximum(np.arange(1, T + 1), min(int(warmup), T))
-    mean = np.cumsum(x, 0)[n - 1] / n[:, None]
-    var = np.maximum(np.cumsum(x * x, 0)[n - 1] / n[:, None] - mean**2, 0.0)
-    return np.ascontiguousarray((x - mean) / (np.sqrt(var) + NORM_EPS), dtype=np.float32)
+    norm = RunningStandardiser(warmup)
+    return np.concatenate([f for f in (norm.push(x), norm.finish()) if len(f)])
 
 
 class RunningStandardiser:
     """``standardise_running`` of frames that arrive in pieces: ``push(frames)`` -> the frames now
-    standardised (none before the first ``warmup``), ``finish()`` -> the rest; the same values as offline."""
+    standardised (none before the first ``warmup``), ``finish()`` -> the rest (a clip shorter than the
+    warm-up: all of it, with its own statistics)."""
 
     def __init__(self, warmup: int = NORM_WARMUP):
         self.warmup = int(warmup)
@@ -88,7 +86,6 @@ class RunningStandardiser:
             if sum(map(len, self.held)) < self.warmup:
                 return np.zeros((0, 0), np.float32)
             frames, self.held = np.concatenate(self.held), []
-            return self._flush(frames)
         return self._flush(frames)
 
     def finish(self) -> np.ndarray:
