@@ -1,7 +1,7 @@
 """Does a trained generator move the jaw with the speech, measured in motion space (no renderer)?
 
     python -m experiments.gen_jaw --run RUN_DIR [RUN_DIR ...] [--splits val test] [--seeds 1]
-                                  [--audio-scales 1 2 3] [--json OUT]
+                                  [--audio-scales 1 2 3] [--steps 10 20] [--json OUT]
 
 RUN_DIR is any run directory of the synthetic world (its config.yaml and artifacts.json name the
 extracted motion and the trained generator). A least-squares line from the extracted (normalised)
@@ -22,11 +22,13 @@ eval's lip sync sees 2):
 * spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
   (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
 
-``--audio-scales`` repeats the measure for each audio guidance scale g_a (default: the run's own).
+``--audio-scales`` repeats the measure for each audio guidance scale g_a, ``--steps`` for each number of
+sampling steps (NFE); default: the run's own.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -71,11 +73,12 @@ class RunMotion:
         return self._clips[cid]
 
     @torch.no_grad()
-    def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None) -> np.ndarray:
+    def sample(self, c: dict[str, np.ndarray], seed: int, audio_scale: float | None = None,
+               steps: int | None = None) -> np.ndarray:
         cond = {k: torch.from_numpy(c[k])[None] for k in ("audio", "x_ref", "emotion")}
         s = self.cfg.sample
         guidance = to_dict(s.guidance) | ({"audio": audio_scale} if audio_scale is not None else {})
-        res = self.gen.sample(cond, steps=s.steps, guidance=guidance or None, seed=seed)
+        res = self.gen.sample(cond, steps=steps or s.steps, guidance=guidance or None, seed=seed)
         return res.motion[0].float().numpy()
 
 
@@ -99,7 +102,7 @@ def rms_std(x: np.ndarray) -> float:
 
 
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
-            audio_scale: float | None = None, per_clip: bool = False) -> dict:  # fmt: skip
+            audio_scale: float | None = None, per_clip: bool = False, steps: int | None = None) -> dict:  # fmt: skip
     """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw values."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = jaw_line(run, n_train)
@@ -121,7 +124,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         if lids is not None:
             blinks["real"].append(blink_rate(1 - read_jaw(lids, c["motion"])))
         for seed in range(seeds):
-            generated.append(run.sample(c, seed, audio_scale)[: len(real)])
+            generated.append(run.sample(c, seed, audio_scale, steps)[: len(real)])
             gen = read(generated[-1])
             lags, by_lag, _ = correlation_curve(gen, c["jaw"], MAX_LAG)
             rows["corr0_gen"].append(float(by_lag[lags == 0][0]))
@@ -148,14 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--splits", nargs="+", default=["val", "test"])
     p.add_argument("--seeds", type=int, default=1, help="generator samples per clip")
     p.add_argument("--audio-scales", type=float, nargs="+", default=[None], help="audio guidance scales g_a")
+    p.add_argument("--steps", type=int, nargs="+", default=[None], help="sampling steps (NFE)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args(argv)
     results = {}
     for run_dir in args.run:
         run = RunMotion(run_dir)
-        for g in args.audio_scales:
-            name = f"{run_dir}" + ("" if g is None else f" g_a={g:g}")
-            results[name] = out = measure(run, args.splits, args.seeds, audio_scale=g)
+        for g, n in itertools.product(args.audio_scales, args.steps):
+            name = f"{run_dir}" + ("" if g is None else f" g_a={g:g}") + ("" if n is None else f" steps={n}")
+            results[name] = out = measure(run, args.splits, args.seeds, audio_scale=g, steps=n)
             print(name)
             for k, v in out.items():
                 print(f"  {k:18s} {v:.3f}")
