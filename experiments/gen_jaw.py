@@ -103,7 +103,8 @@ def rms_std(x: np.ndarray) -> float:
 
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
             audio_scale: float | None = None, per_clip: bool = False, steps: int | None = None) -> dict:  # fmt: skip
-    """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw values."""
+    """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw, blink and
+    spread values."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
@@ -141,7 +142,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     if per_clip:
-        out["per_clip"] = {f"jaw_{k}": v for k, v in rows.items()}
+        out["per_clip"] = ({f"jaw_{k}": v for k, v in rows.items()} | {f"spread_{p}": v for p, v in spread.items()}
+                           | {f"blink_rate_{k}": v for k, v in blinks.items() if v})
     return out
 
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from experiments import studies
@@ -145,3 +146,20 @@ def test_a_tie_claim_is_consistent_when_the_interval_spans_zero_and_refuted_when
     same, apart = verdicts(study, arms)
     assert "A2 and A tie" in same and "consistent with the hypothesis" in same
     assert "**A better**" in apart and "not what the hypothesis expects" in apart
+
+
+def test_a_paired_claim_sees_a_small_shift_the_shared_noise_hides_from_an_unpaired_one(tmp_path):
+    from experiments.studies import verdicts
+
+    arms = {}
+    for arm, jaw in (("A", 0.62), ("B", 0.60)):  # the same per-clip noise in both: one training, two samplers
+        for seed in range(3):
+            fake_run(tmp_path / arm / str(seed), [], jaw, np.random.default_rng(seed))
+        arms[arm] = sorted((tmp_path / arm).iterdir())
+    claims = [Claim("jaw_corr0", "A", "B"), Claim("jaw_corr0", "A", "B", paired=True)]
+    unpaired, paired = verdicts(Study("t", "t", "-", {}, claims, claims_from="hypothesis"), arms)
+    assert "not confirmed" in unpaired
+    assert "**confirmed**" in paired and "paired by seed and clip" in paired
+    arms["B"] = arms["B"][:2]
+    with pytest.raises(ValueError, match="seeds or clips differ"):
+        verdicts(Study("t", "t", "-", {}, claims[1:], claims_from="hypothesis"), arms)
