@@ -29,7 +29,7 @@ class ReplayRun:
     def clip(self, cid):
         return self.clips[cid]
 
-    def sample(self, c, seed, audio_scale=None):
+    def sample(self, c, seed, audio_scale=None, steps=None):
         m = np.roll(c["motion"], self.delay, axis=0)
         return m.mean(0) + self.gain * (m - m.mean(0))
 
