@@ -24,7 +24,7 @@ import numpy as np
 
 from experiments.audio_front import cell, page_head, train_run
 from experiments.gen_jaw import RunMotion, measure
-from sandbox.metrics.stats import hierarchical_ci
+from sandbox.metrics.stats import paired_difference_ci
 
 ROOT = Path("outputs/studies/sample_steps")
 CROSSINGS = {"lia": ["rep=lia", "gen=flow"], "3dmm": ["rep=3dmm", "gen=flow"]}
@@ -57,8 +57,7 @@ def run_values(run_dir: Path, steps: list[int]) -> dict:
         run = RunMotion(run_dir)
         for split, n in todo:
             out = measure(run, [split], per_clip=True, steps=n)
-            kept[f"{split}/{n}"] = out["per_clip"] | {"motion_fd": out["motion_fd"],
-                                                     "blink_rate_real_mean": out.get("blink_rate_real")}
+            kept[f"{split}/{n}"] = out["per_clip"] | {"motion_fd": out["motion_fd"]}
             kept_path.write_text(json.dumps(kept))
     return kept
 
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
              "the same way from the real motion are given per split.", ""]
     for rep in CROSSINGS:
         for split in SPLITS:
-            real = np.mean([v[f"{split}/{steps[0]}"]["blink_rate_real_mean"] or 0 for v in values[rep]])
+            real = np.mean([np.mean(v[f"{split}/{steps[0]}"].get("blink_rate_real", [0.0])) for v in values[rep]])
             lines += [f"## rep={rep} gen=flow, {split} (real blinks / min {real:.1f})", "",
                       "| steps | " + " | ".join(MEASURES.values()) + " | motion FD |",
                       "|---:|" + "---:|" * (len(MEASURES) + 1)]
@@ -104,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 parts = []
                 for m, label in MEASURES.items():
-                    d, lo, hi = hierarchical_ci([np.subtract(a, b) for a, b in zip(
-                        per_seed(rep, f"{split}/{n}", m), per_seed(rep, f"{split}/{args.base}", m))])
+                    d, lo, hi = paired_difference_ci(per_seed(rep, f"{split}/{n}", m),
+                                                     per_seed(rep, f"{split}/{args.base}", m))
                     parts.append(f"{label} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
                 lines.append(f"- {n} steps: " + "; ".join(parts))
             lines.append("")

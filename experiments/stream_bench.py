@@ -7,8 +7,8 @@ For ``rep=3dmm gen=flow renderer=mesh_warp`` on the astronaut photo cropped at e
 gen=flow`` at the dataset's 128 x 128, a held-out test clip's speech is streamed (sandbox.pipeline.stream)
 with each setting ``CHUNK[:OVERLAP[:NFE[:BLEND]]]`` (chunk = frames per generated window, 50 = the default
 window, which the offline sample uses; overlap = frames consecutive windows share, default the preset's;
-NFE = the flow sampler's steps, default gen/flow.yaml's (20; 10 before 2026-12-06); blend = how windows join across the overlap,
-fade, offset or inpaint, generators.windowing): once fed as fast as the stream takes it (throughput: frames per
+NFE = the flow sampler's steps, default gen/flow.yaml's (20; 10 before 2026-12-06); blend = how windows join
+across the overlap, fade, offset or inpaint, generators.windowing): once fed as fast as the stream takes it (throughput: frames per
 wall second, generator and renderer together), then ``--live`` times fed at real-time speed in 20 ms
 pieces as a microphone would (latency from the first audio sample to the first frame out and to the first
 frame shown, ``--buffer-ms`` later; the share of frames out by their place in that playback). The models

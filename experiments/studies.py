@@ -32,11 +32,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from sandbox.metrics.run_report import read_metrics_json
-from sandbox.metrics.stats import difference_ci, hierarchical_ci
+from sandbox.metrics.stats import difference_ci, paired_difference_ci
 from sandbox.report import Line, aggregate, find_runs, plot, to_markdown, write_csv
 
 # the default preset (its data, fit and generator training: the main job's) with a lighter eval: 100
@@ -614,12 +613,7 @@ def verdicts(study: Study, arm_runs: dict[str, list[Path]]) -> list[str]:
         for arm in (c.better, c.worse):
             groups[arm] = [read_metrics_json(r).get("per_clip", {}).get("run", {}).get(c.metric) or
                            [read_metrics_json(r)["rows"]["run"].get(c.metric)] for r in arm_runs[arm]]
-        if c.paired:
-            if [len(g) for g in groups[c.better]] != [len(g) for g in groups[c.worse]]:
-                raise ValueError(f"paired claim {c.better} vs {c.worse}: the arms' seeds or clips differ")
-            d, lo, hi = hierarchical_ci([np.subtract(a, b) for a, b in zip(groups[c.better], groups[c.worse])])
-        else:
-            d, lo, hi = difference_ci(groups[c.better], groups[c.worse])
+        d, lo, hi = (paired_difference_ci if c.paired else difference_ci)(groups[c.better], groups[c.worse])
         if d is None:
             out.append(f"- {c.metric}: {c.better} vs {c.worse}: not measured.")
             continue

@@ -28,8 +28,8 @@ for the next window), ``offset`` re-samples the last K frames shown and fades th
 new ones, ``inpaint`` (flow only) re-samples the new frames around the last K as known ones; with offset
 and inpaint nothing waits, so a chunk of C with overlap K has the latency of a chunk of C - K
 (generators.windowing; docs/results/streaming.md measures the seams).
-The sampler's settings are sandbox.run's: ``sample.steps=5`` cuts the flow generator's work per window to a quarter of the default 20
-(docs/results/streaming.md measures the settings that keep up in real time).
+The sampler's settings are sandbox.run's: ``sample.steps=5`` cuts the flow generator's work per window to a
+quarter of the default 20 (docs/results/streaming.md measures the settings that keep up in real time).
 """
 from __future__ import annotations
 

@@ -63,6 +63,17 @@ def difference_ci(a: Sequence[Sequence[float | None]], b: Sequence[Sequence[floa
     return diff, float(lo), float(hi)
 
 
+def paired_difference_ci(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], level: float = LEVEL,
+                         n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float | None, float | None, float | None]:
+    """(mean(a) - mean(b), low, high) where ``a`` and ``b`` hold the same seeds and clips (two samplers of one
+    training, say): the per-clip differences resampled as in :func:`hierarchical_ci`, so noise the two share
+    cancels instead of widening the interval as in :func:`difference_ci`."""
+    sizes = [len(g) for g in a], [len(g) for g in b]
+    if sizes[0] != sizes[1]:
+        raise ValueError(f"paired groups: the seeds or clips differ ({sizes[0]} against {sizes[1]} values per seed)")
+    return hierarchical_ci([np.subtract(x, y) for x, y in zip(a, b)], level, n_resamples, seed)
+
+
 def set_statistic_ci(items: Sequence, statistic: Callable[[Sequence], float], level: float = LEVEL,
                      n_resamples: int = 200, seed: int = SEED) -> tuple[float | None, float | None]:
     """(low, high) of a statistic of a whole set (e.g. a Frechet distance of pooled clips), resampling the
