@@ -284,6 +284,27 @@ def test_wav2vec_is_selectable_as_the_pipeline_feature_function(tiny_wav2vec):
         compose_config(w2v + ["audio_encoder.freq_mask=0", "+audio_encoder.freq_warp=0.1"])
 
 
+def test_frequency_masks_need_features_that_declare_stacked_log_mel():
+    from functools import partial
+
+    from sandbox.audio.features import logmel_norm_frames, mfcc_frames, stacks_log_mel
+    from sandbox.run import compose_config
+
+    assert stacks_log_mel(partial(logmel_norm_frames, warmup=3)) and not stacks_log_mel(mfcc_frames)
+
+    def own(audio, n_frames=None):  # a user's own log-mel variant declares itself
+        return logmel_norm_frames(audio, n_frames)
+
+    assert not stacks_log_mel(own)
+    own.stacked_log_mel = True
+    assert stacks_log_mel(partial(own))
+    base = ["rep=lia", "gen=flow", "preset=smoke"]
+    compose_config(base)  # the default features and masks agree
+    with pytest.raises(ConfigError, match="freq_mask=0"):
+        compose_config(base + ["features._target_=sandbox.audio.features.mfcc_frames"])
+    compose_config(base + ["features._target_=sandbox.audio.features.mfcc_frames", "audio_encoder.freq_mask=0"])
+
+
 @settings(max_examples=25, deadline=None)
 @given(n_samples=st.integers(700, 9000), cuts=st.lists(st.integers(1, 2000), min_size=1, max_size=12))
 def test_feature_stream_equals_whole_recording_and_emits_as_soon_as_final(n_samples, cuts):

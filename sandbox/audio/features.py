@@ -23,6 +23,12 @@ NORM_EPS = 1e-3  # a band constant over the utterance (all silence) maps to 0, n
 NORM_WARMUP = 5  # frames (0.2 s) whose statistics standardise each of them (docs/results/audio_front.md)
 
 
+def stacks_log_mel(fn) -> bool:
+    """Whether feature function ``fn`` (or a partial of it) returns stacked log-mel bands, which the audio
+    encoder's frequency masks and warp act on. A user's own function says so with ``fn.stacked_log_mel = True``."""
+    return bool(getattr(getattr(fn, "func", fn), "stacked_log_mel", False))
+
+
 def num_frames(n_samples: int) -> int:
     """Video frames covering ``n_samples`` of 16 kHz audio (a partial last frame counts)."""
     return max(1, math.ceil(n_samples / SAMPLES_PER_FRAME))
@@ -114,6 +120,10 @@ def logmel_norm_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: i
     speaker's and the channel's spectral envelope, near constant over a clip, drops out (cepstral mean and
     variance normalisation, done on log-mel, online so that streams compute the same features)."""
     return standardise_running(logmel_frames(audio, n_frames, n_mels), warmup)
+
+
+logmel_frames.stacked_log_mel = True
+logmel_norm_frames.stacked_log_mel = True
 
 
 def mfcc_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80, n_mfcc: int = 20) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import torch
 from omegaconf import DictConfig
 
+from sandbox.audio.features import stacks_log_mel
 from sandbox.config import (
     accepted_params,
     check_instantiable,
@@ -110,7 +111,7 @@ def check_gen(cfg: DictConfig, rep=None) -> None:
         check_instantiable(cfg.audio_encoder, "audio_encoder", forced=("d_in", "d_out"))
         feats = str(cfg.get("features", {}).get("_target_", ""))
         for key, does in (("freq_warp", "stretches"), ("freq_mask", "masks bands of")):
-            if cfg.audio_encoder.get(key) and not feats.endswith(("logmel_frames", "logmel_norm_frames")):
+            if cfg.audio_encoder.get(key) and not stacks_log_mel(locate(feats)):
                 raise ConfigError(f"audio_encoder.{key} {does} stacked log-mel spectra, but features are {feats}; "
                                   f"set audio_encoder.{key}=0 with these features.")
     names, aux = _asks(cfg.gen)
