@@ -147,6 +147,28 @@ def test_encode_landmarks_recovers_pose_and_jaw_order(rep, yp, ex, jaws):
     np.testing.assert_allclose(m[1], (m[0] + m[2]) / 2, rtol=1e-6, atol=1e-9)  # interpolated (in float32)
 
 
+def test_extract_smoothing_takes_frame_to_frame_jitter_out_of_the_analysed_motion(rep):
+    """Landmarks of a slowly opening and closing jaw, with independent pixel noise per frame, through the
+    analyser's encode path: the extract stage's smoothing brings the motion closer to the true jaw; a
+    still face stays where it is; a negative std is refused before any work."""
+    from sandbox.pipeline.extract import smooth_motion
+    from sandbox.run import compose_config
+
+    t = 40
+    pose = np.tile(np.r_[euler_to_rotvec(np.radians([10.0, -5.0, 0.0])), 0.5, -0.5, 50.0], (t, 1))
+    exp = np.zeros((t, len(EXP_NAMES)))
+    exp[:, JAW] = 0.4 + 0.3 * np.sin(np.arange(t) * 2 * np.pi / 16)
+    _, l2 = rep.head.landmarks(None, pose, exp, np.zeros((t, 2)), 256)
+    noisy = rep.encode_landmarks(l2 + np.random.default_rng(0).normal(0, 1.5, l2.shape), 256).numpy()
+    # correlation: the fit's ridge shrinks the coefficients, which smoothing neither causes nor cures
+    corr = {s: np.corrcoef(smooth_motion(noisy, s)[:, 6 + JAW], exp[:, JAW])[0, 1] for s in (0.0, 1.0)}
+    assert 1 - corr[1.0] < 0.7 * (1 - corr[0.0]), corr
+    still = np.repeat(noisy[:1], 5, axis=0)
+    np.testing.assert_allclose(smooth_motion(still, 1.0), still, atol=1e-6)
+    with pytest.raises(ConfigError, match="extract.smooth"):
+        compose_config(["rep=3dmm", "gen=flow", "preset=smoke", "extract.smooth=-1"])
+
+
 def test_encode_without_any_face_raises(rep):
     with pytest.raises(NoFaceError, match="no face found in any of the 2 frames"):
         rep.encode(torch.full((2, 3, 96, 96), 0.5))

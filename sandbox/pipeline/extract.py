@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
+from scipy.ndimage import gaussian_filter1d
 from tqdm import tqdm
 
 from sandbox.config import check_instantiable, instantiate
@@ -69,9 +70,22 @@ def audio_features(fn, audio: np.ndarray, n_frames: int) -> np.ndarray:
     return a.astype(np.float32)
 
 
+def smooth_motion(motion: np.ndarray, sigma: float) -> np.ndarray:
+    """[T, dim] -> the same under a Gaussian over time of std ``sigma`` frames (0: unchanged). The encoders
+    see each frame alone (the face analyser's model fit, lia's and keypoint's encoders), so what they add
+    to the motion is independent from frame to frame; a weighted mean of neighbours keeps every bounded
+    coefficient in its bounds."""
+    if sigma <= 0 or len(motion) < 2:
+        return motion
+    return gaussian_filter1d(motion, sigma, axis=0, mode="nearest")
+
+
 def check(cfg: DictConfig) -> None:
-    """Preflight: the audio features' keys."""
+    """Preflight: the audio features' keys; the motion smoothing is a std."""
     check_instantiable(cfg.features, "features")
+    sigma = cfg.extract.get("smooth", 0.0)
+    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or sigma < 0:
+        raise ConfigError(f"extract.smooth is a std in frames (0: no smoothing), got {sigma!r}.")
 
 
 def run(ctx: Context) -> Extracted:
@@ -89,6 +103,7 @@ def run(ctx: Context) -> Extracted:
         for split, cid in tqdm(ids, desc="extract", unit="clip", disable=progress_disabled()):
             clip = store.load(cid)
             motion = rep.encode_clip(clip, batch_size=int(cfg.extract.batch_size))
+            motion = torch.as_tensor(smooth_motion(motion.numpy(), float(cfg.extract.smooth)), dtype=motion.dtype)
             raw[cid] = {
                 "motion": motion.numpy(),
                 "x_ref": motion[0].numpy(),  # the clip's first frame is its source image
