@@ -73,17 +73,24 @@ def window_settings(run, setting) -> dict:
     return {"chunk": chunk, "overlap": overlap, "steps": steps, "blend": blend}
 
 
+def first_frame_wait(first_window: int, look_ahead: int, features) -> int:
+    """Samples of audio a stream needs before its first frame can come out: its first window's frames (a
+    looking-back stream's first window is the stride long) and the encoder's look-ahead frames, or the frames
+    the features hold back before their first (the running standardisation's warm-up) if more, and the
+    samples the features read past them."""
+    hold = getattr(FeatureStream(features).post, "warmup", 0)
+    return max(first_window + look_ahead, hold) * SAMPLES_PER_FRAME + stream_reach(features)
+
+
 def measure(run, source, audio, setting, live: int, buffer_ms: float, threads: int | None) -> dict:
     kw = {**window_settings(run, setting), "threads": threads, "buffer_ms": buffer_ms}
     chunk, stride = kw["chunk"], kw["chunk"] - kw["overlap"]
     run.stream(source, audio, realtime=False, **kw)  # warm-up
     fast = run.stream(source, audio, realtime=False, **kw)
     lives = [run.stream(source, audio, realtime=True, **kw) for _ in range(live)]
-    # the structural wait of the first frame: its window's audio (a looking-back stream's first window is
-    # the stride long), the encoder's look-ahead frames and the samples the features read past them
     first_window = stride if kw["blend"] != "fade" else chunk
-    wait = ((first_window + encoder_context(run.gen.audio_encoder)) * SAMPLES_PER_FRAME
-            + stream_reach(instantiate(run.cfg.features, "features")))
+    wait = first_frame_wait(first_window, encoder_context(run.gen.audio_encoder),
+                            instantiate(run.cfg.features, "features"))
     first = np.array([r.first_frame_s for r in lives]) * 1000
     shown = np.array([r.first_shown_s for r in lives]) * 1000
     met = np.array([r.deadlines_met for r in lives])
@@ -195,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         "Throughput: frames per wall second with the audio fed as fast as the stream takes it (generator and "
         "renderer; 25 keeps up with speech). First frame out: from the first audio sample, with the audio fed "
         "in 20 ms pieces at real-time speed; a frame cannot come out before its window's audio (the chunk; "
-        "chunk - overlap frames for offset and inpaint, whose windows look back), two frames of the "
-        "audio encoder's look-ahead and the 7.5 ms the log-mel reads past them have arrived (the 'waiting for "
+        "chunk - overlap frames for offset and inpaint, whose windows look back) and two frames of the "
+        "audio encoder's look-ahead, or, if more, the features' first frames, which the running standardisation "
+        "reads together (`features.warmup`, 5), and the 7.5 ms the log-mel reads past them have arrived (the 'waiting for "
         "audio' column, rounded up to the next 20 ms piece in practice), the "
         f"rest is compute. First frame shown: the player starts playback {a.buffer_ms:.0f} ms after the first "
         "frame came out, holding frames against the jitter of the compute. Deadlines met: frames out by their "

@@ -1,6 +1,7 @@
 """python -m sandbox.bench: every contender samples, NFE is counted per window, the table is written."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sandbox.bench import main
@@ -43,3 +44,19 @@ def test_stream_bench_settings_parse_and_refuse():
     for bad in ("3:x", "3:1:5:blur", "1:2:3:fade:9", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_setting(bad)
+
+
+@pytest.mark.parametrize("first_window,look_ahead", [(2, 2), (4, 2), (1, 0)])
+def test_stream_bench_first_frame_wait_is_when_the_feature_stream_has_the_frames(first_window, look_ahead):
+    """The 'waiting for audio' column: the samples after which the default features' stream has emitted
+    the first window's frames and their look-ahead (its warm-up holds the first frames back)."""
+    from experiments.stream_bench import first_frame_wait
+    from sandbox.audio.features import FeatureStream, logmel_norm_frames
+
+    audio = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    stream, emitted, fed = FeatureStream(logmel_norm_frames), 0, 0
+    while emitted < first_window + look_ahead:
+        emitted += len(stream.push(audio[fed:fed + 8]))
+        fed += 8
+    wait = first_frame_wait(first_window, look_ahead, logmel_norm_frames)
+    assert wait <= fed < wait + 8, (wait, fed)

@@ -26,7 +26,7 @@ NORM_WARMUP = 5  # frames (0.2 s) whose statistics standardise each of them (doc
 def stacks_log_mel(fn) -> bool:
     """Whether feature function ``fn`` (or a partial of it) returns stacked log-mel bands, which the audio
     encoder's frequency masks and warp act on. A user's own function says so with ``fn.stacked_log_mel = True``."""
-    return bool(getattr(getattr(fn, "func", fn), "stacked_log_mel", False))
+    return bool(getattr(_unwrapped(fn), "stacked_log_mel", False))
 
 
 def num_frames(n_samples: int) -> int:
