@@ -45,23 +45,20 @@ SPLITS = {"train": 20, "val": None, "test": None}  # clips measured per split (N
 SCALES = (0.0, 1.0, 2.0)  # audio guidance scales on the held-out clips (2 is the default)
 MEASURES = ("rate_gen", "rate_real", "corr_real", "corr_samples")
 NOTE = (
-    "The default generator has memorised when its training clips blink: there its lids follow the clip's real "
-    "blinks (0.68) and two samples agree (0.75), although the world's blinks do not depend on the speech, so only the "
-    "clip's audio can place them. On new speech the blinks follow the real ones no better than chance (-0.03, 0.08) "
-    "but two samples still agree at 0.46-0.55: the audio decides where they fall, not the noise. The audio guidance "
-    "is what adds them: with guidance 0 the two samples are independent (0.05), blinks drawn from the noise, but "
-    "only 8.8 per minute against 19.9; guidance 1 and 2 add audio-locked ones (11.5, 17.7). So the default's "
-    "near-real rate is made of blinks an arbitrary audio-to-blink map fires on speech it never heard, and how often "
-    "it fires is the training seed's: 23.7, 15.1 and 14.5 per minute here, 26.6, 16.2 and 5.1 in the rendered eval "
-    "(quality.md). An EMA of the weights keeps the memorised blinks (0.69, 0.77 on training clips) and fires fewer "
-    "on new speech (8.9 val, 5.5 test), alike across seeds (7.0, 7.8, 6.7): steadier, not sampled, and the same "
-    "direction as longer training and the cosine schedule (lr_schedule.md), which also cut the held-out blinks. "
-    "Dropping the audio in half the training steps (default 10%) mostly undoes the memorising (0.25 and 0.29 on "
-    "training clips; samples agree at 0.14-0.22 on new speech) and its guidance-0 samples blink 15.3 per minute "
-    "from the noise, but at the default guidance it blinks 10.3 per minute, scattered as much by seed (18.4, 6.9, "
-    "5.6); its jaw barely moves (experiments.gen_jaw on these runs, val + test, one sample per clip: means 0.68 against 0.66). Neither change "
-    "is the default: both put the held-out rate below issue 20's band. What the generator lacks at 1500 steps is "
-    "the audio-free part of the motion: the branch trained without audio blinks at under half the real rate."
+    "Measured with the default audio front end (log-mel standardised by the utterance so far, dropout 0.3 and "
+    "frequency masks in training) and 20 sampling steps; this page before 2026-12-06 was plain log-mel at 10 steps. "
+    "The default generator no longer memorises when its training clips blink: there its lids follow the real ones "
+    "at 0.19 (0.68 before) and two samples of a clip agree at 0.11 (0.75), and on new speech the samples agree at "
+    "0.06-0.12 (0.46-0.55). Its blinks come from the noise, as the world's do (a Poisson process independent of "
+    "the speech), and the audio guidance no longer adds them: 12.3, 11.0 and 12.2 per minute on val + test at "
+    "guidance 0, 1 and 2 (8.8, 11.5 and 17.7 before), against 19.9 in the real motion. The rate is about 0.6 of "
+    "the real one on every split, training clips included (12.5 against 18.5), and still moves with the training "
+    "seed (8.7 / 13.7 / 14.1 per minute at guidance 2; rendered, quality.md's 3dmm flow blinks 8.2 / 12.3 / 12.2). "
+    "An EMA of the weights (0.999) and dropping the audio in half the training steps (default 10%) now tie with "
+    "the default within the intervals (10.3 and 9.8 per minute at guidance 2; samples agree at 0.07 and 0.10); the "
+    "EMA scatters least by seed (11.0 / 9.3 / 10.7). Neither becomes the default. What the generator lacks is "
+    "rate: it draws its blinks at about 0.6 of the real rate, which puts quality.md's 10.9 per minute inside "
+    "issue 20's band (0.5 to 1.5 of the truth's) near its bottom."
 )
 
 
