@@ -30,7 +30,7 @@ import torch
 
 import sandbox
 from generators.windowing import BLENDS, encoder_context
-from sandbox.audio.features import FeatureStream, stream_reach
+from sandbox.audio.features import FeatureStream, stream_hold, stream_reach
 from sandbox.config import instantiate
 from sandbox.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from sandbox.metrics.motion import window_seams
@@ -78,8 +78,7 @@ def first_frame_wait(first_window: int, look_ahead: int, features) -> int:
     looking-back stream's first window is the stride long) and the encoder's look-ahead frames, or the frames
     the features hold back before their first (the running standardisation's warm-up) if more, and the
     samples the features read past them."""
-    hold = getattr(FeatureStream(features).post, "warmup", 0)
-    return max(first_window + look_ahead, hold) * SAMPLES_PER_FRAME + stream_reach(features)
+    return max(first_window + look_ahead, stream_hold(features)) * SAMPLES_PER_FRAME + stream_reach(features)
 
 
 def measure(run, source, audio, setting, live: int, buffer_ms: float, threads: int | None) -> dict:

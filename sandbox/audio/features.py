@@ -23,12 +23,6 @@ NORM_EPS = 1e-3  # a band constant over the utterance (all silence) maps to 0, n
 NORM_WARMUP = 5  # frames (0.2 s) whose statistics standardise each of them (docs/results/audio_front.md)
 
 
-def stacks_log_mel(fn) -> bool:
-    """Whether feature function ``fn`` (or a partial of it) returns stacked log-mel bands, which the audio
-    encoder's frequency masks and warp act on. A user's own function says so with ``fn.stacked_log_mel = True``."""
-    return bool(getattr(_unwrapped(fn), "stacked_log_mel", False))
-
-
 def num_frames(n_samples: int) -> int:
     """Video frames covering ``n_samples`` of 16 kHz audio (a partial last frame counts)."""
     return max(1, math.ceil(n_samples / SAMPLES_PER_FRAME))
@@ -122,10 +116,6 @@ def logmel_norm_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: i
     return standardise_running(logmel_frames(audio, n_frames, n_mels), warmup)
 
 
-logmel_frames.stacked_log_mel = True
-logmel_norm_frames.stacked_log_mel = True
-
-
 def mfcc_frames(audio: np.ndarray, n_frames: int | None = None, n_mels: int = 80, n_mfcc: int = 20) -> np.ndarray:
     """Cepstra 1..n_mfcc (orthonormal DCT-II of ``logmel_frames`` over the mel bands) stacked per video frame:
     float32 [T, 4 * n_mfcc]. The low cepstra keep the spectral envelope (formants: what is said) and drop the
@@ -160,6 +150,8 @@ logmel_norm_frames.stream_split = lambda kw: (
     RunningStandardiser(kw.get("warmup", NORM_WARMUP)))
 energy_frames.stream_context = 0
 energy_frames.stream_reach = 0
+# what the audio encoder's frequency masks and warp act on (a function of your own may say so too)
+logmel_frames.stacked_log_mel = logmel_norm_frames.stacked_log_mel = True
 
 
 def _unwrapped(fn):
@@ -192,6 +184,19 @@ def stream_context(fn) -> int:
 def stream_reach(fn) -> int:
     """Samples past a frame's end that ``fn`` reads (at most ``stream_context`` frames' worth)."""
     return int(getattr(_unwrapped(fn), "stream_reach", stream_context(fn) * SAMPLES_PER_FRAME))
+
+
+def stream_hold(fn) -> int:
+    """Frames a stream of ``fn`` holds back before its first (the running standardisation reads its first
+    ``warmup`` frames together); 0 for features computed frame by frame."""
+    split = getattr(_unwrapped(fn), "stream_split", None)
+    return int(getattr(split(_keywords(fn))[1], "warmup", 0)) if split else 0
+
+
+def stacks_log_mel(fn) -> bool:
+    """Whether feature function ``fn`` (or a partial of it) returns stacked log-mel bands, which the audio
+    encoder's frequency masks and warp act on. A user's own function says so with ``fn.stacked_log_mel = True``."""
+    return bool(getattr(_unwrapped(fn), "stacked_log_mel", False))
 
 
 class FeatureStream:

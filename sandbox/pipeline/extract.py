@@ -100,13 +100,13 @@ def run(ctx: Context) -> Extracted:
         rep, feat = ctx.rep, instantiate(cfg.features, "features")
         raw: dict[str, dict[str, np.ndarray]] = {}
         ids = [(s, c) for s in store.splits for c in store.ids(s)]
+        sigma = float(cfg.extract.smooth)
         for split, cid in tqdm(ids, desc="extract", unit="clip", disable=progress_disabled()):
             clip = store.load(cid)
-            motion = rep.encode_clip(clip, batch_size=int(cfg.extract.batch_size))
-            motion = torch.as_tensor(smooth_motion(motion.numpy(), float(cfg.extract.smooth)), dtype=motion.dtype)
+            motion = smooth_motion(rep.encode_clip(clip, batch_size=int(cfg.extract.batch_size)).numpy(), sigma)
             raw[cid] = {
-                "motion": motion.numpy(),
-                "x_ref": motion[0].numpy(),  # the clip's first frame is its source image
+                "motion": motion,
+                "x_ref": motion[0],  # the clip's first frame is its source image
                 "audio": audio_features(feat, clip.audio, clip.num_frames),
                 "emotion": emotion_onehot(clip.meta.get("emotion")),
             }
