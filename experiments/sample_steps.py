@@ -1,6 +1,6 @@
 """Sampling steps and the motion's short events: blinks, head motion and the jaw (issue 20):
 
-    python -m experiments.sample_steps [--seeds 3] [--steps 5 10 20 40] [--out docs/results/sample_steps.md]
+    python -m experiments.sample_steps [--seeds 3] [--settings 5 10 20 40] [--base 10] [--out docs/results/sample_steps.md]
 
 The flow generator integrates its vector field from noise to motion with ``sample.steps`` Euler steps. Few
 steps follow the field's early, averaged direction over long strides, which may smooth out events shorter than
@@ -47,31 +47,33 @@ NOTE = (
     "stream that needs the speed sets `sample.steps` lower (streaming.md). quality.md measures the change rendered.")
 
 
-def run_values(run_dir: Path, steps: list[int]) -> dict:
-    """{"<split>/<steps>": measure's per-clip values and motion FD}, kept in the run directory
-    (``sample_steps.json``); only settings not measured yet are sampled."""
-    kept_path = run_dir / "sample_steps.json"
+KNOBS = {"steps": "steps", "audio_scale": "audio guidance"}  # measure()'s sampling keyword -> its column title
+
+
+def run_values(run_dir: Path, settings: list, knob: str = "steps") -> dict:
+    """{"<split>/<setting>": measure's per-clip values and motion FD} for each value of the sampling ``knob``
+    (``steps`` or ``audio_scale``), kept in the run directory (``sample_<knob>.json``); only settings not
+    measured yet are sampled."""
+    kept_path = run_dir / f"sample_{knob}.json"
     kept = json.loads(kept_path.read_text()) if kept_path.is_file() else {}
-    todo = [(s, n) for s in SPLITS for n in steps if f"{s}/{n}" not in kept]
+    todo = [(s, n) for s in SPLITS for n in settings if f"{s}/{n:g}" not in kept]
     if todo:
         run = RunMotion(run_dir)
         for split, n in todo:
-            out = measure(run, [split], per_clip=True, steps=n)
-            kept[f"{split}/{n}"] = out["per_clip"] | {"motion_fd": out["motion_fd"]}
+            out = measure(run, [split], per_clip=True, **{knob: n})
+            kept[f"{split}/{n:g}"] = out["per_clip"] | {"motion_fd": out["motion_fd"]}
             kept_path.write_text(json.dumps(kept))
     return kept
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20, 40])
-    p.add_argument("--base", type=int, default=10, help="the steps the others are compared with")
-    p.add_argument("--out", type=Path, default=Path("docs/results/sample_steps.md"))
-    args = p.parse_args(argv)
-    steps = sorted(set(args.steps) | {args.base})
+def screen_page(doc: str, module: str, argv: list[str] | None, knob: str, settings: list, base, seeds: int,
+                note: str, out: Path) -> None:
+    """Train each crossing at ``seeds`` seeds (cached), measure every setting of ``knob`` on the validation and
+    test clips, and write the page: a table per crossing and split, and each setting's paired difference from
+    ``base``."""
+    settings = sorted(set(settings) | {base})
     t0 = time.perf_counter()
-    values = {rep: [run_values(train_run(over, s, ROOT / rep / str(s)), steps) for s in range(args.seeds)]
+    values = {rep: [run_values(train_run(over, s, ROOT / rep / str(s)), settings, knob) for s in range(seeds)]
               for rep, over in CROSSINGS.items()}
     minutes = (time.perf_counter() - t0) / 60
 
@@ -79,38 +81,56 @@ def main(argv: list[str] | None = None) -> None:
         name = f"spread_{SPREAD[rep]}" if m == "spread" else m
         return [v[key][name] for v in values[rep]]
 
-    lines = [*page_head(__doc__, "experiments.sample_steps", argv),
-             f"{args.seeds} training seeds per crossing, one sample per clip (this invocation: {minutes:.0f} min on 2 "
+    lines = [*page_head(doc, module, argv),
+             f"{seeds} training seeds per crossing, one sample per clip (this invocation: {minutes:.0f} min on 2 "
              "CPU cores; trainings in the cache are reused). Jaw corr.: the read-out jaw's correlation with the world's "
              "at lag 0; jaw amplitude and spread: generated over real (1 = real); spread: RMS over the part's "
              "dimensions of the std over frames (lia: its whole latent, 3dmm: head pose). Real blinks / min read "
              "the same way from the real motion are given per split.", ""]
     for rep in CROSSINGS:
         for split in SPLITS:
-            real = np.mean([np.mean(v[f"{split}/{steps[0]}"].get("blink_rate_real", [0.0])) for v in values[rep]])
+            real = np.mean([np.mean(v[f"{split}/{settings[0]:g}"].get("blink_rate_real", [0.0])) for v in values[rep]])
             lines += [f"## rep={rep} gen=flow, {split} (real blinks / min {real:.1f})", "",
-                      "| steps | " + " | ".join(MEASURES.values()) + " | motion FD |",
+                      f"| {KNOBS[knob]} | " + " | ".join(MEASURES.values()) + " | motion FD |",
                       "|---:|" + "---:|" * (len(MEASURES) + 1)]
-            for n in steps:
-                key = f"{split}/{n}"
+            for n in settings:
+                key = f"{split}/{n:g}"
                 fd = [v[key]["motion_fd"] for v in values[rep]]
-                lines.append(f"| {n} | " + " | ".join(cell(per_seed(rep, key, m), 2 if m == "blink_rate_gen" else 3)
-                                                      for m in MEASURES)
+                lines.append(f"| {n:g} | " + " | ".join(cell(per_seed(rep, key, m), 2 if m == "blink_rate_gen" else 3)
+                                                        for m in MEASURES)
                              + f" | {np.mean(fd):.2f} ({' / '.join(f'{x:.2f}' for x in fd)}) |")
-            lines += ["", f"Differences from {args.base} steps, paired (the same trainings and clips; 95% interval):", ""]
-            for n in steps:
-                if n == args.base:
+            lines += ["", f"Differences from {KNOBS[knob]} {base:g}, paired (the same trainings and clips; 95% "
+                      "interval):", ""]
+            for n in settings:
+                if n == base:
                     continue
                 parts = []
                 for m, label in MEASURES.items():
-                    d, lo, hi = paired_difference_ci(per_seed(rep, f"{split}/{n}", m),
-                                                     per_seed(rep, f"{split}/{args.base}", m))
+                    d, lo, hi = paired_difference_ci(per_seed(rep, f"{split}/{n:g}", m),
+                                                     per_seed(rep, f"{split}/{base:g}", m))
                     parts.append(f"{label} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-                lines.append(f"- {n} steps: " + "; ".join(parts))
+                lines.append(f"- {KNOBS[knob]} {n:g}: " + "; ".join(parts))
             lines.append("")
-    lines += ["## Reading", "", NOTE or "(not written yet)"]
-    args.out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+    lines += ["## Reading", "", note or "(not written yet)"]
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+def screen_main(argv: list[str] | None, doc: str, module: str, knob: str, settings: list, base, note: str) -> None:
+    """The command line of a screen of one sampling ``knob``: ``--settings`` (its values), ``--base``, ``--seeds``,
+    ``--out`` (default docs/results/<module's name>.md)."""
+    kind = type(base)
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--settings", type=kind, nargs="+", default=settings, help=f"the {KNOBS[knob]} values")
+    p.add_argument("--base", type=kind, default=base, help="the setting the others are compared with")
+    p.add_argument("--out", type=Path, default=Path(f"docs/results/{module.rsplit('.', 1)[-1]}.md"))
+    args = p.parse_args(argv)
+    screen_page(doc, module, argv, knob, args.settings, args.base, args.seeds, note, args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    screen_main(argv, __doc__, "experiments.sample_steps", "steps", [5, 10, 20, 40], 10, NOTE)
 
 
 if __name__ == "__main__":
