@@ -36,6 +36,18 @@ def find_runs(paths: list[str | Path]) -> dict[str, Path]:
     return found
 
 
+def run_scales(run_dir: Path | None) -> tuple[float, float]:
+    """The run's own (audio, emotion) guidance scales, where the page's sliders start: a run samples at its
+    config's ``sample.guidance``, or its generator's defaults when that is null (gen/flow.yaml's 3 and 1)."""
+    from omegaconf import OmegaConf
+
+    scales = {"audio": 3.0, "emotion": 1.0}
+    if run_dir is not None and (Path(run_dir) / "config.yaml").is_file():
+        guidance = OmegaConf.load(Path(run_dir) / "config.yaml").get("sample", {}).get("guidance")
+        scales |= {k: float(v) for k, v in (guidance or {}).items() if k in scales}
+    return scales["audio"], scales["emotion"]
+
+
 @lru_cache(maxsize=4)
 def _open(run_dir: str):
     from sandbox.pipeline.reopen import reopen
@@ -134,8 +146,9 @@ def build(runs: dict[str, Path]):
                 crossing = gr.Dropdown(list(runs), value=next(iter(runs), None), label="crossing (trained run)",
                                        elem_id="crossing")
                 emotion = gr.Dropdown([AUTO, *EMOTIONS], value=AUTO, label="emotion", elem_id="emotion")
-                audio_scale = gr.Slider(0.0, 4.0, value=2.0, step=0.5, label="audio guidance scale")
-                emotion_scale = gr.Slider(0.0, 4.0, value=1.0, step=0.5, label="emotion guidance scale")
+                first = run_scales(next(iter(runs.values()), None))
+                audio_scale = gr.Slider(0.0, 4.0, value=first[0], step=0.5, label="audio guidance scale")
+                emotion_scale = gr.Slider(0.0, 4.0, value=first[1], step=0.5, label="emotion guidance scale")
                 steps = gr.Slider(0, 50, value=0, step=1, label="steps / NFE (0: the run's)")
                 with gr.Row():
                     go = gr.Button("Animate", variant="primary", elem_id="animate")
@@ -145,6 +158,8 @@ def build(runs: dict[str, Path]):
                 live_frame = gr.Image(label="streamed: the newest frame while it is made", elem_id="live",
                                       interactive=False)
         inputs = [crossing, photo, speech, emotion, audio_scale, emotion_scale, steps]
+        crossing.change(lambda name: tuple(gr.Slider(value=v) for v in run_scales(runs.get(name))), crossing,
+                        [audio_scale, emotion_scale])
         go.click(action, inputs, video)
         live.click(stream_action, inputs, [live_frame, video])
     return page

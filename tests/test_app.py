@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sandbox.app import AUTO, animate, animate_stream, find_runs
+from sandbox.app import AUTO, animate, animate_stream, find_runs, run_scales
 from sandbox.errors import ConfigError, InputFileError, NoFaceError
 
 
@@ -148,3 +148,12 @@ def test_page_in_a_real_browser(trained, tmp_path):
             driver.quit()
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_sliders_start_at_the_runs_own_guidance(tmp_path):
+    (tmp_path / "config.yaml").write_text("sample:\n  guidance: {audio: 2.5, emotion: 1.5}\n")
+    assert run_scales(tmp_path) == (2.5, 1.5)
+    (tmp_path / "config.yaml").write_text("sample:\n  guidance: {audio: 2.8}\n")  # audio-only (diffusion)
+    assert run_scales(tmp_path) == (2.8, 1.0)
+    (tmp_path / "config.yaml").write_text("sample:\n  guidance: null\n")
+    assert run_scales(tmp_path) == (3.0, 1.0) == run_scales(None)
