@@ -37,11 +37,13 @@ def find_runs(paths: list[str | Path]) -> dict[str, Path]:
 
 
 def run_scales(run_dir: Path | None) -> tuple[float, float]:
-    """The run's own (audio, emotion) guidance scales, where the page's sliders start: a run samples at its
-    config's ``sample.guidance``, or its generator's defaults when that is null (gen/flow.yaml's 3 and 1)."""
+    """The run's own (audio, emotion) guidance scales, where the page's sliders start: its config's
+    ``sample.guidance``; what it leaves out (or no run), the flow sampler's defaults (gen/flow.yaml)."""
     from omegaconf import OmegaConf
 
-    scales = {"audio": 3.0, "emotion": 1.0}
+    from sandbox.registry import CONF_DIR
+
+    scales = {k: float(v) for k, v in OmegaConf.load(CONF_DIR / "gen" / "flow.yaml").sample.guidance.items()}
     if run_dir is not None and (Path(run_dir) / "config.yaml").is_file():
         guidance = OmegaConf.load(Path(run_dir) / "config.yaml").get("sample", {}).get("guidance")
         scales |= {k: float(v) for k, v in (guidance or {}).items() if k in scales}
