@@ -231,6 +231,7 @@ class LiaRepresentation(Representation):
         motion_readout: float = 0.0,
         lr_schedule: str = "constant",
         warmup_steps: int = 0,
+        decay_steps: int = 0,
         precision: str = "32-true",
         blink_pairs: float = 0.0,
         flow_eyes: float = 0.0,
@@ -261,7 +262,7 @@ class LiaRepresentation(Representation):
         ``motion_readout`` > 0 (sandbox addition): a training-only linear readout from lambda(D) -
         lambda(S) to the pair's 3dmm motion difference (gt pose, exp, gaze; standardised), squared error,
         so the code carries the jaw from the first steps. Measured (experiments.lia_mouth, README).
-        ``lr_schedule`` (constant | cosine | linear) and ``warmup_steps``: the learning rate over the steps
+        ``lr_schedule`` (constant | cosine | linear | wsd), ``warmup_steps``, ``decay_steps``: the learning rate over the steps
         (:func:`sandbox.trainers.factory.with_lr_schedule`). ``precision``: Lightning's (``bf16-mixed``
         autocasts the convolutions and matrix products to bfloat16).
         ``blink_pairs`` > 0 (sandbox addition): that share of the training pairs is drawn from the driving
@@ -298,7 +299,8 @@ class LiaRepresentation(Representation):
             nn.ModuleDict({"ae": self.ae, "readout": readout or nn.Identity()}), predict, lr, weights,
             COMPONENTS, landmark_flow=landmark_flow, nonrigid=landmark_nonrigid,
             flow_min_size=flow_min_size, flow_nonrigid=flow_nonrigid, motion_readout=motion_readout,
-            lr_schedule=lr_schedule, warmup_steps=warmup_steps, flow_eyes=flow_eyes, eye_mask=eye_mask,
+            lr_schedule=lr_schedule, warmup_steps=warmup_steps, decay_steps=decay_steps, flow_eyes=flow_eyes,
+            eye_mask=eye_mask,
         )
         sampler = None
         if blink_pairs:  # a share outside (0, 1) is refused by blink_weights

@@ -466,6 +466,31 @@ def test_generator_module_cosine_schedule_warms_up_then_decays():
         GeneratorModule(TinyGen(3, 2), lr_schedule="cosine_annealing")
 
 
+def test_generator_module_wsd_schedule_holds_then_decays_and_refuses_stray_decay_steps():
+    from types import SimpleNamespace
+
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="wsd", warmup_steps=5, decay_steps=20)
+    mod.trainer = SimpleNamespace(max_steps=100, precision="32-true")
+    conf = mod.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step(), sched.step()
+    assert lrs[0] == 0 and all(lr == pytest.approx(1e-2) for lr in lrs[5:80])  # warm-up, then the full rate
+    assert lrs[-1] < 1e-3 and all(a >= b for a, b in zip(lrs[80:], lrs[81:])) and lrs[90] < lrs[81]
+    with pytest.raises(ValueError, match="decay_steps"):
+        GeneratorModule(TinyGen(3, 2), lr_schedule="wsd")  # wsd without a decay
+    with pytest.raises(ValueError, match="only applies to train.module.lr_schedule=wsd"):
+        GeneratorModule(TinyGen(3, 2), lr_schedule="cosine", decay_steps=10)
+    too_long = GeneratorModule(TinyGen(3, 2), lr_schedule="wsd", warmup_steps=50, decay_steps=60)
+    too_long.trainer = SimpleNamespace(max_steps=100, precision="32-true")
+    with pytest.raises(ValueError, match="exceed"):
+        too_long.configure_optimizers()
+
+
 def test_user_source_without_a_face_names_the_file(dataset, tmp_path):
     from PIL import Image
 

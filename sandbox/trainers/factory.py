@@ -33,28 +33,46 @@ def runs_mixed_precision(module: L.LightningModule | None) -> bool:
     return trainer is not None and str(trainer.precision).endswith("-mixed")
 
 
-LR_SCHEDULES = ("constant", "cosine", "linear")
+LR_SCHEDULES = ("constant", "cosine", "linear", "wsd")
 
 
-def check_lr_schedule(name: str, warmup_steps: int, key: str) -> None:
-    """Refuse a schedule name that :func:`with_lr_schedule` does not know; ``key`` names the option."""
+def check_lr_schedule(name: str, warmup_steps: int, key: str, decay_steps: int = 0) -> None:
+    """Refuse a schedule name that :func:`with_lr_schedule` does not know, and a ``decay_steps`` that it
+    would not use; ``key`` names the option."""
     if name not in LR_SCHEDULES:
         raise ValueError(f"{key}.lr_schedule={name!r} is not one of {', '.join(LR_SCHEDULES)}")
     if int(warmup_steps) < 0:
         raise ValueError(f"{key}.warmup_steps={warmup_steps} must be >= 0")
+    if name == "wsd" and int(decay_steps) <= 0:
+        raise ValueError(f"{key}.lr_schedule=wsd decays over the last {key}.decay_steps steps: set it > 0")
+    if name != "wsd" and int(decay_steps):
+        raise ValueError(f"{key}.decay_steps={decay_steps} only applies to {key}.lr_schedule=wsd (it is {name!r}): "
+                         "set it to 0 or choose wsd")
 
 
-def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, module: L.LightningModule):
+def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, module: L.LightningModule,
+                     decay_steps: int = 0):
     """What ``module``'s configure_optimizers returns for ``opt`` under a diffusers schedule
     (constant | cosine | linear decay to 0 at its Trainer's ``max_steps``) after ``warmup_steps`` of
     linear warm-up, stepped per optimiser step; the bare optimiser for constant without warm-up (which
-    needs no Trainer)."""
+    needs no Trainer). ``wsd`` (warm-up, stable, decay; transformers' get_wsd_schedule): the full rate
+    until the last ``decay_steps`` steps, then a cosine decay to 0 at ``max_steps``."""
     if name == "constant" and not warmup_steps:
         return opt
+    total = max(int(module.trainer.max_steps), 1)
+    if name == "wsd":
+        from transformers import get_wsd_schedule
+
+        if int(warmup_steps) + int(decay_steps) > total:
+            raise ValueError(f"the schedule's warm-up ({warmup_steps}) and decay ({decay_steps}) steps exceed the run's "
+                             f"{total} steps: lower them (fit.rep: scale.fit_warmup_steps, scale.fit_decay_steps) or "
+                             "choose another lr_schedule")
+        sched = get_wsd_schedule(opt, num_warmup_steps=int(warmup_steps), num_decay_steps=int(decay_steps),
+                                 num_training_steps=total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
     from diffusers.optimization import get_scheduler
 
     name = "constant_with_warmup" if name == "constant" else name
-    total = max(int(module.trainer.max_steps), 1)
     sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=total)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 

@@ -63,19 +63,21 @@ class GeneratorModule(L.LightningModule):
         discriminator_lr: float | None = None,
         lr_schedule: str = "constant",
         warmup_steps: int = 0,
+        decay_steps: int = 0,
     ):
         """``ema_decay``: keep an exponential moving average of the weights (used for validation and
         returned by :meth:`final_generator`), with the usual warm-up (:func:`ema_with_warmup`); None
         trains and samples with the raw weights.
         ``discriminator_lr``: adversarial generators only (None = ``lr``; GoHD uses 1e-6 with 1e-4).
         ``lr_schedule``: a diffusers schedule name (constant, cosine, linear, ...) stepped per optimiser
-        step over the trainer's ``max_steps``, after ``warmup_steps`` of linear warm-up."""
+        step over the trainer's ``max_steps``, after ``warmup_steps`` of linear warm-up (``wsd``: the full rate
+        until the last ``decay_steps``, :func:`sandbox.trainers.factory.with_lr_schedule`)."""
         super().__init__()
-        check_lr_schedule(lr_schedule, warmup_steps, "train.module")
+        check_lr_schedule(lr_schedule, warmup_steps, "train.module", decay_steps)
         if (lr_schedule != "constant" or warmup_steps) and discriminator_parameters(gen):
             raise ValueError(f"{type(gen).__name__} trains adversarially (two optimisers): train.module.lr_schedule "
                              "and warmup_steps are not supported there; leave them at constant / 0")
-        self.lr_schedule, self.warmup_steps = lr_schedule, int(warmup_steps)
+        self.lr_schedule, self.warmup_steps, self.decay_steps = lr_schedule, int(warmup_steps), int(decay_steps)
         self.gen = gen
         self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
         self.discriminator_lr = discriminator_lr
@@ -150,7 +152,7 @@ class GeneratorModule(L.LightningModule):
     def configure_optimizers(self):
         if self.automatic_optimization:
             opt = adam(self.gen.parameters(), self.lr, self, betas=self.betas, weight_decay=self.weight_decay)
-            return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
+            return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self, self.decay_steps)
         disc = discriminator_parameters(self.gen)
         ids = {id(p) for p in disc}
         own = [p for p in self.gen.parameters() if id(p) not in ids]

@@ -53,7 +53,7 @@ class ImageReconstructionModule(L.LightningModule):
                  components: Sequence[str], betas: tuple[float, float] = (0.5, 0.99),
                  landmark_flow: float = 0.0, nonrigid: float = 0.0, flow_min_size: int = 0,
                  flow_nonrigid: float = 0.0, motion_readout: float = 0.0, lr_schedule: str = "constant",
-                 warmup_steps: int = 0, flow_eyes: float = 0.0, eye_mask: float = 0.0):  # fmt: skip
+                 warmup_steps: int = 0, flow_eyes: float = 0.0, eye_mask: float = 0.0, decay_steps: int = 0):  # fmt: skip
         """landmark_flow > 0: also supervise the decoder's warp fields with corresponding landmarks
         (sandbox.losses.image.landmark_flow_loss, averaged over the scales of at least ``flow_min_size``
         pixels, ``flow_nonrigid`` more weight on the non-rigid part of their errors, each eye-contour
@@ -64,13 +64,13 @@ class ImageReconstructionModule(L.LightningModule):
         not on the warp fields: there it swamped the fit, coarse scales cannot bend around the lips).
         ``eye_mask`` > 0 adds that much of out["image_mask"]'s mean inside the eyes (the "eyes" component's
         mask) on the pairs with batch["eyes_closed"], so closed lids are synthesised rather than copied.
-        ``lr_schedule`` / ``warmup_steps``: :func:`sandbox.trainers.factory.with_lr_schedule` over the
-        trainer's max_steps."""
+        ``lr_schedule`` / ``warmup_steps`` / ``decay_steps``: :func:`sandbox.trainers.factory.with_lr_schedule`
+        over the trainer's max_steps."""
         from sandbox.trainers.factory import check_lr_schedule
 
-        check_lr_schedule(lr_schedule, warmup_steps, "fit.rep")
+        check_lr_schedule(lr_schedule, warmup_steps, "fit.rep", decay_steps)
         super().__init__()
-        self.lr_schedule, self.warmup_steps = lr_schedule, int(warmup_steps)
+        self.lr_schedule, self.warmup_steps, self.decay_steps = lr_schedule, int(warmup_steps), int(decay_steps)
         self.landmark_flow = landmark_flow
         self.nonrigid = nonrigid
         self.flow_min_size = flow_min_size
@@ -124,7 +124,7 @@ class ImageReconstructionModule(L.LightningModule):
         from sandbox.trainers.factory import adam, with_lr_schedule
 
         opt = adam(self.model.parameters(), self.lr, self, betas=self.betas)
-        return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self)
+        return with_lr_schedule(opt, self.lr_schedule, self.warmup_steps, self, self.decay_steps)
 
     # the loss history travels with the checkpoint so a resumed fit reports the whole run's losses
     def on_save_checkpoint(self, checkpoint: dict) -> None:
