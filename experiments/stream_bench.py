@@ -37,7 +37,8 @@ from sandbox.metrics.motion import window_seams
 from sandbox.metrics.speed import device_name
 from sandbox.metrics.stats import hierarchical_ci
 
-FAST_FIT = ["scale.fit_steps=20", "scale.train_steps=20"]  # speed does not depend on the weights
+# speed does not depend on the weights; the lia fit's wsd warm-up and decay must fit in its 20 steps
+FAST_FIT = ["scale.fit_steps=20", "scale.fit_warmup_steps=0", "scale.fit_decay_steps=10", "scale.train_steps=20"]
 
 
 def crossings(sizes: list[int]) -> list[tuple[str, list[str], int | None]]:

@@ -89,7 +89,9 @@ def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None,
         cfg, ctx = _context(["rep=lia", "gen=flow"], "data", Path(tmp))
         rep = build_rep(cfg)
         kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
-              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads}
+              "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads,
+              # the rate's schedule does not change a step's time, and wsd's steps would not fit a short loop
+              "lr_schedule": "constant", "warmup_steps": 0, "decay_steps": 0}
         if precision is not None:  # else the config's (rep=lia: bf16 on a CPU with bf16 units)
             kw["precision"] = precision
         with profile or contextlib.nullcontext():
