@@ -74,14 +74,22 @@ FIT_SCHEDULE_NOTE = (
 G3_ARM = {"lia": "lia flow constant fit", "3dmm": "3dmm flow"}
 G2_ARM = {"lia": "lia flow constant fit audio guidance 2", "3dmm": "3dmm flow audio guidance 2"}
 QUALITY_NOTE = (
-    "Audio guidance: 3, the default now (the best jaw on the validation clips in both spaces, audio_guidance.md), "
+    "The lia fit's schedule: wsd, the default now (fit_schedule.md: over three main-job seeds, each its own fit, the "
+    "head +0.34 [+0.06, +0.65] degrees at the same sync), on this page's one fit (seed 0) and 3 training seeds: "
+    "the head turns +0.39 [+0.27, +0.51] degrees more than the constant-rate fit's (1.37 against 0.98; per training "
+    "seed 1.45 / 1.34 / 1.31), short of the band's 1.48 on this fit, and sync ties (0.237 against 0.234, +0.003 "
+    "[-0.06, +0.06]); P-FID falls to 1.88 (2.35). Re-drawn, the real motion syncs at 0.377 and turns 1.39 degrees "
+    "(0.388 and 1.04 before). No blink. lia passes the energy bar only on this fit; over fit seeds (fit_schedule.md) "
+    "it passes the energy and head bars and misses the sync bar by a hair (0.303, bar 0.320). The lia arms named "
+    "constant fit, 10 steps and plain log-mel ran before the wsd fit (they pin the constant rate); the claims "
+    "below on guidance, steps and the audio front end read them against each other. "
+    "Audio guidance: 3, the default (the best jaw on the validation clips in both spaces, audio_guidance.md), "
     "against 2 on the same trainings and clips. 3dmm syncs better, +0.049 [+0.025, +0.077] paired, in every "
     "training seed (0.252 / 0.329 / 0.342 to 0.297 / 0.387 / 0.387), and turns its head more (+0.10 [+0.04, "
     "+0.15] degrees); its blinks barely move (+1.3 [0, +3.3] per minute). At 0.357 it passes all four of issue "
-    "20's bars (sync bar 0.319; blinks 12.2 per minute; head rotation 1.71 degrees). lia syncs higher in every "
-    "seed too (0.211 / 0.230 / 0.223 to 0.216 / 0.252 / 0.232), but by +0.012 [-0.018, +0.041], an interval "
-    "spanning 0; its head turns +0.03 [+0.01, +0.05] degrees more, still half the real rotation, and it still "
-    "does not blink: it passes the energy bar only. The price is realism: the jaw opens wider than the real one "
+    "20's bars (sync bar 0.319; blinks 12.2 per minute; head rotation 1.71 degrees). lia (the constant-rate fit) syncs "
+    "higher in every seed too (0.211 / 0.230 / 0.223 to 0.216 / 0.252 / 0.232), but by +0.012 [-0.018, +0.041], an "
+    "interval spanning 0; its head turns +0.03 [+0.01, +0.05] degrees more, still half the real rotation. The price is realism: the jaw opens wider than the real one "
     "(amplitude 1.27 to 1.64 of the real in 3dmm, 1.33 to 1.60 in lia), the motion FD rises (3dmm 4.8 to 6.2, "
     "lia 8.1 to 9.6) and P-FID a little (+0.05 to +0.08); `sample.guidance.audio=2` gives that realism back. "
     "Every other arm ran at audio guidance 2 and is read against the arms at 2. "
@@ -386,7 +394,9 @@ STUDIES = {s.name: s for s in [
                "candidate cause, not established. The discriminators change nothing measurable at 1500 steps."),
     Study("quality", "The default models against issue 20's bars: sync, blinks and head motion near the ground truth",
           "No paper's table: the sandbox's own bar for models good enough to rank methods. Every held-out test clip "
-          "at full length (150 frames), the eval's default. Hypothesis: audio guidance 3, the default since it was "
+          "at full length (150 frames), the eval's default. First: the lia fit's wsd learning-rate schedule, the "
+          "default since fit_schedule.md, turns the generated head more than the constant rate before it (the lia "
+          "flow constant fit arm, the same training seeds), at the same sync. Hypothesis: audio guidance 3, the default since it was "
           "chosen on the validation clips (audio_guidance.md, the best jaw in both spaces), syncs better than 2, the "
           "default before it (FLOAT's scale), and turns the head more; the arms at 2 sample the same trainings. The "
           "other arms compare settings at audio guidance 2, the default when they ran. Second: the default audio "
@@ -412,7 +422,8 @@ STUDIES = {s.name: s for s in [
            "3dmm flow plain log-mel": ["rep=3dmm", "gen=flow", G2, *PLAIN_AUDIO],
            "3dmm flow smoothed": ["rep=3dmm", "gen=flow", G2, "extract.smooth=0.7"],
            "3dmm flow world parameters": ["rep=3dmm", "gen=flow", G2, "rep.encode_from=gt"]},
-          [*(Claim(m, "lia flow", "lia flow constant fit") for m in ("head_rot_std", "sync_confidence")),
+          [Claim("head_rot_std", "lia flow", "lia flow constant fit"),
+           Claim("sync_confidence", "lia flow", "lia flow constant fit", expect="ties"),
            *(Claim(m, G3_ARM[rep], G2_ARM[rep], paired=True) for rep in ("lia", "3dmm")
              for m in ("sync_confidence", "head_rot_std")),
            Claim("blink_rate", "3dmm flow", "3dmm flow audio guidance 2", paired=True),
