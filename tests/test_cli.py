@@ -446,19 +446,25 @@ def test_generator_module_logs_terms_and_keeps_ema():
     assert mod.final_generator() is mod.ema.module
 
 
-def test_generator_module_cosine_schedule_warms_up_then_decays():
+def _lr_trace(mod, steps: int) -> list[float]:
+    """The learning rate of ``mod``'s configured optimiser at each of ``steps`` steps under a stand-in Trainer."""
     from types import SimpleNamespace
 
-    from sandbox.trainers.generator_module import GeneratorModule
-
-    mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="cosine", warmup_steps=10)
-    mod.trainer = SimpleNamespace(max_steps=100, precision="32-true")  # all configure_optimizers reads of the Trainer
+    mod.trainer = SimpleNamespace(max_steps=steps, precision="32-true")  # all configure_optimizers reads of the Trainer
     conf = mod.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     lrs = []
-    for _ in range(100):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step(), sched.step()
+    return lrs
+
+
+def test_generator_module_cosine_schedule_warms_up_then_decays():
+    from sandbox.trainers.generator_module import GeneratorModule
+
+    mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="cosine", warmup_steps=10)
+    lrs = _lr_trace(mod, 100)
     assert lrs[0] == 0 and lrs[5] == pytest.approx(5e-3) and max(lrs) == pytest.approx(1e-2)
     assert lrs[-1] < 1e-4 and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert not isinstance(GeneratorModule(TinyGen(3, 2)).configure_optimizers(), dict)  # constant: no scheduler
@@ -472,13 +478,7 @@ def test_generator_module_wsd_schedule_holds_then_decays_and_refuses_stray_decay
     from sandbox.trainers.generator_module import GeneratorModule
 
     mod = GeneratorModule(TinyGen(3, 2), lr=1e-2, lr_schedule="wsd", warmup_steps=5, decay_steps=20)
-    mod.trainer = SimpleNamespace(max_steps=100, precision="32-true")
-    conf = mod.configure_optimizers()
-    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step(), sched.step()
+    lrs = _lr_trace(mod, 100)
     assert lrs[0] == 0 and all(lr == pytest.approx(1e-2) for lr in lrs[5:80])  # warm-up, then the full rate
     assert lrs[-1] < 1e-3 and all(a >= b for a, b in zip(lrs[80:], lrs[81:])) and lrs[90] < lrs[81]
     with pytest.raises(ValueError, match="decay_steps"):

@@ -65,15 +65,15 @@ def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, m
 
         if int(warmup_steps) + int(decay_steps) > total:
             raise ValueError(f"the schedule's warm-up ({warmup_steps}) and decay ({decay_steps}) steps exceed the run's "
-                             f"{total} steps: lower them (fit.rep: scale.fit_warmup_steps, scale.fit_decay_steps) or "
-                             "choose another lr_schedule")
+                             f"{total} steps: lower warmup_steps / decay_steps (the lia fit's: scale.fit_warmup_steps, "
+                             "scale.fit_decay_steps) or choose another lr_schedule")
         sched = get_wsd_schedule(opt, num_warmup_steps=int(warmup_steps), num_decay_steps=int(decay_steps),
                                  num_training_steps=total)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-    from diffusers.optimization import get_scheduler
+    else:
+        from diffusers.optimization import get_scheduler
 
-    name = "constant_with_warmup" if name == "constant" else name
-    sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=total)
+        name = "constant_with_warmup" if name == "constant" else name
+        sched = get_scheduler(name, opt, num_warmup_steps=int(warmup_steps), num_training_steps=total)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
