@@ -357,6 +357,10 @@ def test_errors_before_any_work(dataset, tmp_path):
         compose_config(base + ["+train.module.lr_typo=1"])
     with pytest.raises(ConfigError, match=r"eval.workers=0 must be an integer >= 1"):
         compose_config(base + ["eval.workers=0"])
+    with pytest.raises(ConfigError, match=r"train.module: the schedule's warm-up \(0\) and decay \(10000\) steps exceed"):
+        compose_config(base + ["train.module.lr_schedule=wsd", "train.module.decay_steps=10000"])
+    with pytest.raises(ConfigError, match=r"train.module.decay_steps=5 only applies to train.module.lr_schedule=wsd"):
+        compose_config(base + ["train.module.decay_steps=5"])
     with pytest.raises(ConfigError, match="add audio="):
         compose_config(base + [f"source={dataset}/index.json"])
     with pytest.raises(InputFileError, match="audio file not found"):
@@ -470,6 +474,16 @@ def test_generator_module_cosine_schedule_warms_up_then_decays():
     assert not isinstance(GeneratorModule(TinyGen(3, 2)).configure_optimizers(), dict)  # constant: no scheduler
     with pytest.raises(ValueError, match="lr_schedule"):
         GeneratorModule(TinyGen(3, 2), lr_schedule="cosine_annealing")
+
+
+def test_lia_fit_schedule_refused_before_any_work(tmp_path):
+    base = ["rep=lia", "gen=flow", f"paths.cache={tmp_path / 'cache'}", f"out={tmp_path / 'r'}"]
+    with pytest.raises(ConfigError, match=r"fit.rep: the schedule's warm-up \(50\) and decay \(100000\) steps exceed the run's 2000"):
+        compose_config(base + ["scale.fit_decay_steps=100000"])
+    with pytest.raises(ConfigError, match=r"fit.rep.decay_steps=500 only applies to fit.rep.lr_schedule=wsd"):
+        compose_config(base + ["fit.rep.lr_schedule=cosine"])
+    compose_config(base + ["fit.rep.lr_schedule=cosine", "fit.rep.decay_steps=0"])  # what the message says to do
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "r").exists()
 
 
 def test_generator_module_wsd_schedule_holds_then_decays_and_refuses_stray_decay_steps():

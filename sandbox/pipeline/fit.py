@@ -20,7 +20,7 @@ from sandbox.pipeline.components import (
     save_state,
 )
 from sandbox.pipeline.context import Context
-from sandbox.trainers.factory import seed_everything
+from sandbox.trainers.factory import check_schedule_config, seed_everything
 
 
 @dataclass
@@ -75,6 +75,9 @@ def check(cfg: DictConfig) -> None:
     check_instantiable(cfg.renderer, "renderer", offered=("rep",))
     check_call(locate(str(cfg.rep._target_)).fit, cfg.fit.rep, "fit.rep")
     check_call(locate(str(cfg.renderer._target_)).fit, cfg.fit.renderer, "fit.renderer")
+    for key in ("rep", "renderer"):
+        settings = cfg.fit[key]
+        check_schedule_config(settings, f"fit.{key}", settings.get("steps"))
     trainer_settings(cfg)
 
 

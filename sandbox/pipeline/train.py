@@ -13,7 +13,7 @@ from sandbox.data.windows import WindowDataset
 from sandbox.pipeline.cache import content_hash, targets_in
 from sandbox.pipeline.components import build_gen, check_gen, load_state, save_state
 from sandbox.pipeline.context import Context
-from sandbox.trainers.factory import keep_logs, make_trainer, seed_everything
+from sandbox.trainers.factory import check_schedule_config, keep_logs, make_trainer, seed_everything
 from sandbox.trainers.generator_module import GeneratorModule
 
 
@@ -29,6 +29,7 @@ def check(cfg: DictConfig) -> None:
     check_gen(cfg)
     check_call(make_trainer, cfg.trainer, "trainer")
     check_call(GeneratorModule, cfg.train.module, "train.module")
+    check_schedule_config(cfg.train.module, "train.module", cfg.train.get("max_steps"))
     check_call(WindowDataset, cfg.train.windows, "train.windows")
 
 

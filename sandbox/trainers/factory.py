@@ -8,6 +8,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from sandbox.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -36,9 +38,11 @@ def runs_mixed_precision(module: L.LightningModule | None) -> bool:
 LR_SCHEDULES = ("constant", "cosine", "linear", "wsd")
 
 
-def check_lr_schedule(name: str, warmup_steps: int, key: str, decay_steps: int = 0) -> None:
-    """Refuse a schedule name that :func:`with_lr_schedule` does not know, and a ``decay_steps`` that it
-    would not use; ``key`` names the option."""
+def check_lr_schedule(name: str, warmup_steps: int, key: str, decay_steps: int = 0,
+                      total_steps: int | None = None) -> None:
+    """Refuse a schedule name that :func:`with_lr_schedule` does not know, a ``decay_steps`` that it
+    would not use, and (given the run's ``total_steps``) a warm-up plus decay longer than the run;
+    ``key`` names the option."""
     if name not in LR_SCHEDULES:
         raise ValueError(f"{key}.lr_schedule={name!r} is not one of {', '.join(LR_SCHEDULES)}")
     if int(warmup_steps) < 0:
@@ -48,6 +52,24 @@ def check_lr_schedule(name: str, warmup_steps: int, key: str, decay_steps: int =
     if name != "wsd" and int(decay_steps):
         raise ValueError(f"{key}.decay_steps={decay_steps} only applies to {key}.lr_schedule=wsd (it is {name!r}): "
                          "set it to 0 or choose wsd")
+    if name == "wsd" and total_steps is not None and int(warmup_steps) + int(decay_steps) > int(total_steps):
+        raise ValueError(f"{key}: the schedule's warm-up ({warmup_steps}) and decay ({decay_steps}) steps exceed the "
+                         f"run's {total_steps} steps: lower warmup_steps / decay_steps (the lia fit's: "
+                         "scale.fit_warmup_steps, scale.fit_decay_steps) or choose another lr_schedule")
+
+
+def check_schedule_config(settings, key: str, total_steps: int | None) -> None:
+    """Preflight of a config block holding ``lr_schedule`` / ``warmup_steps`` / ``decay_steps`` (``key``
+    names it) for a run of ``total_steps``: :func:`check_lr_schedule`'s refusals as a ConfigError,
+    before any stage does work."""
+    if "lr_schedule" not in settings:
+        return
+    total = int(total_steps) if total_steps is not None and int(total_steps) > 0 else None
+    try:
+        check_lr_schedule(str(settings["lr_schedule"]), int(settings.get("warmup_steps", 0)), key,
+                          int(settings.get("decay_steps", 0)), total)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}.") from None
 
 
 def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, module: L.LightningModule,
@@ -63,10 +85,7 @@ def with_lr_schedule(opt: torch.optim.Optimizer, name: str, warmup_steps: int, m
     if name == "wsd":
         from transformers import get_wsd_schedule
 
-        if int(warmup_steps) + int(decay_steps) > total:
-            raise ValueError(f"the schedule's warm-up ({warmup_steps}) and decay ({decay_steps}) steps exceed the run's "
-                             f"{total} steps: lower warmup_steps / decay_steps (the lia fit's: scale.fit_warmup_steps, "
-                             "scale.fit_decay_steps) or choose another lr_schedule")
+        check_lr_schedule(name, warmup_steps, "lr_schedule", decay_steps, total)
         sched = get_wsd_schedule(opt, num_warmup_steps=int(warmup_steps), num_decay_steps=int(decay_steps),
                                  num_training_steps=total)
     else:
