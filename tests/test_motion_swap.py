@@ -1,0 +1,52 @@
+"""experiments.motion_swap: the principal components kept, the swap of a subspace, the components' labels."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from experiments.motion_swap import label, outside_share, principal_components, swap
+
+
+def _low_rank(seed: int, rank: int = 3, dim: int = 8, n: int = 500) -> np.ndarray:
+    """[n, dim] motion spanning ``rank`` directions plus a trace of noise, like a fit's collapsed code."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, rank)) * [3.0, 2.0, 1.0][:rank] @ rng.normal(size=(rank, dim)) \
+        + 1e-3 * rng.normal(size=(n, dim)) + 5.0
+
+
+def test_principal_components_keep_the_motion_s_rank_orthonormal_and_largest_first():
+    mean, basis, var = principal_components(_low_rank(0))
+    assert basis.shape == (8, 3)  # the three directions, not the noise
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-8)
+    assert (np.diff(var) < 0).all() and np.allclose(mean, _low_rank(0).mean(0))
+    assert principal_components(_low_rank(0), keep=0.5)[1].shape[1] < 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3))
+def test_swap_takes_the_subspace_from_other_and_the_rest_from_base(seed, j):
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(8, 3)))[0][:, :j]
+    base, other = rng.normal(size=(20, 8)), rng.normal(size=(20, 8))
+    out = swap(base, other, basis)
+    np.testing.assert_allclose(out @ basis, other @ basis, atol=1e-10)
+    rest = np.eye(8) - basis @ basis.T
+    np.testing.assert_allclose(out @ rest, base @ rest, atol=1e-10)
+    np.testing.assert_allclose(swap(base, base, basis), base, atol=1e-10)  # swapping with itself changes nothing
+
+
+def test_label_finds_the_component_that_follows_the_jaw():
+    rng = np.random.default_rng(1)
+    jaw, rot = rng.normal(size=300), rng.normal(size=(300, 3))
+    coords = np.c_[rot[:, 1] + 0.1 * rng.normal(size=300), -jaw + 0.1 * rng.normal(size=300), rng.normal(size=300)]
+    cj, cr = label(coords, jaw, rot)
+    assert np.argmax(np.abs(cj)) == 1 and cj[1] < -0.9
+    assert cr.shape == (3, 3) and np.argmax(np.abs(cr[1])) == 0
+
+
+def test_outside_share_is_zero_inside_the_span_and_one_orthogonal_to_it():
+    rng = np.random.default_rng(2)
+    basis = np.linalg.qr(rng.normal(size=(6, 2)))[0]
+    inside, noise = rng.normal(size=(50, 2)) @ basis.T, rng.normal(size=(50, 6))
+    assert abs(outside_share(inside, basis)) < 1e-12
+    assert abs(outside_share(noise - (noise @ basis) @ basis.T, basis) - 1.0) < 1e-12
+    assert 0.5 < outside_share(noise, basis) < 0.9  # 4 of 6 directions: about two thirds
