@@ -98,29 +98,30 @@ def main(argv: list[str] | None = None) -> None:
 
     jaw_basis, other_basis = basis[:, [j]], np.delete(basis, j, axis=1)
     runs = sorted(d for d in args.seeds_of.iterdir() if (d / "samples").is_dir()) if args.seeds_of else [args.run]
-    files = [f for d in runs for f in sorted((d / "samples").glob("*.npz"))[:args.clips]]
+    files = {d: sorted((d / "samples").glob("*.npz"))[:args.clips] for d in runs}
     for key, name in (("motion_norm", "generated"), ("real_motion_norm", "real")):
-        x = np.concatenate([np.load(f)[key] for f in files]) - mean
+        x = np.concatenate([np.load(f)[key] for fs in files.values() for f in fs]) - mean
         print(f"  {name} motion: {outside_share(x, basis):.2%} of its variance outside the kept components")
     if args.no_render:
         return
     analyser = FaceAnalyser(video=True)
-    rows: dict[str, list[list[tuple[float, float]]]] = {}  # row -> per run, per clip (confidence, corr0)
+    names = ("generated", "real", "generated + real jaw component", "generated + real other components")
+    rows: dict[str, list[list[tuple[float, float]]]] = {n: [] for n in names}  # per run, per clip (confidence, corr0)
     for run_dir in runs:
-        for name in rows:
-            rows[name].append([])
-        for f in sorted((run_dir / "samples").glob("*.npz"))[:args.clips]:
+        per_clip: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+        for f in files[run_dir]:
             z = np.load(f)
             g, r = z["motion_norm"] - mean, z["real_motion_norm"] - mean
-            variants = {"generated": g, "real": r, "generated + real jaw component": swap(g, r, jaw_basis),
-                        "generated + real other components": swap(g, r, other_basis)}
+            variants = dict(zip(names, (g, r, swap(g, r, jaw_basis), swap(g, r, other_basis))))
             jaw = jaw_target(store.load(f.stem), len(g))
             lag, window = sync_window([jaw], 15)
             for name, x in variants.items():
                 motion = rep.denormalize(torch.from_numpy((x + mean).astype(np.float32))).numpy()
                 a = analyser.analyse(render_motion(rep, renderer, z["source"], motion))
                 s = lip_sync(a.mouth_aperture, jaw, lag, window, None)
-                rows.setdefault(name, [[]])[-1].append((s["confidence"], s["corr0"]))
+                per_clip[name].append((s["confidence"], s["corr0"]))
+        for name in names:
+            rows[name].append(per_clip[name])
     conf = {name: [[c for c, _ in per_run] for per_run in v] for name, v in rows.items()}
     corr0 = {name: np.mean([c for per_run in v for _, c in per_run]) for name, v in rows.items()}
     print(f"\n{len(runs)} run(s) x {len(conf['generated'][0])} clips; lip sync without the still-render gate; "
