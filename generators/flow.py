@@ -27,6 +27,7 @@ from generators.conditioning import (
     GuidedSampleOutput,
     build_audio_encoder,
     check_cond_keys,
+    context_keep,
     default_audio_encoder,
     frame_mask,
     per_frame_condition,
@@ -163,10 +164,9 @@ class FlowGenerator(Generator):
         u = ot_target_velocity(x0, x1, self.sigma_min)
 
         cond = {"audio": a_cur, "ref": batch["x_ref"], "emotion": batch["emotion"]}
-        keep = torch.ones(b, dtype=torch.bool, device=x.device)
         if self.training:
             cond = self.guidance.drop(cond)
-            keep = torch.rand(b, device=x.device) >= self.prev_drop
+        keep = context_keep(b, self.prev_drop, self.training, x.device)
         ctx_motion = x_prev * keep[:, None, None].to(x.dtype)
         ctx_audio = a_prev * keep[:, None, None].to(x.dtype)
 

@@ -191,6 +191,20 @@ def test_loss_ignores_padded_frames():
     assert torch.allclose(a, gen.loss(batch)["total"])
 
 
+@pytest.mark.parametrize("prev_drop, sees_context", [(1.0, False), (0.0, True)])
+def test_context_dropout_hides_the_preceding_frames_in_training(prev_drop, sees_context):
+    """gen.prev_drop (FLOAT's 0.5): the share of training windows whose L' preceding frames are replaced by
+    the start features; at 1 the loss cannot depend on them, at 0 it does."""
+    gen = randomised(make_gen(prev_drop=prev_drop, drop_audio=0.0, drop_ref=0.0, drop_emotion=0.0)).train()
+    batch = make_batch(torch.randn(2, LP + LC, D), torch.Generator().manual_seed(0))
+    torch.manual_seed(9)
+    a = gen.loss(batch)["ot"]
+    batch["x"] = batch["x"].clone()  # x_ref is a view of the first frame: it stays as it was
+    batch["x"][:, :LP] += 3.0
+    torch.manual_seed(9)
+    assert torch.allclose(a, gen.loss(batch)["ot"]) != sees_context
+
+
 def test_loss_falls_on_tiny_overfit_set():
     g = torch.Generator().manual_seed(0)
     walks = torch.cumsum(0.3 * torch.randn(16, LP + LC, D, generator=g), dim=1)
