@@ -104,24 +104,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name} motion: {outside_share(x, basis):.2%} of its variance outside the kept components")
     if args.no_render:
         return
-    analyser = FaceAnalyser(video=True)
     names = ("generated", "real", "generated + real jaw component", "generated + real other components")
+    max_lag = int(run.cfg.eval.max_lag)  # the lags the run's own eval searched
     rows: dict[str, list[list[tuple[float, float]]]] = {n: [] for n in names}  # per run, per clip (confidence, corr0)
-    for run_dir in runs:
-        per_clip: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-        for f in files[run_dir]:
-            z = np.load(f)
-            g, r = z["motion_norm"] - mean, z["real_motion_norm"] - mean
-            variants = dict(zip(names, (g, r, swap(g, r, jaw_basis), swap(g, r, other_basis))))
-            jaw = jaw_target(store.load(f.stem), len(g))
-            lag, window = sync_window([jaw], 15)
-            for name, x in variants.items():
-                motion = rep.denormalize(torch.from_numpy((x + mean).astype(np.float32))).numpy()
-                a = analyser.analyse(render_motion(rep, renderer, z["source"], motion))
-                s = lip_sync(a.mouth_aperture, jaw, lag, window, None)
-                per_clip[name].append((s["confidence"], s["corr0"]))
-        for name in names:
-            rows[name].append(per_clip[name])
+    with FaceAnalyser(video=True) as analyser:
+        for run_dir in runs:
+            per_clip: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+            for f in files[run_dir]:
+                z = np.load(f)
+                g, r = z["motion_norm"] - mean, z["real_motion_norm"] - mean
+                variants = dict(zip(names, (g, r, swap(g, r, jaw_basis), swap(g, r, other_basis))))
+                jaw = jaw_target(store.load(f.stem), len(g))
+                lag, window = sync_window([jaw], max_lag)
+                for name, x in variants.items():
+                    motion = rep.denormalize(torch.from_numpy((x + mean).astype(np.float32))).numpy()
+                    a = analyser.analyse(render_motion(rep, renderer, z["source"], motion))
+                    s = lip_sync(a.mouth_aperture, jaw, lag, window, None)
+                    per_clip[name].append((s["confidence"], s["corr0"]))
+            for name in names:
+                rows[name].append(per_clip[name])
     conf = {name: [[c for c, _ in per_run] for per_run in v] for name, v in rows.items()}
     corr0 = {name: np.mean([c for per_run in v for _, c in per_run]) for name, v in rows.items()}
     print(f"\n{len(runs)} run(s) x {len(conf['generated'][0])} clips; lip sync without the still-render gate; "
