@@ -15,13 +15,18 @@ Each loop runs ``--steps`` steps per variant after 5 warm-up steps; steps/s is o
 default variant lists the top operators by self CPU time and the share spent waiting for batches.
 Variants are ``name:key=value,...`` of threads (torch intra-op threads), workers (DataLoader worker
 processes), precision (Lightning's, e.g. bf16-mixed; unset: the config's, which for the fit is bf16-mixed on a
-CPU with bf16 units). ``--before REV`` first measures the same variants on
+CPU with bf16 units), compile (1: ``torch.compile`` the models in place with ``nn.Module.compile``: the fit's
+auto-encoder, the generator's vector field and audio front end). The page also gives each variant's time for
+its 5 warm-up steps (where compiling happens) and, against the first variant, after how many steps the
+variant's faster steps have paid for its longer warm-up, and how many seconds it saves over the preset's
+step count of that loop in the main job (``rep=lia gen=flow``). ``--before REV`` first measures the same variants on
 the code of git revision REV (a temporary worktree running this script) and adds a column. Writes a markdown page headed by the command.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
 import tempfile
 import time
@@ -39,9 +44,16 @@ class StepClock(L.Callback):
     """The wall time at the end of every training batch after ``skip`` warm-up batches."""
 
     def __init__(self, skip: int):
-        self.skip, self.times, self.t0 = skip, [], None
+        self.skip, self.times, self.t0, self.first = skip, [], None, None
+
+    @property
+    def warmup(self) -> float:
+        """Seconds from the first batch's start to the end of the warm-up batches."""
+        return self.t0 - self.first
 
     def on_train_batch_start(self, trainer, module, batch, i):
+        if self.first is None:
+            self.first = time.perf_counter()
         if trainer.global_step >= self.skip and self.t0 is None:
             self.t0 = time.perf_counter()
 
@@ -65,8 +77,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
     kw = {}
     for item in filter(None, spec.split(",")):
         k, _, v = item.partition("=")
-        if k not in ("threads", "workers", "precision"):
-            raise SystemExit(f"unknown variant key {k!r} in {text!r}: threads, workers, precision")
+        if k not in ("threads", "workers", "precision", "compile"):
+            raise SystemExit(f"unknown variant key {k!r} in {text!r}: threads, workers, precision, compile")
         kw[k] = v if k == "precision" else int(v)
     return name, kw
 
@@ -81,13 +93,16 @@ def _context(overrides: list[str], stage: str, tmp: Path):
     return cfg, run_pipeline(cfg)
 
 
-def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None) -> None:
+def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None,
+             compile: bool = False) -> None:
     from sandbox.config import to_dict
     from sandbox.pipeline.components import build_rep
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, ctx = _context(["rep=lia", "gen=flow"], "data", Path(tmp))
         rep = build_rep(cfg)
+        if compile:
+            rep.ae.compile()
         kw = {**to_dict(cfg.fit.rep), "steps": steps, "num_workers": workers, "run_dir": str(Path(tmp) / "fit"),
               "enable_progress_bar": False, "callbacks": [clock], "num_threads": threads,
               # the rate's schedule does not change a step's time, and wsd's steps would not fit a short loop
@@ -98,7 +113,8 @@ def fit_loop(steps: int, threads: int | None, workers: int, clock, profile=None,
             rep.fit(ctx.results["data"], **kw)
 
 
-def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None) -> None:
+def train_loop(steps: int, threads: int | None, workers: int, clock, profile=None, precision: str | None = None,
+               compile: bool = False) -> None:
     from sandbox.config import check_call
     from sandbox.pipeline.components import build_gen
     from sandbox.pipeline.train import loaders
@@ -111,6 +127,9 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
         ex = ctx.results["extract"]
         seed_everything(0)
         gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
+        if compile:  # the loss is not a forward: compile the modules it calls
+            gen.field.compile()
+            gen.audio_encoder.compile()
         module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
         train_dl, _ = loaders(cfg, ex, gen)
         trainer = make_trainer(Path(tmp) / "train", max_steps=steps, gradient_clip_val=cfg.train.gradient_clip_val,
@@ -124,16 +143,53 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
 LOOPS = {"fit": fit_loop, "train": train_loop}
 
 
-def measure(loop: str, steps: int, kw: dict) -> float:
-    """Steps per second over the timed steps (after 5 warm-up steps)."""
+def measure(loop: str, steps: int, kw: dict) -> tuple[float, float]:
+    """(steps per second over the timed steps, seconds of the 5 warm-up steps before them)."""
+    import os
+
     threads = torch.get_num_threads()
     clock = StepClock(5)
+    compile = bool(kw.get("compile", 0))
+    cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     try:
-        LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision"))
+        with tempfile.TemporaryDirectory(prefix="inductor-") as tmp:
+            if compile:  # an empty on-disk cache, as on a fresh clone (kernels this process built stay in memory)
+                torch._dynamo.reset()
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = tmp
+            LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision"),
+                        compile=compile)
     finally:
         torch.set_num_threads(threads)
+        if cache is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     t = clock.times
-    return (len(t) - 1) / (t[-1] - t[0])
+    return (len(t) - 1) / (t[-1] - t[0]), clock.warmup
+
+
+def pays_after(base: tuple[float, float], other: tuple[float, float]) -> str:
+    """After how many steps ``other`` (steps/s, warm-up s) has caught up with ``base``: its longer warm-up
+    paid for by its faster steps ("from the start" when its warm-up is not longer, "never" when its steps
+    are not faster)."""
+    extra = other[1] - base[1]
+    saved = 1 / base[0] - 1 / other[0]
+    if extra <= 0:
+        return "from the start" if saved >= 0 else "never"
+    return f"{extra / saved:,.0f}" if saved > 0 else "never"
+
+
+def saved_over(steps: int, base: tuple[float, float], other: tuple[float, float]) -> float:
+    """Seconds ``other`` saves against ``base`` over a run of ``steps`` steps, warm-ups included."""
+    return (base[1] + steps / base[0]) - (other[1] + steps / other[0])
+
+
+def preset_steps() -> dict[str, int]:
+    """{loop: its step count in the main job at the preset}: the fit's and the generator's."""
+    from sandbox.run import compose_config
+
+    cfg = compose_config([*PRESET, "rep=lia", "gen=flow"])
+    return {"fit": int(cfg.fit.rep.steps), "train": int(cfg.train.max_steps)}
 
 
 def profile(loop: str) -> tuple[str, float]:
@@ -185,21 +241,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", metavar="REV", help="also measure git revision REV (a column of its own)")
     p.add_argument("--json", help="write {loop: {variant: steps/s}} here")
     p.add_argument("--out", default="docs/results/train_speed.md")
+    p.add_argument("--title", default="Training speed", help="the page's heading")
+    p.add_argument("--note", help="a paragraph under the table (what the numbers mean)")
     args = p.parse_args(argv)
     PRESET[:] = [f"preset={args.preset}"]
     variants = [parse_variant(v) for v in args.variants]
     before = measure_revision(args.before, args) if args.before else None
-    lines = [f"# Training speed\n\n`python -m experiments.train_profile {' '.join(argv or sys.argv[1:])}`\n",
+    lines = [f"# {args.title}\n\n`python -m experiments.train_profile {shlex.join(argv or sys.argv[1:])}`\n",
              f"{device_name(torch.device('cpu'))}, torch {torch.__version__}, {torch.get_num_threads()} threads by "
              f"default; {args.steps} timed steps per variant after 5 warm-up steps.\n",
-             f"| loop | variant | steps/s |{f' steps/s at {args.before} |' if before else ''}",
-             f"|---|---|---:|{'---:|' if before else ''}"]
+             f"| loop | variant | steps/s | 5 warm-up steps (s) | pays after (steps) | saved over the preset's steps (s) |"
+             f"{f' steps/s at {args.before} |' if before else ''}",
+             f"|---|---|---:|---:|---:|---:|{'---:|' if before else ''}"]
+    at = preset_steps()
     results: dict = {}
+    timed: dict = {}
     for loop in args.loops:
         for name, kw in variants:
-            sps = results.setdefault(loop, {})[name] = measure(loop, args.steps, kw)
-            print(f"{loop:6s} {name:24s} {sps:6.2f} steps/s", flush=True)
-            lines.append(f"| {loop} | {name} | {sps:.2f} |" + (f" {before[loop][name]:.2f} |" if before else ""))
+            sps, warm = timed[loop, name] = measure(loop, args.steps, kw)
+            results.setdefault(loop, {})[name] = sps
+            base = timed[loop, variants[0][0]]
+            first = name == variants[0][0]
+            pays = "–" if first else pays_after(base, (sps, warm))
+            saved = "–" if first else f"{saved_over(at[loop], base, (sps, warm)):+.0f} of {at[loop]}"
+            print(f"{loop:6s} {name:24s} {sps:6.2f} steps/s, warm-up {warm:.1f} s, pays after {pays} steps, "
+                  f"saves {saved} steps (s)", flush=True)
+            lines.append(f"| {loop} | {name} | {sps:.2f} | {warm:.1f} | {pays} | {saved} |"
+                         + (f" {before[loop][name]:.2f} |" if before else ""))
+    if args.note:
+        lines += ["", args.note]
     if args.json:
         import json
 
