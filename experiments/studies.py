@@ -358,6 +358,9 @@ HEAD_BAR = Target("head_rot_std", "within", "ground_truth", 0.3)
 FIT_SEED_STUDY = dict(metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
                       references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis",
                       seed_key="seed")
+# the settings of the studies on one fit per representation whose seed is the generator's training seed
+GEN_SEED_STUDY = dict(metrics=QUALITY_METRICS, preset=list(QUALITY_PRESET), claims_from="hypothesis",
+                      targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], references=("ground_truth", "reconstruction", "energy"))
 # a fit change that should cost the mouth and the image nothing: (metric, higher is better)
 MOUTH_TIES = (("sync_confidence", True), ("jaw_corr0", True), ("p_fid", False))
 EYE_ARMS = ("eyes 10", "eyes all", "eyes all ch16", "eyes synth", "eyes synth detached")  # fit_eyes' arms against eyes 1
@@ -665,8 +668,7 @@ STUDIES = {s.name: s for s in [
              for arm in ("lia flow ema", "lia flow wsd")]
           + [Claim(m, "3dmm flow ema", "3dmm flow", paired=True) for m in ("sync_confidence", "jaw_corr0")]
           + [Claim(m, "3dmm flow ema", "3dmm flow", expect="ties", paired=True) for m in ("blink_rate", "head_rot_std")],
-          metrics=QUALITY_METRICS, preset=list(QUALITY_PRESET), claims_from="hypothesis",
-          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], references=("ground_truth", "reconstruction", "energy"),
+          **GEN_SEED_STUDY,
           note=GEN_AVERAGE_NOTE),
     Study("gen_average_fits", "lia's generator sampled with an EMA of its weights, over fit seeds (issue 20)",
           "No paper's table. gen_average.md: on the main job's fit (seed 0) an EMA of the generator's weights "
@@ -746,8 +748,7 @@ STUDIES = {s.name: s for s in [
                                                                 ("lia flow context dropped", "lia flow"),
                                                                 ("3dmm flow context kept", "3dmm flow"))
              for m in ("sync_confidence", "jaw_corr0")],
-          metrics=QUALITY_METRICS, preset=list(QUALITY_PRESET), claims_from="hypothesis",
-          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], references=("ground_truth", "reconstruction", "energy"),
+          **GEN_SEED_STUDY,
           note="Refuted both ways: how often the generator trains without its context does not set the head motion, "
                "and sync and jaw tie in every arm. lia's head -0.04 [-0.17, +0.09] degrees with the context kept and "
                "-0.02 [-0.16, +0.10] with it dropped; 3dmm's -0.04 [-0.19, +0.10] kept. lia's generated head "
@@ -756,7 +757,8 @@ STUDIES = {s.name: s for s in [
                "fit_schedule.md's three wsd fits, the default's, 1.39 / 1.53 / 1.69 re-drawn against 1.45 / 1.36 / "
                "1.79 generated (means 1.54 and 1.53), where the clips turn 2.11. At the default generator training "
                "lia's head follows its decoder, which draws about 0.73 of the real rotation, and no context-dropout "
-               "setting lifts it past the re-drawn motion (gen_batch.md, later: another batch size does); 3dmm's generator turns it at 0.83 of its re-drawn real motion (1.71 against "
+               "setting lifts it past the re-drawn motion (gen_batch.md, later: another batch size does); 3dmm's "
+               "generator turns it at 0.83 of its re-drawn real motion (1.71 against "
                "2.06; kept 1.67). The default stays FLOAT's 0.5. Wall time: the lia flow and 3dmm flow arms (21 min) "
                "are quality.md's runs; the three new arms took 30 min."),
     Study("gen_batch", "The generator's batch size at the same number of training windows: 8, 16, 32 (issue 20)",
@@ -775,8 +777,7 @@ STUDIES = {s.name: s for s in [
            "3dmm flow batch 32": ["rep=3dmm", "gen=flow", "train.loader.batch_size=32", "scale.train_steps=750"]},
           [Claim(m, f"{rep} flow batch {b}", f"{rep} flow", expect="ties") for rep in ("lia", "3dmm") for b in (8, 32)
            for m in ("sync_confidence", "jaw_corr0", "head_rot_std")],
-          metrics=QUALITY_METRICS, preset=list(QUALITY_PRESET), claims_from="hypothesis",
-          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], references=("ground_truth", "reconstruction", "energy"),
+          **GEN_SEED_STUDY,
           note="Refuted for lia's head on this fit; everything else ties. Both other sizes turn lia's head more than "
                "the default: batch 8 +0.29 [+0.11, +0.45] degrees (1.66 against 1.37; per training seed 1.60 / "
                "1.63 / 1.74 against 1.45 / 1.34 / 1.31) and batch 32 +0.18 [+0.01, +0.34] (1.55; 1.54 / 1.44 / "
