@@ -143,27 +143,37 @@ def train_loop(steps: int, threads: int | None, workers: int, clock, profile=Non
 LOOPS = {"fit": fit_loop, "train": train_loop}
 
 
-def measure(loop: str, steps: int, kw: dict) -> tuple[float, float]:
-    """(steps per second over the timed steps, seconds of the 5 warm-up steps before them)."""
+@contextlib.contextmanager
+def fresh_inductor_cache():
+    """torch.compile from an empty on-disk inductor cache, as on a fresh clone (kernels this process built
+    stay in memory); TORCHINDUCTOR_CACHE_DIR is as it was afterwards."""
     import os
 
+    key = "TORCHINDUCTOR_CACHE_DIR"
+    saved = os.environ.get(key)
+    torch._dynamo.reset()
+    with tempfile.TemporaryDirectory(prefix="inductor-") as tmp:
+        os.environ[key] = tmp
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = saved
+
+
+def measure(loop: str, steps: int, kw: dict) -> tuple[float, float]:
+    """(steps per second over the timed steps, seconds of the 5 warm-up steps before them)."""
     threads = torch.get_num_threads()
     clock = StepClock(5)
     compile = bool(kw.get("compile", 0))
-    cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     try:
-        with tempfile.TemporaryDirectory(prefix="inductor-") as tmp:
-            if compile:  # an empty on-disk cache, as on a fresh clone (kernels this process built stay in memory)
-                torch._dynamo.reset()
-                os.environ["TORCHINDUCTOR_CACHE_DIR"] = tmp
+        with fresh_inductor_cache() if compile else contextlib.nullcontext():
             LOOPS[loop](steps + 5, kw.get("threads"), kw.get("workers", 0), clock, precision=kw.get("precision"),
                         compile=compile)
     finally:
         torch.set_num_threads(threads)
-        if cache is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     t = clock.times
     return (len(t) - 1) / (t[-1] - t[0]), clock.warmup
 
@@ -254,12 +264,10 @@ def main(argv: list[str] | None = None) -> int:
              f"{f' steps/s at {args.before} |' if before else ''}",
              f"|---|---|---:|---:|---:|---:|{'---:|' if before else ''}"]
     at = preset_steps()
-    results: dict = {}
-    timed: dict = {}
+    timed: dict = {}  # (loop, variant) -> (steps/s, warm-up s)
     for loop in args.loops:
         for name, kw in variants:
             sps, warm = timed[loop, name] = measure(loop, args.steps, kw)
-            results.setdefault(loop, {})[name] = sps
             base = timed[loop, variants[0][0]]
             first = name == variants[0][0]
             pays = "–" if first else pays_after(base, (sps, warm))
@@ -273,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         import json
 
+        results = {loop: {name: timed[loop, name][0] for name, _ in variants} for loop in args.loops}
         Path(args.json).write_text(json.dumps(results, indent=1))
     if not args.no_profile:
         for loop in args.loops:
