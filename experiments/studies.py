@@ -53,6 +53,13 @@ G2 = "sample.guidance.audio=2"  # the flow sampler's audio guidance before 2026-
 CONST_FIT = ["fit.rep.lr_schedule=constant", "fit.rep.warmup_steps=0", "fit.rep.decay_steps=0"]
 # the lia fit's schedule since then, spelt out: arms that share fit_schedule.md's fit wsd runs
 WSD_FIT = ["fit.rep.lr_schedule=wsd", "fit.rep.warmup_steps=50", "fit.rep.decay_steps=500"]
+
+
+def same_windows(batch: int) -> list[str]:
+    """The generator trained on batches of ``batch`` for the default's 24,000 windows (1500 steps of 16)."""
+    return [f"train.loader.batch_size={batch}", f"scale.train_steps={24000 // batch}"]
+
+
 FIT_SCHEDULE_NOTE = (
     "Confirmed for the head, and the wsd schedule is the default since. Over three main-job seeds (each its own "
     "fit and generator), both decays draw more head rotation than the constant rate: cosine +0.30 [+0.06, +0.55] "
@@ -798,11 +805,11 @@ STUDIES = {s.name: s for s in [
           "per representation (lia: seed 0, the main job's); the training seed varies. The lia flow and 3dmm flow "
           "arms are quality.md's runs (the same commands, fits and seeds).",
           {"lia flow": ["rep=lia", "gen=flow"],
-           "lia flow batch 8": ["rep=lia", "gen=flow", "train.loader.batch_size=8", "scale.train_steps=3000"],
-           "lia flow batch 32": ["rep=lia", "gen=flow", "train.loader.batch_size=32", "scale.train_steps=750"],
+           "lia flow batch 8": ["rep=lia", "gen=flow", *same_windows(8)],
+           "lia flow batch 32": ["rep=lia", "gen=flow", *same_windows(32)],
            "3dmm flow": ["rep=3dmm", "gen=flow"],
-           "3dmm flow batch 8": ["rep=3dmm", "gen=flow", "train.loader.batch_size=8", "scale.train_steps=3000"],
-           "3dmm flow batch 32": ["rep=3dmm", "gen=flow", "train.loader.batch_size=32", "scale.train_steps=750"]},
+           "3dmm flow batch 8": ["rep=3dmm", "gen=flow", *same_windows(8)],
+           "3dmm flow batch 32": ["rep=3dmm", "gen=flow", *same_windows(32)]},
           [Claim(m, f"{rep} flow batch {b}", f"{rep} flow", expect="ties") for rep in ("lia", "3dmm") for b in (8, 32)
            for m in ("sync_confidence", "jaw_corr0", "head_rot_std")],
           **GEN_SEED_STUDY,
@@ -880,8 +887,8 @@ STUDIES = {s.name: s for s in [
           "each seed is its own fit and generator training. The lia flow arm is fit_schedule.md's fit wsd arm (the "
           "default since; the same fits and trainings).",
           {"lia flow": ["rep=lia", "gen=flow", *WSD_FIT],
-           "lia flow batch 8": ["rep=lia", "gen=flow", "train.loader.batch_size=8", "scale.train_steps=3000"],
-           "lia flow batch 32": ["rep=lia", "gen=flow", "train.loader.batch_size=32", "scale.train_steps=750"]},
+           "lia flow batch 8": ["rep=lia", "gen=flow", *same_windows(8)],
+           "lia flow batch 32": ["rep=lia", "gen=flow", *same_windows(32)]},
           [Claim(m, f"lia flow batch {b}", "lia flow", expect="ties") for b in (8, 32)
            for m in ("sync_confidence", "jaw_corr0", "head_rot_std")],
           targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **FIT_SEED_STUDY,
