@@ -17,10 +17,14 @@ so the numbers sit above the eval's and compare only with each other):
 
 * generated, real: the two motions as they are;
 * generated + real jaw component: the generated motion with its jaw component replaced by the real one's;
-* generated + real other components: every other component replaced, the jaw component kept.
+* generated + real other components: every other component replaced, the jaw component kept;
+* generated (real) jaw component, others still: the generated (real) motion with every other component held at
+  the real motion's clip mean, so no head or other motion moves with the mouth.
 
 If the jaw component alone brings the generated sync to the real one's, the generator's audio-to-jaw
-mapping is what loses it; if the other components do, it is what they carry alongside the mouth.
+mapping is what loses it; if the other components do, it is what they carry alongside the mouth. A swap mixes
+components sampled apart (a generated head with the real jaw), which the decoder never saw together; the still
+rows hold the others still instead, so each jaw component's own share of the sync reads off them.
 """
 from __future__ import annotations
 
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name} motion: {outside_share(x, basis):.2%} of its variance outside the kept components")
     if args.no_render:
         return
-    names = ("generated", "real", "generated + real jaw component", "generated + real other components")
+    names = ("generated", "real", "generated + real jaw component", "generated + real other components",
+             "generated jaw component, others still", "real jaw component, others still")
     max_lag = int(run.cfg.eval.max_lag)  # the lags the run's own eval searched
     rows: dict[str, list[list[tuple[float, float]]]] = {n: [] for n in names}  # per run, per clip (confidence, corr0)
     with FaceAnalyser(video=True) as analyser:
@@ -113,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
             for f in files[run_dir]:
                 z = np.load(f)
                 g, r = z["motion_norm"] - mean, z["real_motion_norm"] - mean
-                variants = dict(zip(names, (g, r, swap(g, r, jaw_basis), swap(g, r, other_basis))))
+                still = np.broadcast_to(r.mean(0, keepdims=True), r.shape)
+                variants = dict(zip(names, (g, r, swap(g, r, jaw_basis), swap(g, r, other_basis),
+                                            swap(g, still, other_basis), swap(r, still, other_basis))))
                 jaw = jaw_target(store.load(f.stem), len(g))
                 lag, window = sync_window([jaw], max_lag)
                 for name, x in variants.items():
