@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.motion_swap import label, outside_share, principal_components, swap
+from experiments.motion_swap import jaw_direction, label, outside_share, principal_components, swap
 
 
 def _low_rank(seed: int, rank: int = 3, dim: int = 8, n: int = 500) -> np.ndarray:
@@ -50,3 +50,18 @@ def test_outside_share_is_zero_inside_the_span_and_one_orthogonal_to_it():
     assert abs(outside_share(inside, basis)) < 1e-12
     assert abs(outside_share(noise - (noise @ basis) @ basis.T, basis) - 1.0) < 1e-12
     assert 0.5 < outside_share(noise, basis) < 0.9  # 4 of 6 directions: about two thirds
+
+
+def test_jaw_direction_reads_the_jaw_spread_over_two_components_and_splits_the_span():
+    rng = np.random.default_rng(3)
+    basis = np.linalg.qr(rng.normal(size=(8, 4)))[0]
+    coords = rng.normal(size=(400, 4)) * [3.0, 2.0, 1.5, 1.0]
+    jaw = 0.6 * coords[:, 1] - 0.8 * coords[:, 2] + 0.05 * rng.normal(size=400)  # on no single component
+    jaw_basis, other = jaw_direction(coords, jaw, basis)
+    assert jaw_basis.shape == (8, 1) and other.shape == (8, 3)
+    both = np.c_[jaw_basis, other]
+    np.testing.assert_allclose(both.T @ both, np.eye(4), atol=1e-10)  # orthonormal
+    np.testing.assert_allclose(both @ both.T, basis @ basis.T, atol=1e-10)  # the same span
+    read = (coords @ basis.T) @ jaw_basis[:, 0]
+    best_single = max(abs(np.corrcoef(coords[:, i], jaw)[0, 1]) for i in range(4))
+    assert abs(np.corrcoef(read, jaw)[0, 1]) > 0.99 > best_single + 0.2
