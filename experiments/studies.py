@@ -695,7 +695,7 @@ STUDIES = {s.name: s for s in [
           "generated count is the read-out's noise; 3dmm's generated motion, read the same way: 11.5 / 15.2 / 23.6 "
           "against 19.9). So on fits 0 and 1 the code blinks at 0.6 to 0.7 of the real rate and the decoder alone "
           "draws none. Hypothesis: twice the channels at "
-          "the two finest resolutions alone (`scale.ch_min=16`: 16 at 128 x 128, 32 at 64 x 64), without the eye "
+          "the three finest resolutions alone (`scale.ch_min=16`: 16 at 128 x 128, 32 at 64 x 64, 64 at 32 x 32), without the eye "
           "levers, draw more blinks and a sharper image (PSNR), and keep the mouth (sync ties). The main job's "
           "command; each seed is its own fit and generator training. The ch 8 arm is fit_schedule.md's fit wsd "
           "arm (the default's fits and trainings).",
