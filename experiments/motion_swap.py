@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sandbox.metrics.motion import fit_jaw_readout
 from sandbox.metrics.stats import paired_difference_ci
 from sandbox.metrics.sync import lip_sync
 from sandbox.pipeline.eval import jaw_target, sync_window
@@ -69,7 +70,7 @@ def jaw_direction(coords: np.ndarray, jaw: np.ndarray, basis: np.ndarray) -> tup
     """The jaw's read-out direction in the span of ``basis`` [dim, k] (orthonormal columns), from the motion's
     coordinates in it ``coords`` [N, k] and the jaw [N]: (jaw basis [dim, 1], the rest of the span [dim, k - 1]),
     both orthonormal, together spanning ``basis``."""
-    w = np.linalg.lstsq(coords - coords.mean(0), jaw - jaw.mean(), rcond=None)[0]
+    w = fit_jaw_readout([coords], [jaw])[:-1]  # the line's weights, its bias dropped
     u = w / np.linalg.norm(w)  # in component coordinates
     rest = np.linalg.svd(np.eye(len(u)) - np.outer(u, u))[0][:, :len(u) - 1]
     return basis @ u[:, None], basis @ rest
@@ -104,13 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     for cid in store.ids("train")[:args.train_clips]:
         m, clip = ex.load(cid)["motion"], store.load(cid)
         coords.append((m - mean) @ basis), jaws.append(jaw_target(clip, len(m))), rots.append(clip.gt["pose"][:len(m), :3])
-    cj, cr = label(np.concatenate(coords), np.concatenate(jaws), np.concatenate(rots))
-    jaw_basis, other_basis = jaw_direction(np.concatenate(coords), np.concatenate(jaws), basis)
-    read = np.concatenate(coords) @ (basis.T @ jaw_basis)[:, 0]
+    coords, jaws = np.concatenate(coords), np.concatenate(jaws)
+    cj, cr = label(coords, jaws, np.concatenate(rots))
+    jaw_basis, other_basis = jaw_direction(coords, jaws, basis)
+    read = coords @ (basis.T @ jaw_basis)[:, 0]
     print(f"{basis.shape[1]} of {basis.shape[0]} components carry {KEEP:.1%} of the training motion's variance; "
           f"variances {np.round(var, 3).tolist()}")
     print(f"  correlation with the jaw: {np.round(cj, 2).tolist()}; the jaw component (its read-out direction): "
-          f"{abs(np.corrcoef(read, np.concatenate(jaws))[0, 1]):.2f}")
+          f"{abs(np.corrcoef(read, jaws)[0, 1]):.2f}")
     for a, name in enumerate(("rotation x", "rotation y", "rotation z")):
         print(f"  correlation with {name}: {np.round(cr[a], 2).tolist()}")
 
