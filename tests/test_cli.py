@@ -344,6 +344,31 @@ def test_user_source_and_audio(dataset, tmp_path):
     assert (tmp_path / "r" / "samples" / "speech.mp4").is_file() and ctx.results["render"][0].name == "speech"
 
 
+def test_the_val_split_is_driven_and_scored_against_a_training_reference(dataset, tmp_path):
+    """sample.split=val drives the val clips, and the P-FID reference leaves them out (training clips)."""
+    cache = tmp_path / "cache"
+    run(*overrides(dataset, cache, tmp_path / "test"))
+    ctx = run(*overrides(dataset, cache, tmp_path / "val", "sample.split=val"))
+    assert [p.stem for p in (tmp_path / "val" / "samples").glob("*.npz")] == ["c2"]
+    extra = json.loads((tmp_path / "val" / "metrics.json").read_text())["extra"]
+    assert extra["reference_clips"] == ["c0", "c1"] and extra["config"]["sample"]["split"] == "val"
+    assert "scored on the **val** clips" in (tmp_path / "val" / "report.md").read_text()
+    assert "sample.split" not in (tmp_path / "test" / "report.md").read_text()
+    assert json.loads((tmp_path / "test" / "metrics.json").read_text())["extra"]["reference_clips"] == ["c2"]
+    assert [e[:2] for e in ctx.events if e[0] == "build"] == [("build", "eval_baselines")]  # the val clips' rows
+    from sandbox.pipeline.sample import driven_ids
+
+    class NoVal:
+        splits = {"train": ["c0"], "test": ["c3"]}
+
+        def ids(self, split):
+            return self.splits.get(split, [])
+
+    assert driven_ids(NoVal()) == ["c3"]
+    with pytest.raises(ConfigError, match=r"sample.split=val: the dataset has no val clips \(its splits: train 1, test 1\)"):
+        driven_ids(NoVal(), "val")
+
+
 # -- errors: before any work, saying what to do ---------------------------------------------------
 def test_errors_before_any_work(dataset, tmp_path):
     base = overrides(dataset, tmp_path / "cache", tmp_path / "r")
@@ -361,6 +386,8 @@ def test_errors_before_any_work(dataset, tmp_path):
         compose_config(base + ["train.module.lr_schedule=wsd", "train.module.decay_steps=10000"])
     with pytest.raises(ConfigError, match=r"train.module.decay_steps=5 only applies to train.module.lr_schedule=wsd"):
         compose_config(base + ["train.module.decay_steps=5"])
+    with pytest.raises(ConfigError, match=r"sample.split=train is not one of test \| val"):
+        compose_config(base + ["sample.split=train"])
     with pytest.raises(ConfigError, match="add audio="):
         compose_config(base + [f"source={dataset}/index.json"])
     with pytest.raises(InputFileError, match="audio file not found"):

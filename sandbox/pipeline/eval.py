@@ -486,6 +486,7 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
     ``eval/<row>/``), analysed, with the P-FID reference set: {"frames", "analyses", "reference",
     "reference_clips"}. Built once per data + fit + extract when ``inputs.cache`` is given."""
     rows = [r for r in motions if r != "run"]
+    split = inputs.cfg.sample.get("split", "test")
     has_real = all(c.real is not None for c in clips)
     layout = (["ground_truth"] if has_real else []) + rows
 
@@ -496,7 +497,7 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
                 videos += [seen(c.real, c.audio, work / row / f"{c.name}.mp4") for c in clips]
             else:
                 videos += [render(m, c, work / row / f"{c.name}.mp4") for m, c in zip(motions[row], clips)]
-        ref_videos, ref_ids = reference_clips(inputs.store, n_val_reference, max_frames, work)
+        ref_videos, ref_ids = reference_clips(inputs.store, n_val_reference, max_frames, work, split)
         done = analyser.analyse_many(videos + ref_videos)
         analysed = {row: done[i * len(clips):(i + 1) * len(clips)] for i, row in enumerate(layout)}
         ref = done[len(videos):]
@@ -506,7 +507,8 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
         return {"rows": layout, "clips": [c.name for c in clips]}
 
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(m, np.float32).tobytes() for r in rows for m in motions[r]))
-    key = (layout, [(c.name, c.n) for c in clips], n_val_reference, max_frames, digest.hexdigest())
+    key = (layout, [(c.name, c.n) for c in clips], n_val_reference, max_frames, digest.hexdigest(),
+           *([split] if split != "test" else []))  # test's key as before the option: its cached rows stay valid
     if inputs.cache is not None:
         art = inputs.cache(key, build)
         for sub in [*layout, "reference"]:
@@ -531,12 +533,20 @@ def jaw_readout(train: tuple[list, list]) -> np.ndarray | None:
     return motion.fit_jaw_readout(motions, jaws)
 
 
-def reference_clips(store, n: int, max_frames: int | None, out_dir: Path) -> tuple[list[np.ndarray], list[str]]:
-    """(frames as watched, ids) of the first ``n`` val clips (train clips if there is no val split): the
-    P-FID / E-FID reference set is their pooled analysed (pose, exp)."""
+def reference_ids(store, n: int, driven: str = "test") -> list[str]:
+    """The P-FID / E-FID reference clips: the first ``n`` val clips, or train clips where there is no val split
+    or the val clips are the ones driven and scored."""
     if store is None or n <= 0:
-        return [], []
-    ids = (store.splits.get("val") or store.splits.get("train") or [])[:n]
+        return []
+    return ((store.splits.get("val") if driven != "val" else None) or store.splits.get("train") or [])[:n]
+
+
+def reference_clips(store, n: int, max_frames: int | None, out_dir: Path,
+                    driven: str = "test") -> tuple[list[np.ndarray], list[str]]:
+    """(frames as watched, ids) of the first ``n`` val clips (train clips if there is no val split, or when the
+    val clips are the ones driven, ``driven="val"``): the P-FID / E-FID reference set is their pooled analysed
+    (pose, exp)."""
+    ids = reference_ids(store, n, driven)
     videos = []
     for cid in ids:
         clip = store.load(cid)
@@ -592,7 +602,10 @@ def _title(cfg: DictConfig) -> str:
 
 def _notes(inputs: EvalInputs, frames: dict, clips: list[EvalClip], extra: dict) -> list[str]:
     run_dir = inputs.run_dir
-    lines = ["## Videos", ""]
+    split = inputs.cfg.sample.get("split", "test")
+    lines = [f"Driven and scored on the **{split}** clips (`sample.split={split}`), not the test clips; the "
+             "P-FID / E-FID reference is training clips.", ""] if split != "test" else []
+    lines += ["## Videos", ""]
     for i, c in enumerate(clips):
         links = [f"[run](samples/{inputs.videos[i].mp4.name})"]
         links += [f"[{r}](eval/{r}/{c.name}.mp4)" for r in frames if r != "run"]

@@ -1,5 +1,6 @@
 """Stage 5, sample: drive the generator with held-out test audio and the test identity's source
-frame (or the user's source=IMG audio=WAV); records NFE and generator frames/s."""
+frame (``sample.split=val``: the validation clips'; or the user's source=IMG audio=WAV); records NFE and
+generator frames/s."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,17 @@ from sandbox.pipeline.context import Context
 from sandbox.pipeline.emotion import AUTO, predict, wants_auto
 from sandbox.pipeline.extract import audio_features, emotion_condition
 
+SPLITS = ("test", "val")
+
+
+def driven_ids(store, split: str = "test") -> list[str]:
+    """The held-out clips ``sample.split`` drives: test (val where a dataset has no test split), or val."""
+    ids = store.ids(split) or (store.ids("val") if split == "test" else [])
+    if not ids:
+        raise ConfigError(f"sample.split={split}: the dataset has no {split} clips (its splits: "
+                          f"{', '.join(f'{k} {len(v)}' for k, v in store.splits.items())}).")
+    return ids
+
 
 @dataclass
 class Sample:
@@ -38,6 +50,9 @@ def check(cfg: DictConfig) -> None:
         if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
             raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
     check_source_face(cfg.get("source_face"), cfg.source)
+    if cfg.sample.get("split", "test") not in SPLITS:
+        raise ConfigError(f"sample.split={cfg.sample.split} is not one of {' | '.join(SPLITS)} (the held-out clips "
+                          "driven and scored: test for results, val for choosing settings).")
     if cfg.emotion is not None and cfg.emotion not in (*EMOTIONS, AUTO):
         raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)} (or auto: predicted from the "
                           "audio; the default with audio=).")
@@ -67,7 +82,7 @@ def drives(ctx: Context):
     from sandbox.audio.io import load_audio
 
     cfg, store, ex = ctx.cfg, ctx.require("data"), ctx.require("extract")
-    test = store.ids("test") or store.ids("val")
+    test = driven_ids(store, cfg.sample.get("split", "test"))
     first = store.load(test[0])
     if cfg.audio is not None:
         audio = load_audio(cfg.audio)
