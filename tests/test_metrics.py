@@ -419,6 +419,25 @@ def test_hierarchical_interval_carries_the_seed_spread():
     assert d == pytest.approx(0.3) and 0.2 < dlo < d < dhi
 
 
+def test_statistic_interval_resamples_the_columns_of_a_clip_together():
+    """A ratio of two metrics that move together clip by clip has a narrow interval (resampled apart, the
+    clips' spread would not cancel); a statistic of one column is that column's hierarchical interval."""
+    from sandbox.metrics.stats import hierarchical_ci, hierarchical_statistic_ci
+
+    rng = np.random.default_rng(1)
+    groups = []
+    for c in (0.3, 0.5, 0.7):
+        x = c + 0.2 * rng.standard_normal(10)
+        groups.append(np.c_[x, 2 * x + 0.01 * rng.standard_normal(10)])
+    r, lo, hi = hierarchical_statistic_ci(groups, lambda m: m[1] / m[0])
+    assert lo < r < hi and hi - lo < 0.1 and r == pytest.approx(2, abs=0.05)
+    m, mlo, mhi = hierarchical_ci([g[:, 0] for g in groups])
+    assert hi - lo < 0.2 * (mhi - mlo)
+    assert hierarchical_statistic_ci(groups, lambda m: m[0]) == pytest.approx((m, mlo, mhi))
+    holed = [np.r_[g, [[np.nan, 1.0]]] for g in groups]  # a clip missing one value drops out whole
+    assert hierarchical_statistic_ci(holed, lambda m: m[0]) == pytest.approx((m, mlo, mhi))
+
+
 def test_window_seams_find_the_jumps_at_window_starts():
     """A smooth ramp has equal steps everywhere; a jump added to every window from the second on shows
     at the seams only, and at a stride the jumps do not follow it is spread over the within steps."""

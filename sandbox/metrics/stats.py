@@ -39,12 +39,38 @@ def hierarchical_ci(groups: Sequence[Sequence[float | None]], level: float = LEV
 def resampled_means(groups: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
     """[n] bootstrap replicates of the mean of per-group means: groups drawn with replacement (when
     there are several), then the values inside each drawn group."""
+    return resampled_column_means([np.asarray(g)[:, None] for g in groups], n, rng)[:, 0]
+
+
+def resampled_column_means(groups: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+    """[n, k] replicates as :func:`resampled_means` draws them, of groups of [clips, k] values: the k columns
+    of a drawn clip stay together (several metrics of the same clips), so a statistic of them is resampled
+    jointly."""
     k = len(groups)
-    out = np.empty(n)
+    out = np.empty((n, groups[0].shape[1]))
     for i in range(n):
         picks = rng.integers(0, k, k) if k > 1 else np.zeros(1, int)
-        out[i] = np.mean([groups[j][rng.integers(0, groups[j].size, groups[j].size)].mean() for j in picks])
+        out[i] = np.mean([groups[j][rng.integers(0, len(groups[j]), len(groups[j]))].mean(0) for j in picks], axis=0)
     return out
+
+
+def hierarchical_statistic_ci(groups: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float],
+                              level: float = LEVEL, n_resamples: int = N_RESAMPLES,
+                              seed: int = SEED) -> tuple[float, float | None, float | None]:
+    """(value, low, high) of ``statistic`` of the grand column means of ``groups`` (one [clips, k] array per
+    seed; the grand mean weighs seeds equally), e.g. a ratio of two metrics' means, with the interval of
+    :func:`hierarchical_ci`: seeds, then clips within each, resampled, every column of a clip together.
+    Rows with a missing value are dropped."""
+    gs = [g[np.isfinite(g).all(1)] for g in (np.asarray(g, np.float64) for g in groups)]
+    gs = [g for g in gs if len(g)]
+    if not gs:
+        raise ValueError("hierarchical_statistic_ci: no clip has every value")
+    value = float(statistic(np.mean([g.mean(0) for g in gs], axis=0)))
+    if sum(len(g) for g in gs) < 2:
+        return value, None, None
+    reps = np.array([statistic(m) for m in resampled_column_means(gs, n_resamples, np.random.default_rng(seed))])
+    lo, hi = np.quantile(reps[np.isfinite(reps)], [(1 - level) / 2, (1 + level) / 2])
+    return value, float(lo), float(hi)
 
 
 def difference_ci(a: Sequence[Sequence[float | None]], b: Sequence[Sequence[float | None]], level: float = LEVEL,
