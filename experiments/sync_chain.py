@@ -85,10 +85,10 @@ READING = (
     "-0.028 [-0.039, -0.018] in the jaw and -0.050 [-0.078, -0.026] drawn, plain log-mel -0.139 and -0.139, "
     "the EMA +0.006 and +0.008. 3dmm's renderer draws the expression coefficients the read-out line weighs; "
     "lia's decoder draws the mouth from the whole code, which a line fitted on training motion reads only in "
-    "part. So lia's generator settings are ranked here on the drawn sync (the eval's), not on the read-out "
-    "jaw of experiments.gen_jaw and jaw_corr0: the settings chosen on the read-out jaw (audio guidance 3, the "
-    "audio front end) are borne out on the drawn sync in 3dmm, and in lia only as far as the ties above go. "
-    "No default changes."
+    "part. So lia's generator settings are ranked on the drawn sync (the eval's), not on the read-out jaw of "
+    "experiments.gen_jaw and jaw_corr0. Of the settings chosen on the read-out jaw, the audio front end and "
+    "audio guidance 3 are borne out on the drawn sync in 3dmm; in lia, guidance_val.md re-chooses the guidance "
+    "on the drawn sync of the validation clips and keeps 3 (2 to 5 tie). No default changes."
 )
 
 

@@ -163,3 +163,16 @@ def test_a_paired_claim_sees_a_small_shift_the_shared_noise_hides_from_an_unpair
     arms["B"] = arms["B"][:2]
     with pytest.raises(ValueError, match="seeds or clips differ"):
         verdicts(Study("t", "t", "-", {}, claims[1:], claims_from="hypothesis"), arms)
+
+
+def test_a_page_says_which_held_out_clips_its_arms_score():
+    """A study whose arms drive the validation clips says so, and never calls them test clips."""
+    from experiments.studies import clips_scored
+
+    def study(*arms):
+        return Study("s", "t", "p", {f"a{i}": list(a) for i, a in enumerate(arms)})
+
+    assert clips_scored(study(["rep=lia"], ["rep=3dmm"])) == "every held-out test clip"
+    assert clips_scored(study(["sample.split=val"])).startswith("every validation clip")
+    assert "test or validation" in clips_scored(study(["sample.split=val"], ["sample.split=test"]))
+    assert clips_scored(studies.STUDIES["guidance_val"]).startswith("every validation clip")
