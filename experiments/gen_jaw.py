@@ -24,6 +24,10 @@ eval's lip sync sees 2):
 
 ``--audio-scales`` repeats the measure for each audio guidance scale g_a, ``--steps`` for each number of
 sampling steps (NFE); default: the run's own.
+
+In rep=3dmm the read-out jaw moves with the drawn lip sync; in rep=lia it is a loose guide to it (the
+decoder draws the mouth from the whole code: docs/results/sync_chain.md), so rank lia's settings on the
+eval's sync, on the validation clips (``sample.split=val``) where a setting is being chosen.
 """
 from __future__ import annotations
 
