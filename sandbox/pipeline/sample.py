@@ -50,8 +50,9 @@ def check(cfg: DictConfig) -> None:
         if cfg[key] is not None and not Path(str(cfg[key])).expanduser().is_file():
             raise InputFileError(f"{kind} not found: {cfg[key]} (from {key}=; relative paths are from {Path.cwd()}).")
     check_source_face(cfg.get("source_face"), cfg.source)
-    if cfg.sample.get("split", "test") not in SPLITS:
-        raise ConfigError(f"sample.split={cfg.sample.split} is not one of {' | '.join(SPLITS)} (the held-out clips "
+    split = (cfg.get("sample") or {}).get("split", "test")  # reopened runs check a partial config
+    if split not in SPLITS:
+        raise ConfigError(f"sample.split={split} is not one of {' | '.join(SPLITS)} (the held-out clips "
                           "driven and scored: test for results, val for choosing settings).")
     if cfg.emotion is not None and cfg.emotion not in (*EMOTIONS, AUTO):
         raise ConfigError(f"emotion={cfg.emotion} is not one of {', '.join(EMOTIONS)} (or auto: predicted from the "
