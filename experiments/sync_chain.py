@@ -42,6 +42,8 @@ ARMS = {
     "lia flow, the same fits, sampled with an EMA of the weights (gen_average_fits.md)":
         "outputs/studies/gen_average_fits/lia_flow_ema",
     "lia flow, the same fits, batches of 32 for 750 steps (gen_batch_fits.md)": "outputs/studies/gen_batch_fits/lia_flow_batch_32",
+    "lia flow, the same fits and trainings on the validation clips (guidance_val.md's guidance 3)":
+        "outputs/studies/guidance_val/guidance_3",
     "lia flow, one fit x 3 training seeds (quality.md)": "outputs/studies/quality/lia_flow",
     "lia flow, that fit, sampled with an EMA of the weights (gen_average.md)": "outputs/studies/gen_average/lia_flow_ema",
     "lia flow, a constant-rate fit (quality.md)": "outputs/studies/quality/lia_flow_constant_fit",
@@ -65,11 +67,13 @@ READING = (
     "[0.761, 0.889] of the re-drawn real motion's jaw and 0.845 [0.777, 0.946] of its drawn correlation (drawn "
     "per jaw +0.019 [-0.063, +0.095] against the real motion's). The confidence keeps less, 0.726 [0.631, "
     "0.848], because it is about the drawn correlation less a constant (-0.146 + 0.870 x drawn over the arm's "
-    "clips), and a share of what is left after a constant falls faster than the share of the whole. The "
-    "decoder's treatment varies by fit: on fit seed 0 (quality.md's one fit, and its constant-rate fit) it draws "
-    "the generated motion worse per unit of jaw than the real (-0.077 [-0.150, -0.012]; -0.095 [-0.185, -0.024]), "
-    "on the three fits -0.046, +0.042 and +0.066, so motion_swap's one-fit reading (the real jaw drawn far "
-    "better) is mostly that fit's and the score's offset. 3dmm's larger share is its re-drawn real motion "
+    "clips), and a share of what is left after a constant falls faster than the share of the whole. Per fit "
+    "and clip set it varies both ways: on fit seed 0's test clips the decoder draws the generated motion worse "
+    "per unit of jaw than the real (-0.077 [-0.150, -0.012] over quality.md's three trainings; -0.095 [-0.185, "
+    "-0.024] on its constant-rate fit), on the same fit's validation clips (one training) better (+0.146 [+0.048, +0.244]); "
+    "the three fits' validation clips together +0.076 [-0.108, +0.226]. So motion_swap's one-fit reading (the "
+    "real jaw drawn far better) is that fit's test clips and the score's offset, not a decoder that draws "
+    "generated motion worse. 3dmm's larger share is its re-drawn real motion "
     "drawn worse per unit of jaw than its generated motion (+0.075 [+0.024, +0.124]): the real motion is the "
     "analyser's encoding of the frames, and what else it carries costs the drawn mouth.\n\n"
     "**How far lia is from the bar.** The line puts issue 20's 0.320 at a drawn correlation of 0.535; the "
