@@ -533,20 +533,14 @@ def jaw_readout(train: tuple[list, list]) -> np.ndarray | None:
     return motion.fit_jaw_readout(motions, jaws)
 
 
-def reference_ids(store, n: int, driven: str = "test") -> list[str]:
-    """The P-FID / E-FID reference clips: the first ``n`` val clips, or train clips where there is no val split
-    or the val clips are the ones driven and scored."""
-    if store is None or n <= 0:
-        return []
-    return ((store.splits.get("val") if driven != "val" else None) or store.splits.get("train") or [])[:n]
-
-
 def reference_clips(store, n: int, max_frames: int | None, out_dir: Path,
                     driven: str = "test") -> tuple[list[np.ndarray], list[str]]:
     """(frames as watched, ids) of the first ``n`` val clips (train clips if there is no val split, or when the
     val clips are the ones driven, ``driven="val"``): the P-FID / E-FID reference set is their pooled analysed
     (pose, exp)."""
-    ids = reference_ids(store, n, driven)
+    if store is None or n <= 0:
+        return [], []
+    ids = ((store.splits.get("val") if driven != "val" else None) or store.splits.get("train") or [])[:n]
     videos = []
     for cid in ids:
         clip = store.load(cid)
