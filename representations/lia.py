@@ -38,6 +38,7 @@ from sandbox.trainers.image_module import (
 )
 
 SPACES = ("latent", "coeff")
+EYE_PHASE_PARAMS = ("decoder", "fine")  # what fit's eye phase trains
 
 
 @dataclass
@@ -237,6 +238,10 @@ class LiaRepresentation(Representation):
         flow_eyes: float = 0.0,
         eye_mask: float = 0.0,
         eye_mask_detach: bool = False,
+        eye_phase_steps: int = 0,
+        eye_phase_weight: float = 10.0,
+        eye_phase_blinks: float = 0.25,
+        eye_phase_params: str = "decoder",
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -273,9 +278,16 @@ class LiaRepresentation(Representation):
         eyes are closed, so the decoder draws closed lids with its synthesis instead of blending in the
         source's open eyes (a backward warp cannot close an eye: both lids would sample one source point).
         ``eye_mask_detach``: that term trains only the mask's head, not the decoder's features or the motion
-        code (which every other term shares)."""
+        code (which every other term shares). ``eye_phase_steps`` > 0 (sandbox addition): after the fit, that
+        many more steps train the decoder alone (the encoder, the motion basis and so the code are frozen) with
+        the eyes weighted ``eye_phase_weight`` in the component L1 and ``eye_phase_blinks`` of the pairs
+        closed-eyed, its rate decayed by a cosine to 0; the code the generator learns is the first phase's.
+        ``eye_phase_params``: decoder (all of it) | fine (its full-resolution block and output head only)."""
 
         from sandbox.trainers.factory import seed_everything
+
+        if eye_phase_params not in EYE_PHASE_PARAMS:
+            raise ValueError(f"fit.rep.eye_phase_params={eye_phase_params} is not one of {' | '.join(EYE_PHASE_PARAMS)}")
 
         if eye_mask and not self.config.image_warp:
             raise ValueError("fit.rep.eye_mask supervises the output mask of the source-image warp: it needs "
@@ -307,9 +319,33 @@ class LiaRepresentation(Representation):
             sampler = WeightedRandomSampler(pairs.blink_weights(blink_pairs).tolist(), len(pairs), replacement=True)
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, precision=precision,
                                      sampler=sampler, **trainer_kwargs)
+        if eye_phase_steps > 0:
+            metrics |= self._eye_phase(pairs, eye_phase_steps, eye_phase_weight, eye_phase_blinks, eye_phase_params,
+                                       weights, lr, batch_size, run_dir, num_workers, precision, trainer_kwargs)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
         return metrics
+
+    def _eye_phase(self, pairs, steps, weight, blinks, params, weights, lr, batch_size, run_dir, num_workers,
+                   precision, trainer_kwargs) -> dict[str, float]:
+        """fit's second phase: the decoder (or its finest block and head) alone, the eyes weighted ``weight``,
+        ``blinks`` of the pairs closed-eyed."""
+        last = len(self.ae.decoder.blocks) - 1
+        trained = (("decoder.",) if params == "decoder" else (f"decoder.blocks.{last}.", "decoder.to_image_flow."))
+        frozen = [p for n, p in self.ae.named_parameters() if not n.startswith(trained) and p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            module = ImageReconstructionModule(self.ae, lambda b: self.ae(b["source"], b["driving"]), lr,
+                                               {**weights, "eyes": weight}, COMPONENTS, lr_schedule="cosine")
+            sampler = WeightedRandomSampler(pairs.blink_weights(blinks).tolist(), len(pairs), replacement=True)
+            out = train_image_module(module, pairs, steps, batch_size,
+                                     None if run_dir is None else Path(run_dir) / "eye_phase", num_workers,
+                                     precision=precision, sampler=sampler, **trainer_kwargs)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return {f"eye_phase_{k}": v for k, v in out.items()}
 
     @torch.no_grad()
     def evaluate(self, data, split: str = "val", max_pairs: int = 64, batch_size: int = 16) -> dict[str, float]:

@@ -457,6 +457,34 @@ def test_affine_flow_is_trained_by_the_landmark_term_and_saved(store, tmp_path):
     torch.testing.assert_close(back.decode(back.reference(src), motion), rep.decode(rep.reference(src), motion))
 
 
+def test_the_eye_phase_trains_the_decoder_alone(blink_store, tmp_path):
+    """fit(eye_phase_steps=n): the same first phase, then only the decoder moves (the code stays as it was)."""
+    def fitted(n: int, name: str) -> tuple[LiaRepresentation, dict]:
+        torch.manual_seed(0)
+        rep = LiaRepresentation(space="coeff", **TINY)
+        m = rep.fit(blink_store, steps=6, batch_size=8, lr=1e-3, run_dir=tmp_path / name, loggers=("csv",),
+                    val_pairs=0, seed=0, eye_phase_steps=n)
+        return rep, m
+
+    (base, _), (eyed, m) = fitted(0, "base"), fitted(4, "eyes")
+    assert m["eye_phase_steps"] == 4 and (tmp_path / "eyes" / "eye_phase").is_dir()
+    a, b = dict(base.ae.named_parameters()), dict(eyed.ae.named_parameters())
+    moved = {n for n in a if not torch.equal(a[n], b[n])}
+    assert moved and all(n.startswith("decoder.") for n in moved)
+    assert all(p.requires_grad for p in eyed.ae.parameters())  # unfrozen after the phase
+    torch.manual_seed(0)
+    fine = LiaRepresentation(space="coeff", **TINY)
+    fine.fit(blink_store, steps=6, batch_size=8, lr=1e-3, run_dir=tmp_path / "fine", loggers=("csv",), val_pairs=0,
+             seed=0, eye_phase_steps=4, eye_phase_params="fine")
+    c = dict(fine.ae.named_parameters())
+    last = len(fine.ae.decoder.blocks) - 1
+    moved = {n for n in a if not torch.equal(a[n], c[n])}
+    assert moved and all(n.startswith((f"decoder.blocks.{last}.", "decoder.to_image_flow.")) for n in moved)
+    with pytest.raises(ValueError, match="eye_phase_params=coarse"):
+        fine.fit(blink_store, steps=1, batch_size=8, run_dir=tmp_path / "bad", loggers=("csv",), val_pairs=0,
+                 eye_phase_steps=1, eye_phase_params="coarse")
+
+
 def test_a_fit_is_reproducible_by_its_seed(store, tmp_path):
     """Two fits with the same seed (landmark term, flow_eyes, blink-free sampling) end with identical weights, so a
     comparison's fit seed names one fit; another seed gives another."""
