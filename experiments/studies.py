@@ -212,8 +212,11 @@ FIT_EYES_NOTE = (
     "a minute re-drawn and 4.0 generated (the truth 19.3), the first generated blinks of an 8-channel fit. The "
     "mouth pays: sync 0.151 generated and 0.262 re-drawn against the default's 0.250 and 0.377, and the head turns "
     "less (1.15 against 1.45 degrees). Training only the decoder's full-resolution block and output head "
-    "(`fit.rep.eye_phase_params=fine`) draws no blink (sync 0.206 and 0.387, head 1.20). Freezing the code does "
-    "not keep the mouth: the eyes and the mouth share the decoder. The eye options stay off.")
+    "(`fit.rep.eye_phase_params=fine`) draws no blink (sync 0.206 and 0.387, head 1.20). With twice the channels "
+    "(`scale.ch_min=16`, after fit_channels.md's seed-0 fit, the same generator training) the phase draws no blink "
+    "either and costs the mouth as much: sync 0.192 generated and 0.403 re-drawn against 0.287 and 0.459, head "
+    "1.28 against 1.40. Freezing the code does not keep the mouth: the eyes and the mouth share the decoder. The "
+    "eye options stay off.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
