@@ -1232,13 +1232,13 @@ def write_page(study: Study, root: Path, out_dir: Path, command: str, seeds: int
     plot(lines, defs, stem.with_suffix(".png"))
     ref = [ln for arm, runs in arm_runs.items()
            for ln in aggregate(runs, study.references, study.metrics, label=arm)[0]]
-    table = to_markdown(lines, defs).rstrip()
-    if clips_scored(study) != "every held-out test clip":
+    table, scored = to_markdown(lines, defs).rstrip(), clips_scored(study)
+    if scored != "every held-out test clip":
         table = table.replace("seeds and test clips", "seeds and the clips scored")
     page = [f"# {study.title}", "", f"Regenerate: `{command}`", "",
             f"Wall time on this machine (2 CPU cores; what arms share, the data, the representation fit and the "
             f"eval's baseline rows, is built once or comes from the cache): {seconds / 60:.1f} min for the arms below. {seeds} {SEED_WORDS[study.seed_key]} per arm; "
-            f"{clips_scored(study)}. Preset: `{' '.join(study.preset)}`.", "",
+            f"{scored}. Preset: `{' '.join(study.preset)}`.", "",
             *([f"**Not run yet**: {', '.join(missing)} (the same command runs them).", ""] if missing else []),
             f"**Paper.** {study.paper}", "", "## Table", "", table, "",
             f"![{study.name}]({study.name}.png)", "",

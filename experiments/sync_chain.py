@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.audio_front import page_head
-from sandbox.metrics.stats import hierarchical_statistic_ci, paired_difference_ci
+from sandbox.metrics.stats import grand_column_means, hierarchical_statistic_ci, paired_difference_ci
 
 ARMS = {
     "lia flow, 3 main-job fits (fit_length.md's fit 2000)": "outputs/studies/fit_length/fit_2000",
@@ -157,9 +157,10 @@ def arm_section(name: str, tables: list[dict[str, np.ndarray]], arm_dir: Path,
     both = [np.c_[t["run"], t["reconstruction"]] for t in tables]  # 0-2 generated, 3-5 re-drawn, per clip
     gt = [t["ground_truth"] for t in tables]
     a, b = confidence_line(tables)
-    bar = BAR * hierarchical_statistic_ci([x[:, [2]] for x in gt], lambda m: m[0])[0]
+    bar = BAR * grand_column_means([x[:, [2]] for x in gt])[0]
     drawn_needed = (bar - a) / b
-    gen_drawn_per_jaw = hierarchical_statistic_ci(both, lambda m: m[1] / m[0])[0]
+    gen = grand_column_means(both)
+    gen_drawn_per_jaw = gen[1] / gen[0]
     lines += ["", "Generated over re-drawn real motion (a share of 1: the generated motion loses nothing at that link):", "",
               f"- jaw (motion): {interval(both, lambda m: m[0] / m[3])}",
               f"- drawn: {interval(both, lambda m: m[1] / m[4])}",

@@ -54,6 +54,21 @@ def resampled_column_means(groups: Sequence[np.ndarray], n: int, rng: np.random.
     return out
 
 
+def _complete_rows(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each [clips, k] group without its clips that miss a value; groups left empty dropped."""
+    gs = [g[np.isfinite(g).all(1)] for g in (np.asarray(g, np.float64) for g in groups)]
+    gs = [g for g in gs if len(g)]
+    if not gs:
+        raise ValueError("no clip has every value")
+    return gs
+
+
+def grand_column_means(groups: Sequence[np.ndarray]) -> np.ndarray:
+    """[k] means of ``groups`` ([clips, k] per seed) weighing seeds equally, as :func:`hierarchical_statistic_ci`
+    takes them (clips missing a value dropped), without its interval."""
+    return np.mean([g.mean(0) for g in _complete_rows(groups)], axis=0)
+
+
 def hierarchical_statistic_ci(groups: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float],
                               level: float = LEVEL, n_resamples: int = N_RESAMPLES,
                               seed: int = SEED) -> tuple[float, float | None, float | None]:
@@ -61,11 +76,8 @@ def hierarchical_statistic_ci(groups: Sequence[np.ndarray], statistic: Callable[
     seed; the grand mean weighs seeds equally), e.g. a ratio of two metrics' means, with the interval of
     :func:`hierarchical_ci`: seeds, then clips within each, resampled, every column of a clip together.
     Rows with a missing value are dropped."""
-    gs = [g[np.isfinite(g).all(1)] for g in (np.asarray(g, np.float64) for g in groups)]
-    gs = [g for g in gs if len(g)]
-    if not gs:
-        raise ValueError("hierarchical_statistic_ci: no clip has every value")
-    value = float(statistic(np.mean([g.mean(0) for g in gs], axis=0)))
+    gs = _complete_rows(groups)
+    value = float(statistic(grand_column_means(gs)))
     if sum(len(g) for g in gs) < 2:
         return value, None, None
     reps = np.array([statistic(m) for m in resampled_column_means(gs, n_resamples, np.random.default_rng(seed))])
