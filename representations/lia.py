@@ -242,6 +242,8 @@ class LiaRepresentation(Representation):
         eye_phase_weight: float = 10.0,
         eye_phase_blinks: float = 0.25,
         eye_phase_params: str = "decoder",
+        eye_phase_flow: bool = False,
+        eye_phase_lr: float | None = None,
         **trainer_kwargs,
     ) -> dict[str, float]:
         """Train the auto-encoder on pairs of ``data`` (a ClipStore) through make_trainer and report train
@@ -282,7 +284,9 @@ class LiaRepresentation(Representation):
         many more steps train the decoder alone (the encoder, the motion basis and so the code are frozen) with
         the eyes weighted ``eye_phase_weight`` in the component L1 and ``eye_phase_blinks`` of the pairs
         closed-eyed, its rate decayed by a cosine to 0; the code the generator learns is the first phase's.
-        ``eye_phase_params``: decoder (all of it) | fine (its full-resolution block and output head only)."""
+        ``eye_phase_params``: decoder (all of it) | fine (its full-resolution block and output head only).
+        ``eye_phase_flow``: the phase keeps the fit's landmark terms on the warp fields (``landmark_flow`` and
+        its options), so the mouth's warps stay supervised; ``eye_phase_lr``: its peak rate (None = ``lr``)."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -292,6 +296,11 @@ class LiaRepresentation(Representation):
         if eye_mask and not self.config.image_warp:
             raise ValueError("fit.rep.eye_mask supervises the output mask of the source-image warp: it needs "
                              "rep.image_warp=true (or set fit.rep.eye_mask=0)")
+        if (eye_phase_flow or eye_phase_lr is not None) and eye_phase_steps <= 0:
+            raise ValueError("fit.rep.eye_phase_flow and fit.rep.eye_phase_lr change the eye phase: set "
+                             "fit.rep.eye_phase_steps > 0 (or leave them at false / null)")
+        if eye_phase_flow and landmark_flow <= 0:
+            raise ValueError("fit.rep.eye_phase_flow keeps the fit's landmark_flow term: set fit.rep.landmark_flow > 0")
         if eye_mask_detach and not eye_mask:
             raise ValueError("fit.rep.eye_mask_detach only changes the fit.rep.eye_mask term: set eye_mask > 0")
         seed_everything(seed)
@@ -320,24 +329,29 @@ class LiaRepresentation(Representation):
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, precision=precision,
                                      sampler=sampler, **trainer_kwargs)
         if eye_phase_steps > 0:
+            flow_terms = (dict(landmark_flow=landmark_flow, nonrigid=landmark_nonrigid, flow_min_size=flow_min_size,
+                               flow_nonrigid=flow_nonrigid, flow_eyes=flow_eyes) if eye_phase_flow else {})
             metrics |= self._eye_phase(pairs, eye_phase_steps, eye_phase_weight, eye_phase_blinks, eye_phase_params,
-                                       weights, lr, batch_size, run_dir, num_workers, precision, trainer_kwargs)
+                                       weights, lr if eye_phase_lr is None else eye_phase_lr, batch_size, run_dir,
+                                       num_workers, precision, trainer_kwargs, flow_terms)
         if val_pairs > 0 and data.splits.get("val"):
             metrics.update({f"val_{k}": v for k, v in self.evaluate(data, "val", val_pairs).items()})
         return metrics
 
     def _eye_phase(self, pairs, steps, weight, blinks, params, weights, lr, batch_size, run_dir, num_workers,
-                   precision, trainer_kwargs) -> dict[str, float]:
+                   precision, trainer_kwargs, flow_terms=None) -> dict[str, float]:
         """fit's second phase: the decoder (or its finest block and head) alone, the eyes weighted ``weight``,
-        ``blinks`` of the pairs closed-eyed."""
+        ``blinks`` of the pairs closed-eyed; ``flow_terms``: ImageReconstructionModule's landmark options."""
         last = len(self.ae.decoder.blocks) - 1
         trained = (("decoder.",) if params == "decoder" else (f"decoder.blocks.{last}.", "decoder.to_image_flow."))
         frozen = [p for n, p in self.ae.named_parameters() if not n.startswith(trained) and p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
         try:
-            module = ImageReconstructionModule(self.ae, lambda b: self.ae(b["source"], b["driving"]), lr,
-                                               {**weights, "eyes": weight}, COMPONENTS, lr_schedule="cosine")
+            aux = bool(flow_terms)
+            module = ImageReconstructionModule(self.ae, lambda b: self.ae(b["source"], b["driving"], return_aux=aux),
+                                               lr, {**weights, "eyes": weight}, COMPONENTS, lr_schedule="cosine",
+                                               **(flow_terms or {}))
             sampler = WeightedRandomSampler(pairs.blink_weights(blinks).tolist(), len(pairs), replacement=True)
             out = train_image_module(module, pairs, steps, batch_size,
                                      None if run_dir is None else Path(run_dir) / "eye_phase", num_workers,

@@ -163,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def first_driven_clip(store) -> str:
+    """The clip a stream without audio= (or source=) takes: the first the sample stage drives."""
+    from sandbox.pipeline.sample import driven_ids
+
+    try:
+        return driven_ids(store)[0]
+    except ConfigError:
+        raise InputFileError("the dataset has no test clip to stream: give audio=PATH and source=PATH.") from None
+
+
 def stream_command(argv: list[str]):
     """Everything ``main`` does but printing: -> (StreamResult, mp4 path)."""
     from sandbox.pipeline.reopen import reopen
@@ -180,18 +190,14 @@ def stream_command(argv: list[str]):
         audio, name = record(float(settings["seconds"])), "mic"
     elif inputs.get("audio"):
         audio, name = inputs["audio"], Path(inputs["audio"]).stem
-    else:  # the first held-out test clip, as the sample stage drives it
-        store = run.store
-        ids = store.ids("test") or store.ids("val")
-        if not ids:
-            raise InputFileError("the dataset has no test clip to stream: give audio=PATH.")
-        clip = store.load(ids[0])
-        audio, name, emotion = clip.audio, ids[0], emotion or clip.meta.get("emotion")
+    else:
+        clip_id = first_driven_clip(run.store)
+        clip = run.store.load(clip_id)
+        audio, name, emotion = clip.audio, clip_id, emotion or clip.meta.get("emotion")
         inputs.setdefault("source", np.asarray(clip.frames[0]))
     source = inputs.get("source")
     if source is None:
-        store = run.store
-        source = np.asarray(store.load((store.ids("test") or store.ids("val"))[0]).frames[0])
+        source = np.asarray(run.store.load(first_driven_clip(run.store)).frames[0])
     out_dir = run.run_dir / "stream"
     out_dir.mkdir(exist_ok=True)
     log.info("streaming %s (chunk %s, %s feed)", name, settings["chunk"] or "the generator's window",

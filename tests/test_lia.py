@@ -485,6 +485,31 @@ def test_the_eye_phase_trains_the_decoder_alone(blink_store, tmp_path):
                  eye_phase_steps=1, eye_phase_params="coarse")
 
 
+def test_the_eye_phase_keeps_the_landmark_term_and_takes_its_own_rate(blink_store, tmp_path):
+    """eye_phase_flow: the phase logs (and so trains with) the warp fields' landmark term, which it drops
+    otherwise; eye_phase_lr=0 leaves the first phase's decoder as it was; both refuse a fit without the phase."""
+    def fitted(name: str, **kw) -> LiaRepresentation:
+        torch.manual_seed(0)
+        rep = LiaRepresentation(space="coeff", **TINY)
+        rep.fit(blink_store, steps=4, batch_size=8, lr=1e-3, run_dir=tmp_path / name, loggers=("csv",),
+                val_pairs=0, seed=0, landmark_flow=5.0, log_every_n_steps=1, **kw)
+        return rep
+
+    def logged(name: str) -> set[str]:
+        (csv,) = (tmp_path / name / "eye_phase").rglob("metrics.csv")
+        return set(csv.read_text().splitlines()[0].split(","))
+
+    fitted("flow", eye_phase_steps=3, eye_phase_flow=True)
+    fitted("plain", eye_phase_steps=3)
+    assert "train/flow" in logged("flow") and "train/flow" not in logged("plain")
+    base, still = fitted("base"), fitted("still", eye_phase_steps=3, eye_phase_lr=0.0)
+    for (n, a), b in zip(base.ae.named_parameters(), still.ae.parameters()):
+        torch.testing.assert_close(a, b, msg=n)
+    for kw in ({"eye_phase_flow": True}, {"eye_phase_lr": 1e-4}):
+        with pytest.raises(ValueError, match="eye_phase_steps > 0"):
+            fitted("bad", **kw)
+
+
 def test_a_fit_is_reproducible_by_its_seed(store, tmp_path):
     """Two fits with the same seed (landmark term, flow_eyes, blink-free sampling) end with identical weights, so a
     comparison's fit seed names one fit; another seed gives another."""

@@ -319,6 +319,25 @@ def test_stream_settings_are_checked_before_any_work(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_stream_without_audio_takes_the_first_driven_clip():
+    """The sample stage's rule: the first test clip, a val clip where there is no test split, and an error that
+    says to give audio= where there is neither."""
+    from sandbox.errors import InputFileError
+    from sandbox.stream import first_driven_clip
+
+    class Store:
+        def __init__(self, **splits):
+            self.splits = splits
+
+        def ids(self, split):
+            return list(self.splits.get(split, []))
+
+    assert first_driven_clip(Store(train=["a"], val=["b"], test=["c", "d"])) == "c"
+    assert first_driven_clip(Store(train=["a"], val=["b"])) == "b"
+    with pytest.raises(InputFileError, match="audio=PATH"):
+        first_driven_clip(Store(train=["a"]))
+
+
 def test_stream_command_on_a_photo_equals_the_offline_run(tmp_path, monkeypatch):
     """python -m sandbox.stream (smoke preset, 3dmm + flow + mesh_warp, fed at real-time speed) writes the
     mp4 and its statistics; its motion equals the sample stage's for the same clip and seed, and a photo
