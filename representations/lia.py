@@ -286,7 +286,7 @@ class LiaRepresentation(Representation):
         closed-eyed, its rate decayed by a cosine to 0; the code the generator learns is the first phase's.
         ``eye_phase_params``: decoder (all of it) | fine (its full-resolution block and output head only).
         ``eye_phase_flow``: the phase keeps the fit's landmark terms on the warp fields (``landmark_flow`` and
-        its options), so the mouth's warps stay supervised; ``eye_phase_lr``: its peak rate (None = ``lr``)."""
+        its options) but for the eye contours', so the mouth's warps stay supervised and the lids are free; ``eye_phase_lr``: its peak rate (None = ``lr``)."""
 
         from sandbox.trainers.factory import seed_everything
 
@@ -329,8 +329,10 @@ class LiaRepresentation(Representation):
         metrics = train_image_module(module, pairs, steps, batch_size, run_dir, num_workers, precision=precision,
                                      sampler=sampler, **trainer_kwargs)
         if eye_phase_steps > 0:
+            # the eye contours weigh 0 (flow_eyes -1): a closed eye's two lid landmarks meet at one point, which a
+            # backward warp cannot carry back to both source lids; the term would hold the eye open
             flow_terms = (dict(landmark_flow=landmark_flow, nonrigid=landmark_nonrigid, flow_min_size=flow_min_size,
-                               flow_nonrigid=flow_nonrigid, flow_eyes=flow_eyes) if eye_phase_flow else {})
+                               flow_nonrigid=flow_nonrigid, flow_eyes=-1.0) if eye_phase_flow else {})
             metrics |= self._eye_phase(pairs, eye_phase_steps, eye_phase_weight, eye_phase_blinks, eye_phase_params,
                                        weights, lr if eye_phase_lr is None else eye_phase_lr, batch_size, run_dir,
                                        num_workers, precision, trainer_kwargs, flow_terms)
