@@ -286,7 +286,8 @@ class LiaRepresentation(Representation):
         closed-eyed, its rate decayed by a cosine to 0; the code the generator learns is the first phase's.
         ``eye_phase_params``: decoder (all of it) | fine (its full-resolution block and output head only).
         ``eye_phase_flow``: the phase keeps the fit's landmark terms on the warp fields (``landmark_flow`` and
-        its options) but for the eye contours', so the mouth's warps stay supervised and the lids are free; ``eye_phase_lr``: its peak rate (None = ``lr``)."""
+        its options) but for the eye contours', so the mouth's warps stay supervised and the lids are free.
+        ``eye_phase_lr``: the phase's peak rate (None = ``lr``)."""
 
         from sandbox.trainers.factory import seed_everything
 
