@@ -19,6 +19,10 @@ eval's lip sync sees 2):
   over the clips): how real the whole motion (pose included) is, on 20 clips rather than the eval's 2.
 * blink_rate_gen / _real: the eval's blinks per minute on the lids read out of the motion (a line fitted,
   like the jaw's, from training motion to the world's blink coefficient; openness = 1 - read-out).
+* blink_code_gen / _real: the share of frames whose motion lies past halfway along the code's blink axis
+  (the training motion's mean on closed-eyed frames, the world's lid closure above 0.5, less its mean on
+  the others): how often the motion reaches a closed lid's code, a deep blink rather than the read-out's
+  shallow dips, which the blink rate counts too.
 * spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
   (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
 
@@ -100,6 +104,22 @@ def lid_line(run: RunMotion, n_train: int = 80):
     return fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train])
 
 
+def blink_axis(motions: list[np.ndarray], closures: list[np.ndarray], closed: float = 0.5):
+    """(unit direction, threshold) from the mean motion of frames whose lid closure exceeds ``closed`` less the
+    mean of the others, the threshold halfway between the two means along it; None without both kinds."""
+    x, c = np.concatenate(motions), np.concatenate(closures) > closed
+    if c.all() or not c.any():
+        return None
+    shut, opened = x[c].mean(0), x[~c].mean(0)
+    u = (shut - opened) / np.linalg.norm(shut - opened)
+    return u, float((shut + opened) @ u / 2)
+
+
+def past_halfway(axis, m: np.ndarray) -> float:
+    """Share of the frames of m [T, d] past the threshold of ``axis`` (blink_axis)."""
+    return float(np.mean(np.asarray(m) @ axis[0] > axis[1]))
+
+
 def rms_std(x: np.ndarray) -> float:
     """sqrt of the mean over dimensions of the variance over frames of x [T, d]."""
     return float(np.sqrt(np.asarray(x, np.float64).var(0).mean()))
@@ -113,6 +133,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
     lids = lid_line(run, n_train) if has_blink else None
+    axis = blink_axis([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
 
     def read(m: np.ndarray) -> np.ndarray:
         return read_jaw(line, m)
@@ -120,6 +141,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
     spread: dict[str, list[float]] = {part: [] for part in run.parts}
     blinks: dict[str, list[float]] = {"gen": [], "real": []}
+    codes: dict[str, list[float]] = {"gen": [], "real": []}
     generated, reals = [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
@@ -128,6 +150,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         rows["corr0_real"].append(corr(real, c["jaw"]))
         if lids is not None:
             blinks["real"].append(blink_rate(1 - read_jaw(lids, c["motion"])))
+        if axis is not None:
+            codes["real"].append(past_halfway(axis, c["motion"]))
         for seed in range(seeds):
             generated.append(run.sample(c, seed, audio_scale, steps)[: len(real)])
             gen = read(generated[-1])
@@ -138,16 +162,20 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
             if lids is not None:
                 blinks["gen"].append(blink_rate(1 - read_jaw(lids, generated[-1])))
+            if axis is not None:
+                codes["gen"].append(past_halfway(axis, generated[-1]))
             for part, sl in run.parts.items():
                 spread[part].append(rms_std(generated[-1][:, sl]) / max(rms_std(c["motion"][: len(real), sl]), 1e-9))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
     out |= {f"spread_{part}": float(np.mean(v)) for part, v in spread.items()}
     out |= {f"blink_rate_{k}": float(np.mean(v)) for k, v in blinks.items() if v}
+    out |= {f"blink_code_{k}": float(np.mean(v)) for k, v in codes.items() if v}
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     if per_clip:
         out["per_clip"] = ({f"jaw_{k}": v for k, v in rows.items()} | {f"spread_{p}": v for p, v in spread.items()}
-                           | {f"blink_rate_{k}": v for k, v in blinks.items() if v})
+                           | {f"blink_rate_{k}": v for k, v in blinks.items() if v}
+                           | {f"blink_code_{k}": v for k, v in codes.items() if v})
     return out
 
 

@@ -53,3 +53,12 @@ def test_a_late_louder_generator_shows_its_lag_and_amplitude():
     assert out["jaw_corr0_gen"] < out["jaw_best_gen"] - 0.2
     assert out["jaw_std_ratio"] == pytest.approx(1.5)
     assert out["motion_fd"] > 0.1  # 1.5x the spread is not the real distribution
+
+
+def test_blink_code_share_counts_frames_that_reach_a_closed_lid():
+    real = measure(ReplayRun(), ["val", "test"])
+    assert 0.03 < real["blink_code_real"] < 0.2  # 2 to 4 closed-lid frames in every 30
+    assert real["blink_code_gen"] == pytest.approx(real["blink_code_real"])
+    damped = measure(ReplayRun(gain=0.3), ["val", "test"])  # the blinks' codes a third as deep
+    assert damped["blink_code_gen"] < real["blink_code_real"] / 5
+    assert damped["blink_code_real"] == real["blink_code_real"]
