@@ -140,8 +140,7 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
 
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
     spread: dict[str, list[float]] = {part: [] for part in run.parts}
-    blinks: dict[str, list[float]] = {"gen": [], "real": []}
-    codes: dict[str, list[float]] = {"gen": [], "real": []}
+    blinks: dict[str, list[float]] = {f"blink_{m}_{w}": [] for m in ("rate", "code") for w in ("gen", "real")}
     generated, reals = [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
@@ -149,9 +148,9 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         reals.append(c["motion"])
         rows["corr0_real"].append(corr(real, c["jaw"]))
         if lids is not None:
-            blinks["real"].append(blink_rate(1 - read_jaw(lids, c["motion"])))
+            blinks["blink_rate_real"].append(blink_rate(1 - read_jaw(lids, c["motion"])))
         if axis is not None:
-            codes["real"].append(past_halfway(axis, c["motion"]))
+            blinks["blink_code_real"].append(past_halfway(axis, c["motion"]))
         for seed in range(seeds):
             generated.append(run.sample(c, seed, audio_scale, steps)[: len(real)])
             gen = read(generated[-1])
@@ -161,21 +160,19 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
             rows["lag_gen"].append(int(lags[np.argmax(by_lag)]))
             rows["std_ratio"].append(float(gen.std() / max(real.std(), 1e-9)))
             if lids is not None:
-                blinks["gen"].append(blink_rate(1 - read_jaw(lids, generated[-1])))
+                blinks["blink_rate_gen"].append(blink_rate(1 - read_jaw(lids, generated[-1])))
             if axis is not None:
-                codes["gen"].append(past_halfway(axis, generated[-1]))
+                blinks["blink_code_gen"].append(past_halfway(axis, generated[-1]))
             for part, sl in run.parts.items():
                 spread[part].append(rms_std(generated[-1][:, sl]) / max(rms_std(c["motion"][: len(real), sl]), 1e-9))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
     out |= {f"spread_{part}": float(np.mean(v)) for part, v in spread.items()}
-    out |= {f"blink_rate_{k}": float(np.mean(v)) for k, v in blinks.items() if v}
-    out |= {f"blink_code_{k}": float(np.mean(v)) for k, v in codes.items() if v}
+    out |= {k: float(np.mean(v)) for k, v in blinks.items() if v}
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     if per_clip:
         out["per_clip"] = ({f"jaw_{k}": v for k, v in rows.items()} | {f"spread_{p}": v for p, v in spread.items()}
-                           | {f"blink_rate_{k}": v for k, v in blinks.items() if v}
-                           | {f"blink_code_{k}": v for k, v in codes.items() if v})
+                           | {k: v for k, v in blinks.items() if v})
     return out
 
 
