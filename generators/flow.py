@@ -82,10 +82,18 @@ class FlowGenerator(Generator):
         lambda_ot: float = 1.0,
         lambda_vel: float = 1.0,
         loss_kind: Literal["l1", "l2"] = "l1",
+        t_sampling: Literal["uniform", "logit_normal"] = "uniform",
+        t_logit_mean: float = 0.0,
+        t_logit_std: float = 1.0,
         audio_encoder: AudioEncoderSpec = None,
         audio_hidden: int | None = None,
     ):
         super().__init__(dim, audio_dim, n_prev, n_cur, overlap)
+        if t_sampling not in ("uniform", "logit_normal"):
+            raise ValueError(f"t_sampling must be 'uniform' or 'logit_normal', got {t_sampling!r}")
+        if t_logit_std <= 0:
+            raise ValueError(f"t_logit_std must be > 0, got {t_logit_std}")
+        self.t_sampling, self.t_logit_mean, self.t_logit_std = t_sampling, t_logit_mean, t_logit_std
         if blend not in self.blends:
             raise ValueError(f"blend must be one of {self.blends}, got {blend!r}")
         self.blend = blend  # how windows join across the overlap (generators.windowing), read per stream
@@ -141,6 +149,15 @@ class FlowGenerator(Generator):
         return self.field(tokens, cond, key_padding_mask)[:, prev_motion.shape[1] :]
 
     # -- training ---------------------------------------------------------------------------------
+    def training_times(self, b: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """[b] flow times of a training batch (t = 0 noise, 1 data): uniform (FLOAT) or logit-normal, t =
+        sigmoid(N(t_logit_mean, t_logit_std)) (SD3, Esser et al. 2024, whose time runs the other way: its
+        mean is -t_logit_mean). Uniform draws the same numbers as torch.rand(b)."""
+        from diffusers.training_utils import compute_density_for_timestep_sampling  # 2 s to import: only to train
+
+        scheme = "logit_normal" if self.t_sampling == "logit_normal" else "uniform"
+        return compute_density_for_timestep_sampling(scheme, b, self.t_logit_mean, self.t_logit_std, device=device)
+
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """OT flow matching (eq. 11) + velocity (eq. 12) on the L current frames, both masked.
 
@@ -158,7 +175,7 @@ class FlowGenerator(Generator):
         x_prev, x1 = x[:, :lp], x[:, lp:]
         a_prev, a_cur = audio[:, :lp], audio[:, lp:]
 
-        t = torch.rand(b, device=x.device)
+        t = self.training_times(b, x.device)
         x0 = torch.randn_like(x1)
         x_t = ot_interpolate(x0, x1, t, self.sigma_min)
         u = ot_target_velocity(x0, x1, self.sigma_min)

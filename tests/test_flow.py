@@ -205,6 +205,39 @@ def test_context_dropout_hides_the_preceding_frames_in_training(prev_drop, sees_
     assert torch.allclose(a, gen.loss(batch)["ot"]) != sees_context
 
 
+def test_uniform_training_times_are_torch_rand_and_logit_normal_gathers_at_its_mean():
+    """gen.t_sampling: uniform (the default) draws what torch.rand did before the option existed, so default
+    runs are unchanged; logit_normal (SD3) puts more pairs near sigmoid(t_logit_mean) than uniform does."""
+    gen = make_gen()
+    torch.manual_seed(3)
+    expected = torch.rand(4000)
+    torch.manual_seed(3)
+    assert torch.equal(gen.training_times(4000), expected)
+    for mean in (0.0, -1.0):
+        gen = make_gen(t_sampling="logit_normal", t_logit_mean=mean)
+        torch.manual_seed(3)
+        t = gen.training_times(4000)
+        assert t.min() > 0 and t.max() < 1
+        centre = torch.sigmoid(torch.tensor(mean))
+        near = ((t - centre).abs() < 0.15).float().mean()
+        assert near > 0.45  # uniform: at most 0.30
+        assert abs(t.median() - centre) < 0.03
+
+
+def test_training_times_setting_is_checked_and_reaches_the_loss():
+    with pytest.raises(ValueError, match="t_sampling"):
+        make_gen(t_sampling="beta")
+    with pytest.raises(ValueError, match="t_logit_std"):
+        make_gen(t_sampling="logit_normal", t_logit_std=0.0)
+    batch = make_batch(torch.randn(4, LP + LC, D), torch.Generator().manual_seed(0))
+    losses = []
+    for mean in (-4.0, 4.0):  # nearly all pairs at the noise, or at the data: different regression targets
+        gen = randomised(make_gen(t_sampling="logit_normal", t_logit_mean=mean, lambda_vel=0.0))  # the same weights
+        torch.manual_seed(9)
+        losses.append(gen.loss(batch)["ot"])
+    assert not torch.allclose(losses[0], losses[1])
+
+
 def test_loss_falls_on_tiny_overfit_set():
     g = torch.Generator().manual_seed(0)
     walks = torch.cumsum(0.3 * torch.randn(16, LP + LC, D, generator=g), dim=1)
