@@ -272,6 +272,14 @@ T_SAMPLING_NOTE = (
     "2's code carries no lid: its real motion scores 51%, its read-out lids no blink). The lia flow arm repeats "
     "eye_phase.md's to the digit: uniform times are torch.rand's draws, so the option leaves default runs as they "
     "were. The runs' code is 1a31f21 (eye_phase.md's) with this option added, whose fit cache served every seed.")
+VELOCITY_LOSS_NOTE = (
+    "Not confirmed, though every seed leans FLOAT's way: without the velocity loss the drawn landmarks jitter "
+    "1.44 / 1.55 / 1.31 pixels per frame squared by seed against 1.33 / 1.38 / 1.29 with it (-0.101 [-0.238, "
+    "+0.030]; the real clips 1.20), and the jaw opens wider on every seed (1.77 / 1.70 / 1.61 times the real "
+    "amplitude against 1.21 / 1.49 / 1.56). The mouth ties (sync 0.288 / 0.181 / 0.418 against 0.226 / 0.206 / "
+    "0.384, +0.024 [-0.124, +0.171]); the head's 1.53 against 1.44 is not claimed. The loss stays at FLOAT's "
+    "weight (`gen.lambda_vel=1`). The lia flow arm is t_sampling.md's runs (the same code and trainings, from the "
+    "cache); the runs' code is 1a31f21 with gen.t_sampling added.")
 GEN_STEPS_NOTE = (
     "Not confirmed: 2500 steps tie with 1500 on every claimed measure. Generated sync per training seed 0.202 / "
     "0.190 / 0.185 against 0.184 / 0.195 / 0.168 (+0.010, interval -0.074 to +0.091); motion FD's mean is lower "
@@ -950,6 +958,19 @@ STUDIES = {s.name: s for s in [
           + [Claim(m, arm, "lia flow", hib, expect="ties") for arm in ("t logit-normal", "t logit-normal noise")
              for m, hib in MOUTH_TIES],
           targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **FIT_SEED_STUDY, note=T_SAMPLING_NOTE),
+    Study("velocity_loss", "FLOAT's velocity loss on lia's generator: with and without (issue 20)",
+          "FLOAT (eq. 12-13) adds a velocity loss, the one-frame differences of the prediction against the "
+          "data's, to supervise temporal consistency, weighted 1 like the flow-matching loss; the paper shows no "
+          "run without it. The sandbox's flow generator takes it on the implied endpoint (generators/flow.py). "
+          "Hypothesis (FLOAT's motivation): without it (`++gen.lambda_vel=0`) the drawn landmarks jitter more and "
+          "the mouth ties. The main job's command; each seed is its own fit and generator training, and the arms "
+          "share each seed's fit.",
+          {"lia flow": ["rep=lia", "gen=flow"],
+           "no velocity loss": ["rep=lia", "gen=flow", "++gen.lambda_vel=0"]},
+          [Claim("jitter", "lia flow", "no velocity loss", False)]
+          + [Claim(m, "no velocity loss", "lia flow", hib, expect="ties") for m, hib in MOUTH_TIES],
+          targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **(FIT_SEED_STUDY | {"metrics": QUALITY_METRICS + ["jitter", "psnr"]}),
+          note=VELOCITY_LOSS_NOTE),
     Study("context_drop", "How often the generator trains without its preceding frames (L' context dropout, issue 20)",
           "FLOAT (section 4.3) drops the L' preceding frames of a training window with probability 0.5 (the "
           "sandbox's `gen.prev_drop`, the same default), so the first window, which has none, is in training too; "
