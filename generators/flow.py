@@ -155,8 +155,9 @@ class FlowGenerator(Generator):
         mean is -t_logit_mean). Uniform draws the same numbers as torch.rand(b)."""
         from diffusers.training_utils import compute_density_for_timestep_sampling  # 2 s to import: only to train
 
-        scheme = "logit_normal" if self.t_sampling == "logit_normal" else "uniform"
-        return compute_density_for_timestep_sampling(scheme, b, self.t_logit_mean, self.t_logit_std, device=device)
+        # diffusers draws torch.rand for any scheme but its two named ones ("uniform" among them)
+        return compute_density_for_timestep_sampling(self.t_sampling, b, self.t_logit_mean, self.t_logit_std,
+                                                     device=device)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """OT flow matching (eq. 11) + velocity (eq. 12) on the L current frames, both masked.
