@@ -25,6 +25,11 @@ eval's lip sync sees 2):
   shallow dips, which the blink rate counts too.
 * spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
   (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
+* head_std_ratio: per clip, the RMS over the three axes of the std over frames of the head rotation read out
+  of the motion (a line fitted, like the jaw's, to the world's rotation vector), generated over real.
+* spread_pc<i> (``pcs`` > 0 in :func:`measure`): per clip, the std over frames of the generated motion along
+  the training motion's i-th principal direction, over the real clips' mean of the same (1 = real amplitude):
+  which directions of a learnt code (lia's mixes the face's factors in every dimension) lack motion.
 
 ``--audio-scales`` repeats the measure for each audio guidance scale g_a, ``--steps`` for each number of
 sampling steps (NFE); default: the run's own.
@@ -64,7 +69,7 @@ class RunMotion:
 
     def __init__(self, run_dir: Path):
         run = reopen(run_dir)
-        self.cfg, self.store, self.extracted, self.gen = run.cfg, run.store, run.extracted, run.gen
+        self.cfg, self.store, self.extracted, self.gen, self.rep = run.cfg, run.store, run.extracted, run.gen, run.rep
         self.parts = dict(run.rep.parts)
         self.splits = self.extracted.splits
         self._clips: dict[str, dict[str, np.ndarray]] = {}
@@ -77,6 +82,8 @@ class RunMotion:
             out["jaw"] = jaw_target(clip, len(out["motion"]))
             if "exp" in clip.gt:
                 out["blink"] = blink_target(clip, len(out["motion"]))
+            if "pose" in clip.gt:
+                out["head"] = clip.gt["pose"][: len(out["motion"]), :3]  # the world's head rotation vector
             self._clips[cid] = out
         return self._clips[cid]
 
@@ -125,15 +132,25 @@ def rms_std(x: np.ndarray) -> float:
     return float(np.sqrt(np.asarray(x, np.float64).var(0).mean()))
 
 
+def principal_directions(motions: list[np.ndarray], k: int) -> np.ndarray:
+    """[d, k] the first ``k`` principal directions (largest variance first) of the frames of ``motions``."""
+    w, v = np.linalg.eigh(np.cov(np.concatenate(motions).astype(np.float64).T))
+    return v[:, np.argsort(w)[::-1][:k]]
+
+
 def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80,
-            audio_scale: float | None = None, per_clip: bool = False, steps: int | None = None) -> dict:  # fmt: skip
-    """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw, blink and
-    spread values."""
+            audio_scale: float | None = None, per_clip: bool = False, steps: int | None = None,
+            pcs: int = 0) -> dict:  # fmt: skip
+    """The module's measures pooled over ``splits``; ``per_clip``: also each clip's (and sample's) jaw, blink,
+    head and spread values; ``pcs``: the spread along the training motion's first ``pcs`` principal directions."""
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
     lids = lid_line(run, n_train) if has_blink else None
     axis = blink_axis([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
+    head = (fit_jaw_readout([c["motion"] for c in train], [c["head"] for c in train])
+            if all("head" in c for c in train) else None)
+    pc = principal_directions([c["motion"] for c in train], pcs) if pcs else None
 
     def read(m: np.ndarray) -> np.ndarray:
         return read_jaw(line, m)
@@ -141,7 +158,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     rows: dict[str, list[float]] = {k: [] for k in ("corr0_gen", "corr0_real", "best_gen", "lag_gen", "std_ratio")}
     spread: dict[str, list[float]] = {part: [] for part in run.parts}
     blinks: dict[str, list[float]] = {f"blink_{m}_{w}": [] for m in ("rate", "code") for w in ("gen", "real")}
-    generated, reals = [], []
+    heads: list[float] = []
+    generated, reals, gen_pcs = [], [], []
     for cid in [c for s in splits for c in run.splits.get(s, [])]:
         c = run.clip(cid)
         real = read(c["motion"])
@@ -165,14 +183,25 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
                 blinks["blink_code_gen"].append(past_halfway(axis, generated[-1]))
             for part, sl in run.parts.items():
                 spread[part].append(rms_std(generated[-1][:, sl]) / max(rms_std(c["motion"][: len(real), sl]), 1e-9))
+            if head is not None:
+                heads.append(rms_std(read_jaw(head, generated[-1])) / max(rms_std(read_jaw(head, c["motion"])), 1e-9))
+            if pc is not None:
+                gen_pcs.append((generated[-1] @ pc).std(0))
     out = {f"jaw_{k}": float(np.mean(v)) for k, v in rows.items()}
     out |= {f"spread_{part}": float(np.mean(v)) for part, v in spread.items()}
     out |= {k: float(np.mean(v)) for k, v in blinks.items() if v}
+    pc_spread = {}
+    if pc is not None:  # in units of the real clips' mean within-clip std along each direction
+        ratio = np.array(gen_pcs) / np.maximum(np.mean([(m @ pc).std(0) for m in reals], axis=0), 1e-9)
+        pc_spread = {f"spread_pc{i + 1}": ratio[:, i].tolist() for i in range(pcs)}
+        out |= {k: float(np.mean(v)) for k, v in pc_spread.items()}
+    if heads:
+        out["head_std_ratio"] = float(np.mean(heads))
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     if per_clip:
         out["per_clip"] = ({f"jaw_{k}": v for k, v in rows.items()} | {f"spread_{p}": v for p, v in spread.items()}
-                           | {k: v for k, v in blinks.items() if v})
+                           | {k: v for k, v in blinks.items() if v} | pc_spread | ({"head_std_ratio": heads} if heads else {}))
     return out
 
 

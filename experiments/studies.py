@@ -981,11 +981,11 @@ STUDIES = {s.name: s for s in [
           "FLOAT (eq. 12-13) adds a velocity loss, the one-frame differences of the prediction against the "
           "data's, to supervise temporal consistency, weighted 1 like the flow-matching loss; the paper shows no "
           "run without it. The sandbox's flow generator takes it on the implied endpoint (generators/flow.py). "
-          "Hypothesis (FLOAT's motivation): without it (`++gen.lambda_vel=0`) the drawn landmarks jitter more and "
+          "Hypothesis (FLOAT's motivation): without it (`gen.lambda_vel=0`) the drawn landmarks jitter more and "
           "the mouth ties. The main job's command; each seed is its own fit and generator training, and the arms "
           "share each seed's fit.",
           {"lia flow": ["rep=lia", "gen=flow"],
-           "no velocity loss": ["rep=lia", "gen=flow", "++gen.lambda_vel=0"]},
+           "no velocity loss": ["rep=lia", "gen=flow", "gen.lambda_vel=0"]},
           [Claim("jitter", "lia flow", "no velocity loss", False)]
           + [Claim(m, "no velocity loss", "lia flow", hib, expect="ties") for m, hib in MOUTH_TIES],
           targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR], **(FIT_SEED_STUDY | {"metrics": QUALITY_METRICS + ["jitter", "psnr"]}),

@@ -22,7 +22,8 @@ class ReplayRun:
             for start in range(10, n - 5, 30):  # a 4-frame blink every 30 frames: 50 per minute at 25 fps
                 blink[start : start + 4] = [0.5, 1.0, 1.0, 0.5]
             motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:] + 5.0 * blink[:, None]]
-            self.clips[cid] = {"motion": motion, "jaw": jaw, "blink": blink}
+            head = np.c_[0.3 * other[:, :1], -0.1 * other[:, :1], 0.0 * other[:, :1]]  # the rotation lives in dim 0
+            self.clips[cid] = {"motion": motion, "jaw": jaw, "blink": blink, "head": head}
         self.delay, self.gain = delay, gain
         self.parts = {"head": slice(0, 1), "mouth": slice(1, 3)}
 
@@ -62,3 +63,23 @@ def test_blink_code_share_counts_frames_that_reach_a_closed_lid():
     damped = measure(ReplayRun(gain=0.3), ["val", "test"])  # the blinks' codes a third as deep
     assert damped["blink_code_gen"] < real["blink_code_real"] / 5
     assert damped["blink_code_real"] == real["blink_code_real"]
+
+
+def test_head_and_principal_spreads_follow_the_generated_amplitude():
+    real = measure(ReplayRun(), ["val", "test"], pcs=3)
+    assert real["head_std_ratio"] == pytest.approx(1.0)
+    for i in (1, 2, 3):  # replayed real motion: each direction as wide as in the real clips, up to clip scatter
+        assert real[f"spread_pc{i}"] == pytest.approx(1.0, abs=0.15)
+    loud = measure(ReplayRun(gain=1.5), ["val", "test"], pcs=3, per_clip=True)
+    assert loud["head_std_ratio"] == pytest.approx(1.5)
+    assert [loud[f"spread_pc{i}"] / real[f"spread_pc{i}"] for i in (1, 2, 3)] == pytest.approx([1.5] * 3)
+    assert len(loud["per_clip"]["spread_pc1"]) == loud["clips"] and "spread_pc4" not in loud
+
+
+def test_principal_directions_come_largest_variance_first():
+    from experiments.gen_jaw import principal_directions
+
+    x = np.random.default_rng(1).normal(size=(2000, 3)) * [0.5, 3.0, 1.0]
+    v = principal_directions([x[:1000], x[1000:]], 2)
+    assert v.shape == (3, 2)
+    assert abs(v[1, 0]) == pytest.approx(1.0, abs=0.01) and abs(v[2, 1]) == pytest.approx(1.0, abs=0.01)
