@@ -22,11 +22,13 @@ eval's lip sync sees 2):
 * blink_code_gen / _real: the share of frames whose motion lies past halfway along the code's blink axis
   (the training motion's mean on closed-eyed frames, the world's lid closure above 0.5, less its mean on
   the others): how often the motion reaches a closed lid's code, a deep blink rather than the read-out's
-  shallow dips, which the blink rate counts too.
+  shallow dips, which the blink rate counts too. Neither is given where the code carries no lid (blink_axis).
 * spread_<part>: per clip, the RMS over the part's dimensions of the std over frames, generated over real
   (1 = real amplitude), for each part of the representation (e.g. 3dmm's pose): where motion is lost.
 * head_std_ratio: per clip, the RMS over the three axes of the std over frames of the head rotation read out
-  of the motion (a line fitted, like the jaw's, to the world's rotation vector), generated over real.
+  of the motion (a line fitted, like the jaw's, to the world's rotation vector), generated over real;
+  head_r2_real: that line's R^2 on the measured clips' real motion (how much of the rotation the code carries
+  linearly: a low one makes the ratio a loose guide).
 * spread_pc<i> (``pcs`` > 0 in :func:`measure`): per clip, the std over frames of the generated motion along
   the training motion's i-th principal direction, over the real clips' mean of the same (1 = real amplitude):
   which directions of a learnt code (lia's mixes the face's factors in every dimension) lack motion.
@@ -50,7 +52,7 @@ import torch
 
 from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
-from sandbox.metrics.motion import blink_rate, fit_jaw_readout, frechet_distance, read_jaw
+from sandbox.metrics.motion import blink_rate, fit_jaw_readout, frechet_distance, read_jaw, readout_r2
 from sandbox.metrics.sync import correlation_curve
 from sandbox.pipeline.eval import jaw_target
 from sandbox.pipeline.reopen import reopen
@@ -65,11 +67,13 @@ def blink_target(clip, n_frames: int) -> np.ndarray:
 
 
 class RunMotion:
-    """A run directory's dataset, extracted motion and trained generator."""
+    """A run directory's dataset, extracted motion and trained generator (None where the run stopped before its
+    train stage)."""
 
     def __init__(self, run_dir: Path):
         run = reopen(run_dir)
-        self.cfg, self.store, self.extracted, self.gen, self.rep = run.cfg, run.store, run.extracted, run.gen, run.rep
+        self.cfg, self.store, self.extracted, self.rep = run.cfg, run.store, run.extracted, run.rep
+        self.gen = run.gen if "train" in run.artifacts else None
         self.parts = dict(run.rep.parts)
         self.splits = self.extracted.splits
         self._clips: dict[str, dict[str, np.ndarray]] = {}
@@ -111,15 +115,20 @@ def lid_line(run: RunMotion, n_train: int = 80):
     return fit_jaw_readout([c["motion"] for c in train], [c["blink"] for c in train])
 
 
-def blink_axis(motions: list[np.ndarray], closures: list[np.ndarray], closed: float = 0.5):
+def blink_axis(motions: list[np.ndarray], closures: list[np.ndarray], closed: float = 0.5, spill: float = 3.0):
     """(unit direction, threshold) from the mean motion of frames whose lid closure exceeds ``closed`` less the
-    mean of the others, the threshold halfway between the two means along it; None without both kinds."""
+    mean of the others, the threshold halfway between the two means along it; None without both kinds, and None
+    where the axis does not tell them apart: more than ``spill`` times as many frames past halfway as closed ones
+    (a code that carries no lid: one lia fit puts half its frames there)."""
     x, c = np.concatenate(motions), np.concatenate(closures) > closed
     if c.all() or not c.any():
         return None
     shut, opened = x[c].mean(0), x[~c].mean(0)
     u = (shut - opened) / np.linalg.norm(shut - opened)
-    return u, float((shut + opened) @ u / 2)
+    threshold = float((shut + opened) @ u / 2)
+    if np.mean(x @ u > threshold) > spill * c.mean():
+        return None
+    return u, threshold
 
 
 def past_halfway(axis, m: np.ndarray) -> float:
@@ -146,8 +155,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     train = [run.clip(c) for c in run.splits["train"][:n_train]]
     line = jaw_line(run, n_train)
     has_blink = all("blink" in c for c in train)
-    lids = lid_line(run, n_train) if has_blink else None
     axis = blink_axis([c["motion"] for c in train], [c["blink"] for c in train]) if has_blink else None
+    lids = lid_line(run, n_train) if axis is not None else None  # no lid in the code: nothing to read blinks from
     head = (fit_jaw_readout([c["motion"] for c in train], [c["head"] for c in train])
             if all("head" in c for c in train) else None)
     pc = principal_directions([c["motion"] for c in train], pcs) if pcs else None
@@ -197,6 +206,9 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         out |= {k: float(np.mean(v)) for k, v in pc_spread.items()}
     if heads:
         out["head_std_ratio"] = float(np.mean(heads))
+        clips = [run.clip(cid) for s in splits for cid in run.splits.get(s, [])]
+        out["head_r2_real"] = readout_r2(np.concatenate([read_jaw(head, c["motion"]) for c in clips]),
+                                         np.concatenate([c["head"] for c in clips]))
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))
     out["clips"] = len(rows["corr0_real"])
     if per_clip:
@@ -217,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for run_dir in args.run:
         run = RunMotion(run_dir)
+        if run.gen is None:
+            p.error(f"{run_dir} has no trained generator: run its command to stage=train first")
         for g, n in itertools.product(args.audio_scales, args.steps):
             name = f"{run_dir}" + ("" if g is None else f" g_a={g:g}") + ("" if n is None else f" steps={n}")
             results[name] = out = measure(run, args.splits, args.seeds, audio_scale=g, steps=n)

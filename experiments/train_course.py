@@ -34,7 +34,7 @@ import numpy as np
 
 from experiments.gen_jaw import RunMotion, measure
 from sandbox.config import check_call, to_dict
-from sandbox.metrics.stats import hierarchical_ci
+from sandbox.metrics.stats import hierarchical_ci, paired_difference_ci
 from sandbox.pipeline import train as train_stage
 from sandbox.pipeline.components import build_gen
 from sandbox.trainers.factory import make_trainer, seed_everything
@@ -116,6 +116,18 @@ def write_page(out: Path, command: str, note: str, results: dict, at: list[int],
     lines += ["", "Mean [95% interval] over the runs' training seeds and the clips (hierarchical bootstrap); "
               "real: the extracted motion of the same clips.", ""]
     lines += [f"- {k}: {MEASURES[k][0]}" for k in keys] + [""]
+    base, last = meta["compare"], at[-1]
+    if base in at and base != last:
+        lines += [f"From step {base} (the default preset's) to step {last}, paired over the same seeds and clips "
+                  "(mean [95% interval]; an interval that excludes 0 is marked):", ""]
+        for k in keys:
+            pairs = [(results[r][str(last)][k], results[r][str(base)][k]) for r in runs
+                     if k in results[r][str(last)] and k in results[r][str(base)]]
+            d, lo, hi = paired_difference_ci([a for a, _ in pairs], [b for _, b in pairs]) if pairs else (None,) * 3
+            sure = lo is not None and (lo > 0 or hi < 0)
+            text = "–" if d is None else f"{d:+.3g}" + ("" if lo is None else f" [{lo:+.3g}, {hi:+.3g}]")
+            lines.append(f"- {k}: {'**' if sure else ''}{text}{'**' if sure else ''} ({len(pairs)} seeds)")
+        lines.append("")
     if pcs:
         lines += ["Spread along the training motion's principal directions (1 = the real clips' within-clip std):", ""]
         pkeys = [f"spread_pc{i + 1}" for i in range(pcs)]
@@ -128,7 +140,7 @@ def write_page(out: Path, command: str, note: str, results: dict, at: list[int],
     out.with_suffix(".md").write_text("\n".join(lines))
 
 
-def plot(out: Path, results: dict, at: list[int], pcs: int) -> None:
+def plot(out: Path, results: dict, at: list[int], pcs: int, compare: int | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,9 +161,12 @@ def plot(out: Path, results: dict, at: list[int], pcs: int) -> None:
             ax.fill_between(at, lo, hi, alpha=0.2)
         if k != "spread_pc" and MEASURES[k][1]:
             ax.axhline(summary([results[r][str(at[0])] for r in runs], MEASURES[k][1])[0], color="k", ls="--", lw=1)
-        if k == "spread_pc":
+        if k == "spread_pc" or k.endswith("_ratio"):  # 1 = the real amplitude
             ax.axhline(1.0, color="k", ls="--", lw=1)
+        if k == "spread_pc":
             ax.legend(fontsize=6)
+        if compare is not None:
+            ax.axvline(compare, color="grey", ls=":", lw=1)
         ax.set_title(k, fontsize=8)
         ax.set_xlabel("generator steps", fontsize=8)
     fig.tight_layout()
@@ -167,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="steps at which the generator is measured")
     p.add_argument("--splits", nargs="+", default=["val", "test"])
     p.add_argument("--pcs", type=int, default=7, help="principal directions of the training motion to measure")
+    p.add_argument("--compare", type=int, default=1500,
+                   help="the step whose generator the last step's is compared with (the default preset's 1500)")
     p.add_argument("--out", type=Path, required=True, help="output path without suffix (.md, .json, .png)")
     p.add_argument("--title", default="What the generator learns first: its motion along one training")
     p.add_argument("--note", default="")
@@ -192,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
             trained = motion.gen
             states, gen, seconds = train_with_snapshots(motion, args.steps, at)
             run_steps = int(motion.cfg.train.max_steps)
-            drift = max_abs_difference(states[run_steps], trained.state_dict()) if run_steps in states else None
+            drift = (max_abs_difference(states[run_steps], trained.state_dict())
+                     if trained is not None and run_steps in states else None)
             motion.gen = gen
             results[str(run_dir)] = {}
             for step in at:
@@ -201,15 +219,17 @@ def main(argv: list[str] | None = None) -> None:
                 results[str(run_dir)][str(step)] = out["per_clip"] | {"motion_fd": [out["motion_fd"]]}
                 print(f"{run_dir} step {step}: " + ", ".join(f"{k} {out[k]:.3f}" for k in MEASURES if k in out),
                       flush=True)
-            meta_runs.append(f"{run_dir} (seed {motion.cfg.seeds.train}, {args.steps} steps in {seconds / 60:.1f} min"
+            r2 = f"; head read-out R^2 {out['head_r2_real']:.2f}" if "head_r2_real" in out else ""
+            meta_runs.append(f"{run_dir} (seed {motion.cfg.seeds.train}, {args.steps} steps in {seconds / 60:.1f} min{r2}"
                              + (f"; step {run_steps} vs the run's generator: max |weight difference| {drift:.2g})"
                                 if drift is not None else ")"))
         header = (f"{len(args.run)} training seeds, every clip of {' + '.join(args.splits)}; "
                   f"{(time.perf_counter() - t_start) / 60:.1f} min on this machine. Runs: " + "; ".join(meta_runs) + ".")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps({"header": header, "results": results}))
-    write_page(args.out, command, args.note, results, at, args.pcs, {"title": args.title, "header": header})
-    plot(args.out, results, at, args.pcs)
+    write_page(args.out, command, args.note, results, at, args.pcs, {"title": args.title, "header": header,
+                                                                    "compare": args.compare})
+    plot(args.out, results, at, args.pcs, args.compare)
     print(f"wrote {args.out.with_suffix('.md')}")
 
 

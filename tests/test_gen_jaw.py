@@ -11,7 +11,7 @@ class ReplayRun:
     """Clips whose motion carries the jaw linearly; sample() returns it delayed by ``delay`` frames and
     scaled by ``gain`` (around the clip mean)."""
 
-    def __init__(self, delay: int = 0, gain: float = 1.0, n: int = 120):
+    def __init__(self, delay: int = 0, gain: float = 1.0, n: int = 120, lid: bool = True):
         rng = np.random.default_rng(0)
         self.splits = {"train": [f"t{i}" for i in range(6)], "val": ["v0", "v1"], "test": ["s0"]}
         self.clips = {}
@@ -21,7 +21,7 @@ class ReplayRun:
             blink = np.zeros(n)
             for start in range(10, n - 5, 30):  # a 4-frame blink every 30 frames: 50 per minute at 25 fps
                 blink[start : start + 4] = [0.5, 1.0, 1.0, 0.5]
-            motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:] + 5.0 * blink[:, None]]
+            motion = np.c_[other[:, :1], 2.0 * jaw[:, None] + 0.1 * other[:, 1:2], other[:, 2:] + 5.0 * lid * blink[:, None]]
             head = np.c_[0.3 * other[:, :1], -0.1 * other[:, :1], 0.0 * other[:, :1]]  # the rotation lives in dim 0
             self.clips[cid] = {"motion": motion, "jaw": jaw, "blink": blink, "head": head}
         self.delay, self.gain = delay, gain
@@ -65,9 +65,15 @@ def test_blink_code_share_counts_frames_that_reach_a_closed_lid():
     assert damped["blink_code_real"] == real["blink_code_real"]
 
 
+def test_a_code_without_the_lid_gets_no_blink_measures():
+    out = measure(ReplayRun(lid=False), ["val", "test"])  # the closed frames' mean differs from the rest by noise
+    assert not any(k.startswith("blink_") for k in out)
+    assert "jaw_corr0_gen" in out
+
+
 def test_head_and_principal_spreads_follow_the_generated_amplitude():
     real = measure(ReplayRun(), ["val", "test"], pcs=3)
-    assert real["head_std_ratio"] == pytest.approx(1.0)
+    assert real["head_std_ratio"] == pytest.approx(1.0) and real["head_r2_real"] == pytest.approx(1.0)
     for i in (1, 2, 3):  # replayed real motion: each direction as wide as in the real clips, up to clip scatter
         assert real[f"spread_pc{i}"] == pytest.approx(1.0, abs=0.15)
     loud = measure(ReplayRun(gain=1.5), ["val", "test"], pcs=3, per_clip=True)

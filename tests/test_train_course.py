@@ -43,3 +43,14 @@ def test_the_page_holds_every_step_and_the_real_row(smoke_run, tmp_path):
 def test_steps_outside_the_training_are_refused(smoke_run, tmp_path):
     with pytest.raises(SystemExit):
         main(["--run", str(smoke_run), "--steps", "4", "--at", "2", "8", "--out", str(tmp_path / "x")])
+
+
+def test_a_run_stopped_before_its_train_stage_is_enough(smoke_run, tmp_path):
+    run = tmp_path / "extracted_only"
+    run.mkdir()
+    (run / "config.yaml").write_text((smoke_run / "config.yaml").read_text())
+    artifacts = {k: v for k, v in json.loads((smoke_run / "artifacts.json").read_text()).items() if k != "train"}
+    (run / "artifacts.json").write_text(json.dumps(artifacts))
+    assert RunMotion(run).gen is None
+    main(["--run", str(run), "--steps", "2", "--at", "2", "--pcs", "1", "--out", str(tmp_path / "c")])
+    assert "vs the run's generator" not in (tmp_path / "c.md").read_text() and "| 2 |" in (tmp_path / "c.md").read_text()
