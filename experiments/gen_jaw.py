@@ -169,8 +169,8 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
     blinks: dict[str, list[float]] = {f"blink_{m}_{w}": [] for m in ("rate", "code") for w in ("gen", "real")}
     heads: list[float] = []
     generated, reals, gen_pcs = [], [], []
-    for cid in [c for s in splits for c in run.splits.get(s, [])]:
-        c = run.clip(cid)
+    clips = [run.clip(cid) for s in splits for cid in run.splits.get(s, [])]
+    for c in clips:
         real = read(c["motion"])
         reals.append(c["motion"])
         rows["corr0_real"].append(corr(real, c["jaw"]))
@@ -206,7 +206,6 @@ def measure(run: RunMotion, splits: list[str], seeds: int = 1, n_train: int = 80
         out |= {k: float(np.mean(v)) for k, v in pc_spread.items()}
     if heads:
         out["head_std_ratio"] = float(np.mean(heads))
-        clips = [run.clip(cid) for s in splits for cid in run.splits.get(s, [])]
         out["head_r2_real"] = readout_r2(np.concatenate([read_jaw(head, c["motion"]) for c in clips]),
                                          np.concatenate([c["head"] for c in clips]))
     out["motion_fd"] = frechet_distance(np.concatenate(generated), np.concatenate(reals))

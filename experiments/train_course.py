@@ -33,12 +33,8 @@ import lightning as L
 import numpy as np
 
 from experiments.gen_jaw import RunMotion, measure
-from sandbox.config import check_call, to_dict
 from sandbox.metrics.stats import hierarchical_ci, paired_difference_ci
 from sandbox.pipeline import train as train_stage
-from sandbox.pipeline.components import build_gen
-from sandbox.trainers.factory import make_trainer, seed_everything
-from sandbox.trainers.generator_module import GeneratorModule
 
 # measure name -> (what it is, the real motion's counterpart in measure()'s output or None)
 MEASURES = {
@@ -65,20 +61,11 @@ class Snapshots(L.Callback):
 
 def train_with_snapshots(motion: RunMotion, steps: int, at: list[int]) -> tuple[dict[int, dict], object, float]:
     """Train the run's generator afresh for ``steps`` steps; (step -> state dict, the generator, seconds)."""
-    cfg, ex = motion.cfg, motion.extracted
-    seed_everything(int(cfg.seeds.train))
-    gen = build_gen(cfg, ex.dim, ex.audio_dim, motion.rep)
-    module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
-    train_dl, val_dl = train_stage.loaders(cfg, ex, gen)
-    run_steps = int(cfg.train.max_steps)  # validation where the run validated, so the RNG draws match its own
     snaps = Snapshots(at)
     with tempfile.TemporaryDirectory() as work:
-        trainer = make_trainer(
-            work, max_steps=steps, log_every_n_steps=int(cfg.train.log_every_n_steps),
-            val_check_interval=(cfg.train.val_check_interval or max(1, run_steps // 4)) if val_dl is not None else None,
-            gradient_clip_val=cfg.train.gradient_clip_val, find_unused_parameters=True, loggers=(),
-            callbacks=[snaps], checkpoint_every_n_steps=steps, **to_dict(cfg.trainer),
-        )
+        gen, module, train_dl, val_dl, trainer = train_stage.setup(
+            motion.cfg, motion.extracted, motion.rep, Path(work), max_steps=steps, loggers=(), callbacks=[snaps],
+            checkpoint_every_n_steps=steps)
         t0 = time.perf_counter()
         trainer.fit(module, train_dl, val_dl)
         seconds = time.perf_counter() - t0

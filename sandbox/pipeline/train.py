@@ -47,6 +47,25 @@ def loaders(cfg, ex, gen) -> tuple[DataLoader, DataLoader | None]:
     return train, DataLoader(val_ds, shuffle=False, **{**lkw, "num_workers": 0})
 
 
+def setup(cfg, ex, rep, work: Path, max_steps: int | None = None, **trainer_kwargs):
+    """(generator, training module, train loader, val loader or None, Trainer) as the stage builds them, seeded
+    as it seeds them. ``max_steps`` (default ``train.max_steps``) trains longer or shorter while validation stays
+    every quarter of ``train.max_steps``, so the steps the two share draw the same numbers
+    (experiments.train_course); ``trainer_kwargs`` override make_trainer's settings (callbacks, loggers, ...)."""
+    seed_everything(int(cfg.seeds.train))
+    gen = build_gen(cfg, ex.dim, ex.audio_dim, rep)
+    module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
+    train_dl, val_dl = loaders(cfg, ex, gen)
+    steps = int(cfg.train.max_steps)
+    trainer = make_trainer(
+        work, max_steps=max_steps or steps, log_every_n_steps=int(cfg.train.log_every_n_steps),
+        val_check_interval=(cfg.train.val_check_interval or max(1, steps // 4)) if val_dl is not None else None,
+        gradient_clip_val=cfg.train.gradient_clip_val, find_unused_parameters=True,
+        **(to_dict(cfg.trainer) | trainer_kwargs),
+    )
+    return gen, module, train_dl, val_dl, trainer
+
+
 def run(ctx: Context) -> Trained:
     cfg = ctx.cfg
     ex = ctx.require("extract")
@@ -56,16 +75,7 @@ def run(ctx: Context) -> Trained:
                                 "sandbox.data.windows", "sandbox.trainers.generator_module"))
 
     def build(work: Path) -> dict:
-        seed_everything(int(cfg.seeds.train))
-        gen = build_gen(cfg, ex.dim, ex.audio_dim, ctx.rep)
-        module = GeneratorModule(gen, **check_call(GeneratorModule, cfg.train.module, "train.module"))
-        train_dl, val_dl = loaders(cfg, ex, gen)
-        steps = int(cfg.train.max_steps)
-        trainer = make_trainer(
-            work, max_steps=steps, log_every_n_steps=int(cfg.train.log_every_n_steps),
-            val_check_interval=(cfg.train.val_check_interval or max(1, steps // 4)) if val_dl is not None else None,
-            gradient_clip_val=cfg.train.gradient_clip_val, find_unused_parameters=True, **to_dict(cfg.trainer),
-        )
+        _, module, train_dl, val_dl, trainer = setup(cfg, ex, ctx.rep, work)
         last = work / "checkpoints" / "last.ckpt"
         resume = str(last) if cfg.train.resume and last.is_file() else None
         keep_logs(work / "logs")
