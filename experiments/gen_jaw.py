@@ -4,8 +4,7 @@
                                   [--audio-scales 1 2 3] [--steps 10 20] [--json OUT]
 
 RUN_DIR is any run directory of the synthetic world (its config.yaml and artifacts.json name the
-extracted motion and the trained generator). A least-squares line from the extracted (normalised)
-motion to the world's jaw-open coefficient is fitted on the train clips; it reads the jaw out of
+extracted motion and the trained generator). A least-squares line from the extracted motion (in z-scores) to the world's jaw-open coefficient is fitted on the train clips; it reads the jaw out of
 motion. Then every clip of ``--splits`` is sampled from its own audio, reference and emotion, as the
 sample stage does, and printed, pooled over all those clips (20 in the default dataset, where the
 eval's lip sync sees 2):
@@ -15,7 +14,7 @@ eval's lip sync sees 2):
 * jaw_best_gen, jaw_lag_gen: the best correlation over lags -10..10 and its lag (positive = late).
 * jaw_std_ratio: std of the read-out jaw of generated motion over that of real motion (1 = the real
   amplitude; guidance above 1 inflates it).
-* motion_fd: Frechet distance between generated and real motion frames (normalised, all dims, pooled
+* motion_fd: Frechet distance between generated and real motion frames (z-scores, all dims, pooled
   over the clips): how real the whole motion (pose included) is, on 20 clips rather than the eval's 2.
 * blink_rate_gen / _real: the eval's blinks per minute on the lids read out of the motion (a line fitted,
   like the jaw's, from training motion to the world's blink coefficient; openness = 1 - read-out).
@@ -82,6 +81,7 @@ class RunMotion:
         """The clip's extracted arrays and its true jaw track, loaded once (each guidance scale reuses them)."""
         if cid not in self._clips:
             out = self.extracted.load(cid)
+            out["motion"] = self.zscores(out["motion"])  # x_ref stays as the generator sees it
             clip = self.store.load(cid, frames=False)
             out["jaw"] = jaw_target(clip, len(out["motion"]))
             if "exp" in clip.gt:
@@ -98,7 +98,12 @@ class RunMotion:
         s = self.cfg.sample
         guidance = to_dict(s.guidance) | ({"audio": audio_scale} if audio_scale is not None else {})
         res = self.gen.sample(cond, steps=steps or s.steps, guidance=guidance or None, seed=seed)
-        return res.motion[0].float().numpy()
+        return self.zscores(res.motion[0].float().numpy())
+
+    def zscores(self, normalised: np.ndarray) -> np.ndarray:
+        """The generators' units -> the normaliser's z-scores, in which every measure here is taken (the same
+        units whatever ``extract.marginals`` the run used)."""
+        return self.rep.norm.to_zscore(torch.from_numpy(normalised)).numpy()
 
 
 def jaw_line(run: RunMotion, n_train: int = 80):

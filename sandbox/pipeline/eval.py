@@ -296,11 +296,11 @@ def motion_space_scores(motions: dict[str, list[np.ndarray]], clips: list[EvalCl
     reals = [c.real_motion for c in clips if c.real_motion is not None]
     if len(reals) < len(clips) or readout is None:
         return {}, {}
-    norm = [rep.normalize(torch.from_numpy(r.astype(np.float32))).numpy() for r in reals]
+    norm = [rep.norm.zscore(torch.from_numpy(r.astype(np.float32))).numpy() for r in reals]
     real_jaw_std = [np.std(motion.read_jaw(readout, n)) for n in norm]
     per, cis = {}, {}
     for row, ms in motions.items():
-        gen = [rep.normalize(torch.from_numpy(np.asarray(m[: c.n], np.float32))).numpy() for m, c in zip(ms, clips)]
+        gen = [rep.norm.zscore(torch.from_numpy(np.asarray(m[: c.n], np.float32))).numpy() for m, c in zip(ms, clips)]
         jaws = [motion.read_jaw(readout, g) for g in gen]
         curves = [correlation_curve(j, c.jaw[: len(j)], 10) for j, c in zip(jaws, clips)]
         per[row] = {
@@ -370,7 +370,7 @@ def _full_eval(inputs: EvalInputs, analyser, max_frames: int | None, n_val_refer
                 for row, a in analyses.items()}  # in the order frames were made: run, ground_truth, ...
     set_ci = {row: fid_ci(a, reference) for row, a in analyses.items()} if reference is not None else {}
     log.info("analysed %d rows in %.1f s", len(per_clip), time.perf_counter() - t_analyse)
-    readout = jaw_readout(train)
+    readout = jaw_readout(train, rep)
     m_per, m_ci = motion_space_scores(motions, clips, rep, readout)
     for row, vals in m_per.items():
         per_clip[row] |= vals
@@ -437,7 +437,7 @@ def emotion_response(inputs: EvalInputs, clips: list[EvalClip]) -> dict | None:
     data = [store.load(cid, frames=False) for cid in ids]
     if not data or any("exp" not in c.gt for c in data):
         return None
-    motions = [inputs.extracted.load(cid)["motion"] for cid in ids]  # normalised
+    motions = [zscores(rep, inputs.extracted.load(cid)["motion"]) for cid in ids]
     exps = [np.asarray(c.gt["exp"][: len(m)], np.float64) for c, m in zip(data, motions)]
     labels = [c.meta.get("emotion") or "neutral" for c in data]
     present = [e for e in EMOTIONS if e in labels]  # a small set may lack some, neutral included
@@ -455,7 +455,7 @@ def emotion_response(inputs: EvalInputs, clips: list[EvalClip]) -> dict | None:
         for e in present:
             m, _, _ = generate_motion(rep, inputs.gen, feat, clip.source, clip.audio, e, cfg.sample.steps,
                                       guidance, seed)
-            norm = rep.normalize(torch.from_numpy(np.asarray(m[: clip.n], np.float32))).numpy()
+            norm = rep.norm.zscore(torch.from_numpy(np.asarray(m[: clip.n], np.float32))).numpy()
             read.append(motion.read_jaw(readout, norm).mean(0))
         read = np.stack(read)
         c, g = motion.label_offset_scores(read - read.mean(0), truth)
@@ -525,12 +525,20 @@ def baseline_rows(inputs: EvalInputs, clips: list[EvalClip], motions: dict[str, 
     return out
 
 
-def jaw_readout(train: tuple[list, list]) -> np.ndarray | None:
-    """The motion -> jaw-open line (sandbox.metrics.motion.fit_jaw_readout) on normalised training motion."""
+def jaw_readout(train: tuple[list, list], rep) -> np.ndarray | None:
+    """The motion -> jaw-open line (sandbox.metrics.motion.fit_jaw_readout) on training motion in z-scores."""
     motions, jaws = train
     if not motions or np.std(np.concatenate(jaws)) < 1e-6:
         return None
-    return motion.fit_jaw_readout(motions, jaws)
+    return motion.fit_jaw_readout([zscores(rep, m) for m in motions], jaws)
+
+
+def zscores(rep, normalised: np.ndarray) -> np.ndarray:
+    """Stored (normalised) motion in the normaliser's z-scores: the motion-space measures' units, the same
+    whichever marginals the generators saw (``extract.marginals``)."""
+    import torch
+
+    return rep.norm.to_zscore(torch.from_numpy(normalised)).numpy()
 
 
 def reference_clips(store, n: int, max_frames: int | None, out_dir: Path,

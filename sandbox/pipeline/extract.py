@@ -24,6 +24,7 @@ from sandbox.pipeline.context import Context, progress_disabled
 from sandbox.pipeline.fit import fit_ignored
 
 NORMALIZER = "normalizer.pt"  # the motion normaliser's statistics (Normalizer state dict)
+MARGINALS = ("zscore", "gaussian")  # extract.marginals
 
 
 @dataclass
@@ -86,6 +87,8 @@ def check(cfg: DictConfig) -> None:
     sigma = cfg.extract.get("smooth", 0.0)
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or sigma < 0:
         raise ConfigError(f"extract.smooth is a std in frames (0: no smoothing), got {sigma!r}.")
+    if cfg.extract.get("marginals", "zscore") not in MARGINALS:
+        raise ConfigError(f"extract.marginals={cfg.extract.marginals!r}: choose one of {', '.join(MARGINALS)}.")
 
 
 def run(ctx: Context) -> Extracted:
@@ -93,7 +96,8 @@ def run(ctx: Context) -> Extracted:
     store = ctx.require("data")
     ctx.require("fit")
     ignored = {k: cfg.rep.get(k) for k in fit_ignored(cfg)}  # the fit's key left them out: this stage uses them
-    key = content_hash("extract", ctx.hashes["fit"], cfg.features, cfg.extract, ctx.code(cfg.features._target_),
+    settings = {k: v for k, v in cfg.extract.items() if not (k == "marginals" and v == "zscore")}  # keys as before it
+    key = content_hash("extract", ctx.hashes["fit"], cfg.features, settings, ctx.code(cfg.features._target_),
                        *([ignored] if ignored else []))
 
     def build(work: Path) -> dict:
@@ -112,6 +116,8 @@ def run(ctx: Context) -> Extracted:
             }
         train = [raw[c]["motion"] for c in store.ids("train")]
         rep.norm.fit(torch.from_numpy(np.concatenate(train)))
+        if cfg.extract.get("marginals", "zscore") == "gaussian":
+            rep.norm.fit_gaussian(torch.from_numpy(np.concatenate(train)))
         (work / "clips").mkdir()
         for cid, r in raw.items():
             r = dict(r, motion=rep.normalize(torch.from_numpy(r["motion"])).numpy(),

@@ -131,11 +131,11 @@ def run(ctx: Context) -> list[Sample]:
     for name, src, audio, emotion, real in drives(ctx):
         motion, nfe, dt = generate_motion(rep, gen, feat, src, audio, emotion, steps=cfg.sample.steps,
                                           guidance=to_dict(cfg.sample.guidance) or None, seed=int(cfg.seeds.sample))
-        norm = rep.normalize(torch.from_numpy(motion))
+        norm = rep.norm.zscore(torch.from_numpy(motion))
         path = out_dir / f"{name}.npz"
         extra = {"motion_norm": norm.numpy()}
-        if real is not None:  # normalised copies: comparable units across dims and representations
-            extra |= {"real_motion": real, "real_motion_norm": rep.normalize(torch.from_numpy(real)).numpy()}
+        if real is not None:  # z-scored copies: comparable units across dims and representations
+            extra |= {"real_motion": real, "real_motion_norm": rep.norm.zscore(torch.from_numpy(real)).numpy()}
         if emotion is not None and not isinstance(emotion, str):  # emotion=auto: the predicted probabilities
             extra["emotion_probs"], emotion = np.asarray(emotion, np.float32), AUTO
         np.savez(path, motion=motion, audio=audio, source=src, emotion=emotion or "neutral", **extra)
