@@ -183,13 +183,14 @@ def test_emotion_response_reads_the_label_offsets(gain, monkeypatch):
     from omegaconf import OmegaConf
 
     import sandbox.pipeline.eval as ev
+    from representations.base import Normalizer
     from sandbox.constants import EMOTIONS
 
     g = np.random.default_rng(1)
     offsets = {e: (0 if e == "neutral" else 1) * g.standard_normal(12) for e in EMOTIONS}
     store = _Store(offsets)
     extracted = types.SimpleNamespace(load=lambda cid: {"motion": store.clips[cid].gt["exp"].astype(np.float32)})
-    rep = types.SimpleNamespace(normalize=lambda x: x)
+    rep = types.SimpleNamespace(norm=Normalizer(12))  # unfitted (mean 0, std 1): z-scores are the motion itself
 
     def fake_generate(rep, gen, feat, source, audio, emotion, steps, guidance, seed):
         return np.tile(gain * offsets[emotion], (30, 1)), None, None
