@@ -4,10 +4,11 @@
                                   [--audio-scales 1 2 3] [--steps 10 20] [--json OUT]
 
 RUN_DIR is any run directory of the synthetic world (its config.yaml and artifacts.json name the
-extracted motion and the trained generator). A least-squares line from the extracted motion (in z-scores) to the world's jaw-open coefficient is fitted on the train clips; it reads the jaw out of
-motion. Then every clip of ``--splits`` is sampled from its own audio, reference and emotion, as the
-sample stage does, and printed, pooled over all those clips (20 in the default dataset, where the
-eval's lip sync sees 2):
+extracted motion and the trained generator). A least-squares line from the extracted motion (in z-scores,
+whatever ``extract.marginals`` the run used) to the world's jaw-open coefficient is fitted on the train
+clips; it reads the jaw out of motion. Then every clip of ``--splits`` is sampled from its own audio,
+reference and emotion, as the sample stage does, and printed, pooled over all those clips (20 in the
+default dataset, where the eval's lip sync sees 2):
 
 * jaw_corr0_gen / _real: correlation of the read-out jaw with the true jaw at lag 0, on generated and
   on real (extracted) motion; the real one is the ceiling the readout allows.
