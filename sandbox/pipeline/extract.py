@@ -115,9 +115,10 @@ def run(ctx: Context) -> Extracted:
                 "emotion": emotion_onehot(clip.meta.get("emotion")),
             }
         train = [raw[c]["motion"] for c in store.ids("train")]
-        rep.norm.fit(torch.from_numpy(np.concatenate(train)))
+        frames = torch.from_numpy(np.concatenate(train))
+        rep.norm.fit(frames)
         if cfg.extract.get("marginals", "zscore") == "gaussian":
-            rep.norm.fit_gaussian(torch.from_numpy(np.concatenate(train)))
+            rep.norm.fit_gaussian(frames)
         (work / "clips").mkdir()
         for cid, r in raw.items():
             r = dict(r, motion=rep.normalize(torch.from_numpy(r["motion"])).numpy(),
