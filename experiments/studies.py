@@ -1174,8 +1174,9 @@ STUDIES = {s.name: s for s in [
                "the head inside the band (1.58 and 1.62, intervals [1.49, 1.67] and [1.49, 1.74]; the default "
                "[1.34, 1.77] crosses its edge). No interval separates the sizes, and batch 32's generator stage is "
                "about 35 s shorter (gen_batch.md): a case for 32 as the default on time, with the bars' verdicts "
-               "flipping on differences the three fits cannot resolve. The default stays 16 until the runs behind "
-               "the README's results (quality.md, the main job) are redone with it. Wall time: the lia flow arm is "
+               "flipping on differences the three fits cannot resolve. The default stays 16: quality.md found 32 "
+               "tying again on a fit of its own, but gen_batch_diffusion.md found the diffusion generator syncing "
+               "lower at 32 in every seed, and the preset's batch is every generator's. Wall time: the lia flow arm is "
                "fit_schedule.md's runs; the batch 8 and batch 32 arms took 6 and 5 min (the fits came from the "
                "cache; seed 0's trainings from gen_batch.md's)."),
     Study("guidance_val", "lia's audio guidance chosen on the drawn lip sync of the validation clips (issue 20)",
