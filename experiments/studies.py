@@ -316,7 +316,13 @@ MARGINALS_NOTE = (
     "lose (3.7% against 1.5% of frames, +2.2 points [+0.5, +4.1]; read-out blinks +5.8 [+0.6, +11.3] a minute), "
     "and drawn (arm 3dmm flow gaussian 4500, no z-scored arm at 4500 beside it) they come back only partly: 8.1 / "
     "11.1 / 7.0 a minute (8.74, still under the band), the lids correlating at 0.76 to 0.80, while sync falls to "
-    "0.296 (under 0.7 of the truth's) and the head turns nearer the real (1.97). The default stays z-scores.")
+    "0.296 (under 0.7 of the truth's) and the head turns nearer the real (1.97). The z-scored arm trained as long "
+    "(3dmm flow 4500, added later) does not confirm the second hypothesis either: drawn, it blinks 9.1 / 7.2 / "
+    "21.1 a minute (12.5, inside the band, as often as at 1500 steps), and the Gaussian marginals draw no more "
+    "(-3.7 [-13.5, +4.3]). The fade of the blink codes that train_course_3dmm.md reads out of the motion does not "
+    "show in the drawn blinks. Unclaimed: trained 4500 steps both arms sync lower than at 1500 (0.285 and 0.296 "
+    "against 0.363 and 0.361, under 0.7 of the truth's) and turn the head nearer the real (2.00 and 1.97; the clips "
+    "2.11). The default stays z-scores.")
 
 VELOCITY_LOSS_NOTE = (
     "Not confirmed, though every seed leans FLOAT's way: without the velocity loss the drawn landmarks jitter "
