@@ -54,7 +54,7 @@ from experiments.analyser_accuracy import corr
 from sandbox.config import to_dict
 from sandbox.metrics.motion import blink_rate, fit_jaw_readout, frechet_distance, read_jaw, readout_r2
 from sandbox.metrics.sync import correlation_curve
-from sandbox.pipeline.eval import jaw_target
+from sandbox.pipeline.eval import jaw_target, zscores
 from sandbox.pipeline.reopen import reopen
 from sandbox.world.motion import EXP
 
@@ -82,7 +82,7 @@ class RunMotion:
         """The clip's extracted arrays and its true jaw track, loaded once (each guidance scale reuses them)."""
         if cid not in self._clips:
             out = self.extracted.load(cid)
-            out["motion"] = self.zscores(out["motion"])  # x_ref stays as the generator sees it
+            out["motion"] = zscores(self.rep, out["motion"])  # x_ref stays as the generator sees it
             clip = self.store.load(cid, frames=False)
             out["jaw"] = jaw_target(clip, len(out["motion"]))
             if "exp" in clip.gt:
@@ -99,12 +99,7 @@ class RunMotion:
         s = self.cfg.sample
         guidance = to_dict(s.guidance) | ({"audio": audio_scale} if audio_scale is not None else {})
         res = self.gen.sample(cond, steps=steps or s.steps, guidance=guidance or None, seed=seed)
-        return self.zscores(res.motion[0].float().numpy())
-
-    def zscores(self, normalised: np.ndarray) -> np.ndarray:
-        """The generators' units -> the normaliser's z-scores, in which every measure here is taken (the same
-        units whatever ``extract.marginals`` the run used)."""
-        return self.rep.norm.to_zscore(torch.from_numpy(normalised)).numpy()
+        return zscores(self.rep, res.motion[0].float().numpy())
 
 
 def jaw_line(run: RunMotion, n_train: int = 80):
