@@ -40,11 +40,16 @@ from sandbox.report import Line, aggregate, find_runs, plot, to_markdown, write_
 
 # the default preset (its data, fit and generator training: the main job's) with a lighter eval: 100
 # frames per test clip, and no extra sampling seeds for the diversity metric
-STUDY_PRESET = ["preset=default", "eval.diversity_seeds=1", "eval.max_frames=100"]
+# the flow generator's batch when the studies here ran, before 2026-12-08: 1500 steps of 16 (gen/flow.yaml's
+# train.batch_factor is 2 since: 750 of 32). The study presets pin it, so each page reruns as it was measured;
+# quality.md's default arms (TODAY_PRESET) take today's defaults
+BATCH16 = ["train.batch_factor=1"]
+STUDY_PRESET = ["preset=default", "eval.diversity_seeds=1", "eval.max_frames=100", *BATCH16]
 SEED_WORDS = {"seeds.train": "training seeds", "seed": "seeds (each its own representation fit and training)"}
 WALL_FILE = "wall_seconds.txt"  # an arm's sweep time, summed into the page
 # issue 20's bars: every test clip at full length, blinks and head motion beside sync
-QUALITY_PRESET = ["preset=default", "eval.diversity_seeds=1"]
+TODAY_PRESET = ["preset=default", "eval.diversity_seeds=1"]
+QUALITY_PRESET = [*TODAY_PRESET, *BATCH16]
 # the audio front end before 2026-12-06 (config.yaml's features and audio_encoder then): plain log-mel, no dropout or masks
 PLAIN_AUDIO = ["features._target_=sandbox.audio.features.logmel_frames", "audio_encoder.dropout=0",
                "audio_encoder.freq_mask=0"]
@@ -80,11 +85,12 @@ FIT_SCHEDULE_NOTE = (
     "costs no time: the same 2000 steps. fit_budget.md's 800 cosine steps lost the mouth; at 2000 steps no "
     "decay did.")
 # quality.md's arms at the defaults before the wsd fit (lia) and audio guidance 3 (both), read against each other
-G3_ARM = {"lia": "lia flow constant fit", "3dmm": "3dmm flow"}
+G3_ARM = {"lia": "lia flow constant fit", "3dmm": "3dmm flow batch 16"}
 G2_ARM = {"lia": "lia flow constant fit audio guidance 2", "3dmm": "3dmm flow audio guidance 2"}
 QUALITY_NOTE = (
-    "On the generator's batch, consistent with the hypothesis, and the default stays 16. 750 steps of 32 against "
-    "the default 1500 of 16 on the same fits (lia's the main job's, seed 0, fitted again at this commit on this "
+    "On the generator's batch, consistent with the hypothesis, and the flow generator's default is 32 since "
+    "2026-12-08 (gen/flow.yaml's train.batch_factor: 2, the preset's 24,000 windows in 750 steps). 750 steps of 32 "
+    "against 1500 of 16 on the same fits (lia's the main job's, seed 0, fitted again on 2026-12-07 on this "
     "machine): every difference's interval spans 0, as in gen_batch.md and gen_batch_fits.md. lia: sync +0.010 "
     "[-0.053, +0.067] (0.273 against 0.263; per training seed 0.277 / 0.292 / 0.252 against 0.226 / 0.290 / "
     "0.274), head +0.17 [-0.01, +0.36] degrees (1.53, inside the band, against 1.36, under it; on one fit 32 turns "
@@ -93,16 +99,19 @@ QUALITY_NOTE = (
     "against 12.2; per training seed 7.3 / 8.2 / 26.3). Unclaimed: 32 opens the mouth wider (jaw amplitude 1.60 of "
     "the real against 1.35 in lia, 1.83 against 1.64 in 3dmm) and raises 3dmm's P-FID (2.77 against 2.36, as in "
     "gen_batch.md) and motion FD (8.8 against 6.2). Time: training, sampling and rendering took 170-173 s per lia "
-    "run against 216-223 s (5.3 against 8.1 steps a second), about 45 s less. But the preset's batch is every "
-    "generator's, and the diffusion generator loses at 32 (gen_batch_diffusion.md: on 3dmm sync -0.093 [-0.196, "
-    "+0.012], lower in every training seed, and its motion further from the real in every seed), so the default "
-    "stays 16. At the default 3dmm passes all four bars; lia on this fit passes the energy bar and misses the "
-    "sync (0.263, the bar 0.320), head (1.36, the band from 1.48) and blink bars. This fit re-draws the real motion "
-    "at a sync of 0.467 (the truth's 0.457) against 0.377 for the fit behind the earlier version of this page "
-    "(fits differ by machine and commit: main_job_fit_seeds.md), yet its generated sync is no higher (0.263 "
-    "against 0.237). The 3dmm flow arm and every arm below it are the earlier version's runs (restored from its "
-    "archive); the 3dmm batch 32 runs repeat gen_batch.md's within 0.015 of sync per training seed. Both batch 32 "
-    "arms ran while the preset said 32, so their recorded overrides do not name the batch. "
+    "run against 216-223 s (5.3 against 8.1 steps a second), about 45 s less. The diffusion generator loses at 32 "
+    "(gen_batch_diffusion.md: on 3dmm sync -0.093 [-0.196, +0.012], lower in every training seed, and its motion "
+    "further from the real in every seed), so the factor is the flow generator's alone and diffusion keeps 16. "
+    "At the default 3dmm passes all four bars (sync 0.374, bar 0.319; blinks 13.9; head 1.73); lia on this fit "
+    "passes the energy and head bars (1.53, the band from 1.48) and misses the sync (0.273, bar 0.320) and blink "
+    "bars; over three main-job fits it passes the sync bar by a hair (0.323 ± 0.04, gen_batch_fits.md). This fit "
+    "re-draws the real motion at a sync of 0.467 (the truth's 0.457) against 0.377 for the fit behind the earlier "
+    "version of this page (fits differ by machine and commit: main_job_fit_seeds.md), yet its generated sync is no "
+    "higher (0.263 against 0.237 at 16). The two batch 16 arms were the default arms until 2026-12-08; the 3dmm "
+    "one and every arm below them are the earlier version's runs (restored from its archive); the 3dmm batch 32 "
+    "runs repeat gen_batch.md's within 0.015 of sync per training seed. The runs' recorded overrides are those of "
+    "when they ran: the default arms' ran while the preset said 32, the batch 16 arms' while it said 16, so neither "
+    "names the batch. "
     "The lia fit's schedule: wsd, the default now (fit_schedule.md: over three main-job seeds, each its own fit, the "
     "head +0.34 [+0.06, +0.65] degrees at the same sync), on the earlier version's fit (seed 0) and 3 training seeds: "
     "the head turns +0.39 [+0.27, +0.51] degrees more than the constant-rate fit's (1.37 against 0.98; per training "
@@ -510,7 +519,7 @@ BLINK_BAR = Target("blink_rate", "within", "ground_truth", 0.5)
 HEAD_BAR = Target("head_rot_std", "within", "ground_truth", 0.3)
 
 # the settings of the studies whose seed is the whole main job (each seed its own fit and generator)
-FIT_SEED_STUDY = dict(metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default"],
+FIT_SEED_STUDY = dict(metrics=QUALITY_METRICS + ["psnr"], preset=["preset=default", *BATCH16],
                       references=("ground_truth", "reconstruction", "energy"), claims_from="hypothesis",
                       seed_key="seed")
 # the settings of the studies on one fit per representation whose seed is the generator's training seed
@@ -590,10 +599,11 @@ STUDIES = {s.name: s for s in [
                "candidate cause, not established. The discriminators change nothing measurable at 1500 steps."),
     Study("quality", "The default models against issue 20's bars: sync, blinks and head motion near the ground truth",
           "No paper's table: the sandbox's own bar for models good enough to rank methods. Every held-out test clip "
-          "at full length (150 frames), the eval's default. The lia flow and 3dmm flow arms are the defaults. "
-          "First: the generator on batches of 32 for 750 steps, the same 24,000 windows as the default 1500 of 16, "
-          "ties with it on sync and head, and 3dmm on blinks, on the same fits (gen_batch.md, gen_batch_fits.md), "
-          "about 45 s faster. Second: audio guidance 3, the default since it was chosen on the validation clips (audio_guidance.md, the best jaw in both spaces), syncs better than 2, the "
+          "at full length (150 frames), the eval's default. The lia flow and 3dmm flow arms are the defaults (the "
+          "flow generator on batches of 32 for 750 steps since 2026-12-08); every other arm ran before, on 1500 steps "
+          "of 16, and pins them. First: the generator on batches of 32 for 750 steps, the same 24,000 windows as "
+          "1500 of 16, ties with it on sync and head, and 3dmm on blinks, on the same fits (gen_batch.md, "
+          "gen_batch_fits.md), about 45 s faster. Second: audio guidance 3, the default since it was chosen on the validation clips (audio_guidance.md, the best jaw in both spaces), syncs better than 2, the "
           "default before it (FLOAT's scale), and turns the head more; the arms at 2 sample the same trainings. The "
           "other arms compare settings at audio guidance 2, the default when they ran. Third: the default audio "
           "front end (log-mel standardised by the utterance so far, dropout 0.3 and frequency masks in training) "
@@ -609,23 +619,23 @@ STUDIES = {s.name: s for s in [
           "setting (synthetic data only): 3dmm trained on the world's own parameters (`rep.encode_from=gt`) instead "
           "of the analysed motion syncs better, so what the 3dmm crossing lacks is in the analyser's encoding.",
           {"lia flow": ["rep=lia", "gen=flow"], "3dmm flow": ["rep=3dmm", "gen=flow"],
-           "lia flow batch 32": ["rep=lia", "gen=flow", *same_windows(32)],
-           "3dmm flow batch 32": ["rep=3dmm", "gen=flow", *same_windows(32)],
-           "lia flow constant fit": ["rep=lia", "gen=flow", *CONST_FIT],
-           "lia flow constant fit audio guidance 2": ["rep=lia", "gen=flow", *CONST_FIT, G2],
-           "3dmm flow audio guidance 2": ["rep=3dmm", "gen=flow", G2],
-           "lia flow 10 steps": ["rep=lia", "gen=flow", *CONST_FIT, G2, "sample.steps=10"],
-           "3dmm flow 10 steps": ["rep=3dmm", "gen=flow", G2, "sample.steps=10"],
-           "lia flow plain log-mel": ["rep=lia", "gen=flow", *CONST_FIT, G2, *PLAIN_AUDIO],
-           "3dmm flow plain log-mel": ["rep=3dmm", "gen=flow", G2, *PLAIN_AUDIO],
-           "3dmm flow smoothed": ["rep=3dmm", "gen=flow", G2, "extract.smooth=0.7"],
-           "3dmm flow world parameters": ["rep=3dmm", "gen=flow", G2, "rep.encode_from=gt"]},
-          [*(Claim(m, f"{rep} flow batch 32", f"{rep} flow", expect="ties") for rep in ("lia", "3dmm")
+           "lia flow batch 16": ["rep=lia", "gen=flow", *BATCH16],
+           "3dmm flow batch 16": ["rep=3dmm", "gen=flow", *BATCH16],
+           "lia flow constant fit": ["rep=lia", "gen=flow", *BATCH16, *CONST_FIT],
+           "lia flow constant fit audio guidance 2": ["rep=lia", "gen=flow", *BATCH16, *CONST_FIT, G2],
+           "3dmm flow audio guidance 2": ["rep=3dmm", "gen=flow", *BATCH16, G2],
+           "lia flow 10 steps": ["rep=lia", "gen=flow", *BATCH16, *CONST_FIT, G2, "sample.steps=10"],
+           "3dmm flow 10 steps": ["rep=3dmm", "gen=flow", *BATCH16, G2, "sample.steps=10"],
+           "lia flow plain log-mel": ["rep=lia", "gen=flow", *BATCH16, *CONST_FIT, G2, *PLAIN_AUDIO],
+           "3dmm flow plain log-mel": ["rep=3dmm", "gen=flow", *BATCH16, G2, *PLAIN_AUDIO],
+           "3dmm flow smoothed": ["rep=3dmm", "gen=flow", *BATCH16, G2, "extract.smooth=0.7"],
+           "3dmm flow world parameters": ["rep=3dmm", "gen=flow", *BATCH16, G2, "rep.encode_from=gt"]},
+          [*(Claim(m, f"{rep} flow", f"{rep} flow batch 16", expect="ties") for rep in ("lia", "3dmm")
              for m in ("sync_confidence", "head_rot_std")),
-           Claim("blink_rate", "3dmm flow batch 32", "3dmm flow", expect="ties"),
+           Claim("blink_rate", "3dmm flow", "3dmm flow batch 16", expect="ties"),
            *(Claim(m, G3_ARM[rep], G2_ARM[rep], paired=True) for rep in ("lia", "3dmm")
              for m in ("sync_confidence", "head_rot_std")),
-           Claim("blink_rate", "3dmm flow", "3dmm flow audio guidance 2", paired=True),
+           Claim("blink_rate", "3dmm flow batch 16", "3dmm flow audio guidance 2", paired=True),
            *(Claim(m, G2_ARM[rep], f"{rep} flow plain log-mel") for rep in ("lia", "3dmm")
              for m in ("sync_confidence", "jaw_corr0")),
            *(Claim("head_rot_std", G2_ARM[rep], f"{rep} flow 10 steps", paired=True) for rep in ("lia", "3dmm")),
@@ -637,7 +647,7 @@ STUDIES = {s.name: s for s in [
            Claim("sync_confidence", "3dmm flow world parameters", "3dmm flow audio guidance 2")],
           metrics=QUALITY_METRICS, claims_from="hypothesis",
           targets=[*SYNC_BARS, BLINK_BAR, HEAD_BAR],
-          preset=list(QUALITY_PRESET), references=("ground_truth", "reconstruction", "energy", "static"),
+          preset=list(TODAY_PRESET), references=("ground_truth", "reconstruction", "energy", "static"),
           note=QUALITY_NOTE),
     Study("joyvasa", "JoyVASA as published vs as released, on rep=keypoint (issue 16)",
           "No paper's table. JoyVASA's paper and its released code disagree on the loss weights (velocity 5.0, "

@@ -23,6 +23,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sandbox.budget import register_resolvers
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.precision import register_resolver
 from sandbox.registry import (
@@ -37,6 +38,7 @@ from sandbox.sweep import main as sweep_main
 
 log = logging.getLogger("sandbox.run")
 register_resolver()  # ${cpu_bf16:...} in the configs (rep=lia's fit precision)
+register_resolvers()  # ${batch:...}, ${steps_for:...}: the generator's batch and steps from the preset's windows
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 STAGE_NAMES = ("all", "data", "fit", "extract", "train", "sample", "render", "eval", "emotion")
@@ -114,7 +116,10 @@ def compose_config(overrides: list[str]) -> DictConfig:
         log.info("renderer=%s (default for rep=%s)", name, choices["rep"])
         cfg, choices = _compose(overrides + [f"renderer={name}"])
     check_crossing(choices["rep"], choices["renderer"])
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    try:  # missing_keys resolves interpolations: a resolver's error (e.g. train.batch_factor=0) surfaces here
+        missing = sorted(OmegaConf.missing_keys(cfg))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"the config does not resolve: {exc}".splitlines()[0]) from None
     if missing:
         raise ConfigError(f"no value for {', '.join(missing)}; set it on the command line, e.g. `{missing[0]}=...`.")
     try:

@@ -66,11 +66,16 @@ def setup(cfg, ex, rep, work: Path, max_steps: int | None = None, **trainer_kwar
     return gen, module, train_dl, val_dl, trainer
 
 
+def keyed_train_cfg(cfg: DictConfig) -> dict:
+    """The ``train`` keys the artifact's key takes: not ``resume``, and not ``batch_factor``, which is in the resolved
+    batch and steps already (a run that sets those two alone to the same values shares the artifact)."""
+    return {k: v for k, v in to_dict(cfg.train).items() if k not in ("resume", "batch_factor")}
+
+
 def run(ctx: Context) -> Trained:
     cfg = ctx.cfg
     ex = ctx.require("extract")
-    train_cfg = {k: v for k, v in to_dict(cfg.train).items() if k != "resume"}
-    key = content_hash("train", ctx.hashes["extract"], cfg.gen, cfg.audio_encoder, train_cfg, cfg.seeds.train,
+    key = content_hash("train", ctx.hashes["extract"], cfg.gen, cfg.audio_encoder, keyed_train_cfg(cfg), cfg.seeds.train,
                        ctx.code(*targets_in(cfg.gen), *targets_in(cfg.audio_encoder), "sandbox.pipeline.components",
                                 "sandbox.data.windows", "sandbox.trainers.generator_module"))
 
