@@ -1190,9 +1190,10 @@ STUDIES = {s.name: s for s in [
                "the head inside the band (1.58 and 1.62, intervals [1.49, 1.67] and [1.49, 1.74]; the default "
                "[1.34, 1.77] crosses its edge). No interval separates the sizes, and batch 32's generator stage is "
                "about 35 s shorter (gen_batch.md): a case for 32 as the default on time, with the bars' verdicts "
-               "flipping on differences the three fits cannot resolve. The default stays 16: quality.md found 32 "
-               "tying again on a fit of its own, but gen_batch_diffusion.md found the diffusion generator syncing "
-               "lower at 32 in every seed, and the preset's batch is every generator's. Wall time: the lia flow arm is "
+               "flipping on differences the three fits cannot resolve. Since 2026-12-08 the flow generator's default is 32 "
+               "(gen/flow.yaml's train.batch_factor: 2; quality.md found 32 tying again on a fit of its own), and "
+               "the diffusion generator's stays 16 (gen_batch_diffusion.md: at 32 it syncs lower in every seed); the "
+               "lia flow arm ran at 16, the default then. Wall time: the lia flow arm is "
                "fit_schedule.md's runs; the batch 8 and batch 32 arms took 6 and 5 min (the fits came from the "
                "cache; seed 0's trainings from gen_batch.md's)."),
     Study("guidance_val", "lia's audio guidance chosen on the drawn lip sync of the validation clips (issue 20)",
@@ -1293,8 +1294,8 @@ STUDIES = {s.name: s for s in [
                "and head tie (the head's interval is wide: 2.18 / 1.37 / 0.98 degrees by seed at 32). It trains at "
                "4.7-5.3 steps of 32 a second against 7.8-8.4 of 16 (one run at 3.0, the machine busy). Reading, "
                "not established: with half the optimiser steps the denoiser is further from converged, where the "
-               "flow generator was not. The preset's batch is every generator's, so the default stays 16; a study "
-               "of the flow generator alone can set `train.loader.batch_size=32 scale.train_steps=750` (quality.md: "
+               "flow generator was not. So the batch became each generator's (its config's train.batch_factor, "
+               "since 2026-12-08): the diffusion generator's stays 16 and the flow generator's is 32 (quality.md: "
                "ties, about 45 s less a run). Neither size passes issue 20's sync bars with diffusion here (0.248 "
                "at 16, its interval overlapping the energy heuristic's)."),
 ]}

@@ -1,9 +1,18 @@
 """experiments.motion_swap: the principal components kept, the swap of a subspace, the components' labels."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.motion_swap import jaw_direction, label, outside_share, principal_components, swap
+from experiments.motion_swap import (
+    arms_of,
+    at_amplitude,
+    jaw_direction,
+    label,
+    outside_share,
+    principal_components,
+    swap,
+)
 
 
 def _low_rank(seed: int, rank: int = 3, dim: int = 8, n: int = 500) -> np.ndarray:
@@ -65,3 +74,29 @@ def test_jaw_direction_reads_the_jaw_spread_over_two_components_and_splits_the_s
     read = (coords @ basis.T) @ jaw_basis[:, 0]
     best_single = max(abs(np.corrcoef(coords[:, i], jaw)[0, 1]) for i in range(4))
     assert abs(np.corrcoef(read, jaw)[0, 1]) > 0.99 > best_single + 0.2
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 5.0))
+def test_at_amplitude_matches_the_reference_spread_along_the_direction_and_keeps_the_rest(seed, gain):
+    rng = np.random.default_rng(seed)
+    direction = np.linalg.qr(rng.normal(size=(6, 1)))[0]
+    x, ref = rng.normal(size=(40, 6)) + 2.0, gain * rng.normal(size=(40, 6))
+    out = at_amplitude(x, ref, direction)
+    np.testing.assert_allclose((out @ direction).std(), (ref @ direction).std(), rtol=1e-9)
+    np.testing.assert_allclose((out @ direction).mean(), (x @ direction).mean(), atol=1e-9)  # about its own mean
+    rest = np.eye(6) - direction @ direction.T
+    np.testing.assert_allclose(out @ rest, x @ rest, atol=1e-10)
+    assert np.corrcoef((out @ direction)[:, 0], (x @ direction)[:, 0])[0, 1] > 0.999  # the timing is kept
+
+
+def test_arms_of_names_each_seeds_dir_and_refuses_one_without_runs(tmp_path):
+    for arm in ("a", "b"):
+        for seed in ("0", "1"):
+            (tmp_path / arm / seed / "samples").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    arms = arms_of([f"short={tmp_path / 'a'}", str(tmp_path / "b")], tmp_path / "run")
+    assert list(arms) == ["short", "b"] and [r.name for r in arms["b"]] == ["0", "1"]
+    assert arms_of(None, tmp_path / "run") == {"run": [tmp_path / "run"]}
+    with pytest.raises(SystemExit, match="no run directory"):
+        arms_of([str(tmp_path / "empty")], tmp_path / "run")

@@ -66,7 +66,11 @@ def _complete_rows(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
 def grand_column_means(groups: Sequence[np.ndarray]) -> np.ndarray:
     """[k] means of ``groups`` ([clips, k] per seed) weighing seeds equally, as :func:`hierarchical_statistic_ci`
     takes them (clips missing a value dropped), without its interval."""
-    return np.mean([g.mean(0) for g in _complete_rows(groups)], axis=0)
+    return _seed_weighted_means(_complete_rows(groups))
+
+
+def _seed_weighted_means(complete: Sequence[np.ndarray]) -> np.ndarray:
+    return np.mean([g.mean(0) for g in complete], axis=0)
 
 
 def hierarchical_statistic_ci(groups: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float],
@@ -77,7 +81,7 @@ def hierarchical_statistic_ci(groups: Sequence[np.ndarray], statistic: Callable[
     :func:`hierarchical_ci`: seeds, then clips within each, resampled, every column of a clip together.
     Rows with a missing value are dropped."""
     gs = _complete_rows(groups)
-    value = float(statistic(grand_column_means(gs)))
+    value = float(statistic(_seed_weighted_means(gs)))
     if sum(len(g) for g in gs) < 2:
         return value, None, None
     reps = np.array([statistic(m) for m in resampled_column_means(gs, n_resamples, np.random.default_rng(seed))])
